@@ -1,0 +1,26 @@
+"""tensorapprox: numerics-first low-rank tensor and matrix approximation.
+
+The public API is re-exported here; see ``__all__``.
+"""
+
+from .tensor import fold, khatri_rao, kronecker, mode_product, multi_mode_product, unfold
+from .tucker import TuckerALSResult, TuckerTensor, hosvd, st_hosvd, tucker_als
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    # multilinear algebra
+    "unfold",
+    "fold",
+    "mode_product",
+    "multi_mode_product",
+    "khatri_rao",
+    "kronecker",
+    # Tucker
+    "TuckerTensor",
+    "TuckerALSResult",
+    "hosvd",
+    "st_hosvd",
+    "tucker_als",
+]

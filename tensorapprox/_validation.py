@@ -1,0 +1,140 @@
+"""Input checks shared by every public function.
+
+Public functions validate once, at the door, and inner code trusts its
+inputs. Every error names the argument and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from ._array import float_dtype_for, get_namespace
+
+__all__ = [
+    "check_tensor",
+    "check_rank",
+    "check_rtol",
+    "check_rank_or_rtol",
+    "check_int",
+    "check_positive_float",
+    "check_choice",
+]
+
+
+def check_tensor(X, *, name: str = "X", min_ndim: int = 2, xp=None, finite: bool = True):
+    """Validate a dense tensor and return it as a floating array of its namespace.
+
+    Integer and boolean input is promoted to float64, float32 stays float32.
+    The caller's array is never modified (a promoted copy is made only when
+    needed; algorithms must not write into the returned array).
+    """
+    if xp is None:
+        try:
+            xp = get_namespace(X)
+        except TypeError:
+            xp = None
+        if xp is None or not hasattr(X, "shape"):
+            raise TypeError(
+                f"{name} must be an array (numpy, cupy or array-API), got {type(X).__name__}; "
+                "convert lists with numpy.asarray first"
+            )
+    dtype = float_dtype_for(X, xp)  # raises for complex
+    if X.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {tuple(X.shape)}")
+    if any(int(n) == 0 for n in X.shape):
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(X.shape)}")
+    if X.dtype != dtype:
+        X = xp.astype(X, dtype)
+    if finite:
+        # one dot product: finite unless X holds NaN/Inf (or overflows, which
+        # the exact scan below then tells apart)
+        v = xp.reshape(X, (-1,))
+        with np.errstate(over="ignore"):
+            sumsq = float(xp.vecdot(v, v))
+        if not math.isfinite(sumsq) and not bool(xp.all(xp.isfinite(X))):
+            raise ValueError(f"{name} contains NaN or Inf values; remove or impute them first")
+    return X
+
+
+def check_int(value, *, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer argument within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_positive_float(value, *, name: str, allow_zero: bool = False) -> float:
+    """Validate a finite positive (or non-negative) real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_choice(value, *, name: str, choices: Sequence[str]) -> str:
+    """Validate a string option against its allowed values."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def check_rank(rank, shape: Sequence[int], *, name: str = "rank") -> tuple[int, ...]:
+    """Validate a multilinear rank against a tensor shape.
+
+    An int is broadcast to every mode. Raises ``ValueError`` naming the mode
+    when an entry is non-positive or exceeds the mode size.
+    """
+    d = len(shape)
+    if isinstance(rank, numbers.Integral) and not isinstance(rank, bool):
+        rank = (int(rank),) * d
+    try:
+        rank = tuple(rank)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {type(rank).__name__}") from None
+    if len(rank) != d:
+        raise ValueError(f"{name} has {len(rank)} entries but the tensor has {d} modes (shape {tuple(shape)})")
+    out = []
+    for k, (r, n) in enumerate(zip(rank, shape)):
+        if isinstance(r, bool) or not isinstance(r, numbers.Integral):
+            raise TypeError(f"{name}[{k}] must be an int, got {type(r).__name__}")
+        r = int(r)
+        if r < 1:
+            raise ValueError(f"{name}[{k}] must be positive, got {r} for mode {k}")
+        if r > int(n):
+            raise ValueError(f"{name}[{k}] = {r} exceeds the size {int(n)} of mode {k}")
+        out.append(r)
+    return tuple(out)
+
+
+def check_rtol(rtol, *, name: str = "rtol") -> float:
+    """Validate a relative tolerance in the open interval (0, 1)."""
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+        raise TypeError(f"{name} must be a float in (0, 1), got {type(rtol).__name__}")
+    rtol = float(rtol)
+    if not (0.0 < rtol < 1.0):
+        raise ValueError(f"{name} must lie in the open interval (0, 1), got {rtol}")
+    return rtol
+
+
+def check_rank_or_rtol(rank, rtol, shape) -> tuple[tuple[int, ...] | None, float | None]:
+    """Exactly one of ``rank`` and ``rtol``; returns the validated pair."""
+    if (rank is None) == (rtol is None):
+        raise ValueError("give exactly one of rank and rtol (got both)" if rank is not None else
+                         "give exactly one of rank and rtol (got neither)")
+    if rank is not None:
+        return check_rank(rank, shape), None
+    return None, check_rtol(rtol)

@@ -1,0 +1,306 @@
+"""Dense multilinear algebra: unfoldings, mode products, Khatri-Rao, Kronecker.
+
+Unfolding convention
+--------------------
+The mode-``k`` unfolding of a tensor ``X`` of shape ``(n_1, ..., n_d)`` is the
+matrix ``X_(k)`` of shape ``(n_k, prod_{j != k} n_j)`` obtained by moving axis
+``k`` to the front and reshaping in C (row-major) order: the remaining modes
+keep their original order and the *last* one varies fastest. With this
+convention a Tucker tensor ``X = G x_1 U_1 ... x_d U_d`` satisfies::
+
+    X_(k) = U_k @ G_(k) @ kronecker([U_j for j != k]).T
+
+with the Kronecker factors in natural order (``U_1`` first). Every module of
+the package uses this one convention.
+
+All functions are array-API generic: they accept numpy, cupy or any array-API
+array and return arrays of the same kind.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+from ._array import get_namespace
+
+__all__ = [
+    "unfold",
+    "fold",
+    "mode_product",
+    "multi_mode_product",
+    "khatri_rao",
+    "kronecker",
+]
+
+# Below this many trailing elements a batched matmul over the leading modes
+# runs many tiny GEMMs; one permuted copy and a single GEMM is faster then.
+_BATCHED_MIN_TRAILING = 32
+
+
+def _check_mode(mode, ndim: int, name: str = "mode") -> int:
+    if isinstance(mode, bool) or not isinstance(mode, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(mode).__name__}")
+    mode = int(mode)
+    if not -ndim <= mode < ndim:
+        raise ValueError(f"{name} = {mode} is out of range for a tensor with {ndim} dimensions")
+    return mode % ndim
+
+
+def unfold(X, mode: int):
+    """Mode-``mode`` unfolding (matricization) of a tensor.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+        Tensor of any array-API library; not modified.
+    mode : int
+        The mode that becomes the rows (negative values count from the end).
+
+    Returns
+    -------
+    array, shape (n_mode, prod of the other sizes)
+        The unfolding, in the package's convention (see module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> X = np.arange(24.0).reshape(2, 3, 4)
+    >>> ta.unfold(X, 1).shape
+    (3, 8)
+    >>> bool(np.array_equal(ta.fold(ta.unfold(X, 1), 1, X.shape), X))
+    True
+    """
+    xp = get_namespace(X)
+    mode = _check_mode(mode, X.ndim)
+    if mode != 0:
+        X = xp.moveaxis(X, mode, 0)
+    return xp.reshape(X, (X.shape[0], -1))
+
+
+def fold(M, mode: int, shape: Sequence[int]):
+    """Inverse of :func:`unfold`: rebuild the tensor of ``shape`` from ``M``.
+
+    Parameters
+    ----------
+    M : array, shape (shape[mode], prod of the other sizes)
+    mode : int
+    shape : sequence of int
+        Shape of the tensor to rebuild.
+
+    Returns
+    -------
+    array of shape ``shape``
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> ta.fold(np.zeros((3, 8)), 1, (2, 3, 4)).shape
+    (2, 3, 4)
+    """
+    xp = get_namespace(M)
+    shape = tuple(int(s) for s in shape)
+    mode = _check_mode(mode, len(shape))
+    if M.ndim != 2 or M.shape[0] != shape[mode] or M.shape[1] * M.shape[0] != math.prod(shape):
+        raise ValueError(f"M of shape {tuple(M.shape)} is not a mode-{mode} unfolding of shape {shape}")
+    rest = shape[:mode] + shape[mode + 1:]
+    T = xp.reshape(M, (shape[mode],) + rest)
+    return xp.moveaxis(T, 0, mode) if mode != 0 else T
+
+
+def _ttm(xp, X, M, mode: int):
+    """``X x_mode M`` for a (J, n_mode) matrix ``M``; inputs trusted.
+
+    Never materializes more than one permuted copy of ``X``: the leading and
+    trailing modes are plain GEMMs on a reshape, a middle mode is a batched
+    GEMM over the leading modes (no copy) unless the trailing block is tiny.
+    """
+    shape = tuple(X.shape)
+    n = shape[mode]
+    J = M.shape[0]
+    a = math.prod(shape[:mode])
+    b = math.prod(shape[mode + 1:])
+    out_shape = shape[:mode] + (J,) + shape[mode + 1:]
+    if a == 1:
+        Y = M @ xp.reshape(X, (n, b))
+    elif b == 1:
+        Y = xp.reshape(X, (a, n)) @ xp.matrix_transpose(M)
+    elif b >= _BATCHED_MIN_TRAILING:
+        Y = xp.matmul(M, xp.reshape(X, (a, n, b)))
+    else:
+        # one permuted copy of X (n, a*b) and one of the (smaller) result
+        Xp = xp.reshape(xp.permute_dims(xp.reshape(X, (a, n, b)), (1, 0, 2)), (n, a * b))
+        Y = xp.permute_dims(xp.reshape(M @ Xp, (J, a, b)), (1, 0, 2))
+    return xp.reshape(Y, out_shape)
+
+
+def mode_product(X, U, mode: int, *, transpose: bool = False):
+    """Mode-``mode`` product (TTM) ``X x_mode U``.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+        Tensor; not modified.
+    U : array, shape (J, n_mode), or (n_mode, J) with ``transpose=True``
+        Matrix applied along ``mode``.
+    mode : int
+        The mode to multiply along.
+    transpose : bool, default False
+        Multiply by ``U.T`` instead of ``U`` (without forming the transpose).
+
+    Returns
+    -------
+    array, shape (n_1, ..., J, ..., n_d)
+        ``Y`` with ``unfold(Y, mode) == U @ unfold(X, mode)``.
+
+    Raises
+    ------
+    ValueError
+        If the sizes of ``U`` and ``X`` along ``mode`` differ.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> X = np.ones((2, 3, 4)); U = np.ones((5, 3))
+    >>> ta.mode_product(X, U, 1).shape
+    (2, 5, 4)
+    """
+    xp = get_namespace(X, U)
+    mode = _check_mode(mode, X.ndim)
+    if U.ndim != 2:
+        raise ValueError(f"U must be a matrix, got shape {tuple(U.shape)}")
+    M = xp.matrix_transpose(U) if transpose else U
+    if M.shape[1] != X.shape[mode]:
+        need = "U.shape[0]" if transpose else "U.shape[1]"
+        raise ValueError(
+            f"{need} = {M.shape[1]} does not match X.shape[{mode}] = {X.shape[mode]}"
+        )
+    return _ttm(xp, X, M, mode)
+
+
+def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None, *,
+                       skip: int | Sequence[int] | None = None, transpose: bool = False):
+    """Products of ``X`` with one matrix per mode, in the cheapest order.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+    factors : sequence of arrays
+        ``factors[i]`` is applied along ``modes[i]``. ``None`` entries are skipped.
+    modes : sequence of int, optional
+        Modes of the factors; by default ``0, 1, ..., len(factors) - 1`` (then
+        ``len(factors)`` must equal ``X.ndim``).
+    skip : int or sequence of int, optional
+        Modes to leave out (as in the leave-one-out products of HOOI).
+    transpose : bool, default False
+        Apply every factor transposed, ``X x_k U_k.T`` (projection onto factor
+        spaces, as when computing a Tucker core).
+
+    Returns
+    -------
+    array
+        Equal to the chain of :func:`mode_product` calls in any order; the
+        products that shrink the tensor most are applied first.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> X = np.ones((4, 5, 6)); Us = [np.ones((4, 2)), np.ones((5, 3)), np.ones((6, 2))]
+    >>> ta.multi_mode_product(X, Us, transpose=True).shape
+    (2, 3, 2)
+    """
+    xp = get_namespace(X, *[U for U in factors if U is not None])
+    if modes is None:
+        if len(factors) != X.ndim:
+            raise ValueError(f"got {len(factors)} factors for a tensor with {X.ndim} modes; pass modes=")
+        modes = range(X.ndim)
+    modes = [_check_mode(m, X.ndim, "modes") for m in modes]
+    if len(modes) != len(factors):
+        raise ValueError(f"got {len(factors)} factors but {len(modes)} modes")
+    if len(set(modes)) != len(modes):
+        raise ValueError(f"modes must be distinct, got {modes}")
+    if skip is None:
+        skipped = set()
+    elif isinstance(skip, numbers.Integral):
+        skipped = {_check_mode(skip, X.ndim, "skip")}
+    else:
+        skipped = {_check_mode(s, X.ndim, "skip") for s in skip}
+    work = []
+    for U, m in zip(factors, modes):
+        if U is None or m in skipped:
+            continue
+        if U.ndim != 2:
+            raise ValueError(f"the factor for mode {m} must be a matrix, got shape {tuple(U.shape)}")
+        M = xp.matrix_transpose(U) if transpose else U
+        if M.shape[1] != X.shape[m]:
+            raise ValueError(
+                f"the factor for mode {m} has {M.shape[1]} {'rows' if transpose else 'columns'}, "
+                f"X.shape[{m}] = {X.shape[m]}"
+            )
+        work.append((M.shape[0] / M.shape[1], m, M))
+    # shrink first: the smallest output/input ratio first
+    work.sort(key=lambda t: t[0])
+    for _, m, M in work:
+        X = _ttm(xp, X, M, m)
+    return X
+
+
+def khatri_rao(matrices: Sequence, *, skip: int | None = None):
+    """Column-wise Kronecker (Khatri-Rao) product.
+
+    Parameters
+    ----------
+    matrices : sequence of arrays, each of shape (n_k, R)
+    skip : int, optional
+        Index of a matrix to leave out.
+
+    Returns
+    -------
+    array, shape (prod n_k, R)
+        Row ``(i_1, ..., i_K)`` in C order (the first matrix's index varies
+        slowest), so that ``unfold(cp_full, k) == A_k @ khatri_rao(A, skip=k).T``.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> A, B = np.ones((2, 3)), np.ones((4, 3))
+    >>> ta.khatri_rao([A, B]).shape
+    (8, 3)
+    """
+    mats = [A for i, A in enumerate(matrices) if i != skip]
+    if not mats:
+        raise ValueError("khatri_rao needs at least one matrix")
+    xp = get_namespace(*mats)
+    R = mats[0].shape[1]
+    for i, A in enumerate(mats):
+        if A.ndim != 2 or A.shape[1] != R:
+            raise ValueError(f"all matrices need {R} columns; matrix {i} has shape {tuple(A.shape)}")
+    K = mats[0]
+    for A in mats[1:]:
+        K = xp.reshape(K[:, None, :] * A[None, :, :], (-1, R))
+    return K
+
+
+def kronecker(matrices: Sequence):
+    """Kronecker product ``A_1 (x) A_2 (x) ... (x) A_K`` (numpy's ``kron`` order).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> A, B = np.eye(2), np.ones((2, 3))
+    >>> bool(np.array_equal(ta.kronecker([A, B]), np.kron(A, B)))
+    True
+    """
+    if len(matrices) == 0:
+        raise ValueError("kronecker needs at least one matrix")
+    xp = get_namespace(*matrices)
+    for i, A in enumerate(matrices):
+        if A.ndim != 2:
+            raise ValueError(f"matrix {i} must be 2-D, got shape {tuple(A.shape)}")
+    K = matrices[0]
+    for A in matrices[1:]:
+        m, n = K.shape
+        p, q = A.shape
+        K = xp.reshape(K[:, None, :, None] * A[None, :, None, :], (m * p, n * q))
+    return K

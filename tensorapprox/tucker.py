@@ -1,0 +1,923 @@
+"""The Tucker format and its algorithms: HOSVD, ST-HOSVD and Tucker-ALS (HOOI).
+
+A Tucker tensor is ``X = G x_1 U_1 x_2 U_2 ... x_d U_d`` with a core ``G`` of
+shape ``(r_1, ..., r_d)`` and factors ``U_k`` of shape ``(n_k, r_k)``. The
+algorithms here return orthonormal factors. Everything dense is array-API
+generic: numpy, cupy and ``array_api_strict`` inputs give results of the same
+kind, on the same device.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import zipfile
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ._array import check_random_state, float_dtype_for, get_namespace, random_normal, to_numpy
+from ._kernels.tucker import tucker_entries
+from ._validation import check_choice, check_int, check_positive_float, check_rank, check_rank_or_rtol, check_tensor
+from .tensor import _ttm, multi_mode_product
+
+__all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
+
+_FORMAT_TAG = "tensorapprox.TuckerTensor"
+_FORMAT_VERSION = 1
+_METHODS = ("auto", "eigh", "svd", "randomized")
+
+
+def _itemsize(xp, dtype) -> int:
+    return xp.finfo(dtype).bits // 8
+
+
+def _readonly(a):
+    """A read-only view of a numpy array (other array types are returned as is)."""
+    if isinstance(a, np.ndarray):
+        v = a.view()
+        v.flags.writeable = False
+        return v
+    return a
+
+
+def _sumsq(xp, X) -> float:
+    """Squared Frobenius norm as one dot product (no temporary array)."""
+    v = xp.reshape(X, (-1,))
+    with np.errstate(over="ignore"):  # huge finite data: inf is the honest answer
+        return float(xp.vecdot(v, v))
+
+
+class TuckerTensor:
+    """An immutable Tucker tensor ``G x_1 U_1 ... x_d U_d``.
+
+    Parameters
+    ----------
+    core : array, shape (r_1, ..., r_d)
+        The core tensor.
+    factors : sequence of d arrays, shape (n_k, r_k)
+        One factor matrix per mode, of the same array library as ``core``.
+
+    Attributes
+    ----------
+    core, factors : arrays (read-only views for numpy)
+    shape : tuple of int
+        ``(n_1, ..., n_d)``.
+    ranks : tuple of int
+        ``(r_1, ..., r_d)``.
+
+    Notes
+    -----
+    The arrays are not copied; numpy arrays are exposed as read-only views so
+    the object cannot be changed through its attributes. Arithmetic returns
+    new objects: ``A + B`` stacks cores block-diagonally (ranks add), ``c * A``
+    scales the core.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> rng = np.random.default_rng(0)
+    >>> G = rng.standard_normal((2, 3, 2))
+    >>> Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in [(5, 2), (6, 3), (4, 2)]]
+    >>> T = ta.TuckerTensor(G, Us)
+    >>> T.shape, T.ranks
+    ((5, 6, 4), (2, 3, 2))
+    >>> bool(np.isclose(T.norm(), np.linalg.norm(T.full())))
+    True
+    """
+
+    __slots__ = ("_core", "_factors", "_orthonormal")
+
+    def __init__(self, core, factors: Sequence):
+        factors = tuple(factors)
+        try:
+            xp = get_namespace(core, *factors)
+        except TypeError as exc:
+            raise TypeError(f"core and factors must be arrays of one array library: {exc}") from None
+        if core.ndim < 1:
+            raise ValueError("core must have at least one dimension")
+        if len(factors) != core.ndim:
+            raise ValueError(f"got {len(factors)} factors for a core with {core.ndim} modes")
+        float_dtype_for(core, xp)  # rejects complex
+        for k, U in enumerate(factors):
+            if U.ndim != 2:
+                raise ValueError(f"factors[{k}] must be a matrix, got shape {tuple(U.shape)}")
+            if U.shape[1] != core.shape[k]:
+                raise ValueError(
+                    f"factors[{k}] has {U.shape[1]} columns but the core has size {core.shape[k]} in mode {k}"
+                )
+            if U.dtype != core.dtype:
+                raise TypeError(f"factors[{k}] has dtype {U.dtype}, the core {core.dtype}; use one dtype")
+        self._core = _readonly(core)
+        self._factors = tuple(_readonly(U) for U in factors)
+        self._orthonormal = None
+
+    # -- basic properties -------------------------------------------------
+    @property
+    def core(self):
+        """The core tensor, shape ``ranks``."""
+        return self._core
+
+    @property
+    def factors(self) -> tuple:
+        """The factor matrices, ``factors[k]`` of shape ``(shape[k], ranks[k])``."""
+        return self._factors
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(U.shape[0]) for U in self._factors)
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        return tuple(int(r) for r in self._core.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._factors)
+
+    @property
+    def dtype(self):
+        return self._core.dtype
+
+    @property
+    def _xp(self):
+        return get_namespace(self._core, *self._factors)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the core and the factors."""
+        xp = self._xp
+        n = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
+        return n * _itemsize(xp, self.dtype)
+
+    @property
+    def compression_ratio(self) -> float:
+        """Entries of the full tensor divided by the entries stored."""
+        stored = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
+        return math.prod(self.shape) / stored
+
+    def __repr__(self) -> str:
+        return (f"TuckerTensor(shape={self.shape}, ranks={self.ranks}, dtype={self.dtype}, "
+                f"compression_ratio={self.compression_ratio:.3g})")
+
+    # -- evaluation -------------------------------------------------------
+    def full(self):
+        """The dense tensor, shape ``shape``, in the factors' array library."""
+        return multi_mode_product(self._core, self._factors)
+
+    def entries(self, indices):
+        """Values at an ``(n, d)`` integer index array, without forming the full tensor.
+
+        Parameters
+        ----------
+        indices : array of int, shape (n, d)
+            One row per requested entry. Negative indices are not accepted.
+
+        Returns
+        -------
+        array, shape (n,)
+
+        Raises
+        ------
+        ValueError
+            If ``indices`` is not (n, d) or holds an index out of bounds (the
+            message names the mode).
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta
+        >>> X = np.arange(24.0).reshape(2, 3, 4)
+        >>> T = ta.st_hosvd(X, rank=(2, 2, 2))
+        >>> np.round(T.entries(np.array([[1, 2, 3], [0, 0, 1]])), 10)
+        array([23.,  1.])
+        """
+        xp = self._xp
+        if not hasattr(indices, "shape"):
+            indices = xp.asarray(np.asarray(indices))
+        if indices.ndim != 2 or indices.shape[1] != self.ndim:
+            raise ValueError(f"indices must have shape (n, {self.ndim}), got {tuple(indices.shape)}")
+        if not xp.isdtype(indices.dtype, "integral"):
+            raise TypeError(f"indices must be integers, got dtype {indices.dtype}")
+        if indices.shape[0] > 0:
+            lo = to_numpy(xp.min(indices, axis=0))
+            hi = to_numpy(xp.max(indices, axis=0))
+            for k, n in enumerate(self.shape):
+                if lo[k] < 0 or hi[k] >= n:
+                    bad = lo[k] if lo[k] < 0 else hi[k]
+                    raise ValueError(f"indices out of bounds in mode {k}: {int(bad)} not in [0, {n})")
+        return tucker_entries(self._core, self._factors, indices)
+
+    # -- norms and inner products ----------------------------------------
+    def _has_orthonormal_factors(self) -> bool:
+        if self._orthonormal is None:
+            xp = self._xp
+            tol = 100 * float(xp.finfo(self.dtype).eps) * max(self.shape)
+            ok = True
+            for U in self._factors:
+                r = U.shape[1]
+                E = xp.matrix_transpose(U) @ U - xp.eye(r, dtype=U.dtype)
+                if float(xp.max(xp.abs(E))) > tol:
+                    ok = False
+                    break
+            self._orthonormal = ok
+        return self._orthonormal
+
+    def norm(self) -> float:
+        """Frobenius norm; from the core alone when the factors are orthonormal."""
+        xp = self._xp
+        if self._has_orthonormal_factors():
+            return math.sqrt(_sumsq(xp, self._core))
+        return math.sqrt(max(self.inner(self), 0.0))
+
+    def inner(self, other) -> float:
+        """Frobenius inner product with another TuckerTensor or a dense array.
+
+        Never forms a full tensor: for two Tucker tensors it contracts the
+        small Gram matrices ``U_k.T @ V_k`` into one core.
+        """
+        xp = self._xp
+        if isinstance(other, TuckerTensor):
+            if other.shape != self.shape:
+                raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
+            grams = [xp.matrix_transpose(U) @ V for U, V in zip(self._factors, other._factors)]
+            # G_self . (G_other x_k (U_k^T V_k))
+            W = multi_mode_product(other._core, grams)
+            return float(xp.sum(self._core * W))
+        if tuple(other.shape) != self.shape:
+            raise ValueError(f"shapes differ: {self.shape} and {tuple(other.shape)}")
+        P = multi_mode_product(other, self._factors, transpose=True)
+        return float(xp.sum(self._core * P))
+
+    # -- arithmetic --------------------------------------------------------
+    def __mul__(self, scalar):
+        if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
+            return NotImplemented
+        return TuckerTensor(self._core * scalar, self._factors)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scalar):
+        if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
+            return NotImplemented
+        return TuckerTensor(self._core / scalar, self._factors)
+
+    def __neg__(self):
+        return TuckerTensor(-self._core, self._factors)
+
+    def __add__(self, other):
+        if not isinstance(other, TuckerTensor):
+            return NotImplemented
+        if other.shape != self.shape:
+            raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
+        xp = self._xp
+        ra, rb = self.ranks, other.ranks
+        core = xp.zeros(tuple(a + b for a, b in zip(ra, rb)), dtype=self.dtype)
+        # block-diagonal core: build by padding (array-API arrays may be immutable)
+        core = _place_block(xp, core, self._core, (0,) * self.ndim)
+        core = _place_block(xp, core, other._core, ra)
+        factors = [xp.concat([U, V], axis=1) for U, V in zip(self._factors, other._factors)]
+        return TuckerTensor(core, factors)
+
+    def __sub__(self, other):
+        if not isinstance(other, TuckerTensor):
+            return NotImplemented
+        return self + (-other)
+
+    # -- persistence -------------------------------------------------------
+    def save(self, path) -> None:
+        """Write to ``.npz`` (numpy arrays on the host; no pickle).
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta, tempfile, os
+        >>> T = ta.st_hosvd(np.ones((4, 5, 6)), rank=1)
+        >>> p = os.path.join(tempfile.mkdtemp(), "t.npz"); T.save(p)
+        >>> ta.TuckerTensor.load(p).ranks
+        (1, 1, 1)
+        """
+        arrays = {f"factor_{k}": to_numpy(U) for k, U in enumerate(self._factors)}
+        np.savez(path, format=np.array(_FORMAT_TAG), version=np.array(_FORMAT_VERSION),
+                 ndim=np.array(self.ndim), core=to_numpy(self._core), **arrays)
+
+    @classmethod
+    def load(cls, path) -> "TuckerTensor":
+        """Read a file written by :meth:`save` (numpy arrays).
+
+        Raises
+        ------
+        ValueError
+            If the file is not a readable ``.npz`` written by :meth:`save`.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ValueError(f"could not read {path!s} as a TuckerTensor .npz file: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"could not read {path!s} as a TuckerTensor .npz file: {exc}") from None
+        if not isinstance(data, dict) or "format" not in data or str(data["format"]) != _FORMAT_TAG:
+            raise ValueError(f"{path!s} is not a TuckerTensor file (missing or foreign 'format' tag)")
+        try:
+            version = int(data["version"])
+            d = int(data["ndim"])
+            core = data["core"]
+            factors = [data[f"factor_{k}"] for k in range(d)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
+        if version > _FORMAT_VERSION:
+            raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")
+        try:
+            return cls(core, factors)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
+
+
+def _place_block(xp, big, block, offset):
+    """``big`` with ``block`` written at ``offset`` (functional, works on immutable arrays)."""
+    pad_before = offset
+    pad = [(o, s - o - b) for o, s, b in zip(pad_before, big.shape, block.shape)]
+    # build the padded block with concatenations of zeros, one mode at a time
+    out = block
+    for k, (lo, hi) in enumerate(pad):
+        parts = []
+        if lo:
+            shp = list(out.shape); shp[k] = lo
+            parts.append(xp.zeros(tuple(shp), dtype=out.dtype))
+        parts.append(out)
+        if hi:
+            shp = list(out.shape); shp[k] = hi
+            parts.append(xp.zeros(tuple(shp), dtype=out.dtype))
+        out = xp.concat(parts, axis=k) if len(parts) > 1 else out
+    return big + out
+
+
+@dataclass(frozen=True)
+class TuckerALSResult:
+    """Result of :func:`tucker_als`.
+
+    Attributes
+    ----------
+    tucker : TuckerTensor
+        The approximation, orthonormal factors.
+    n_iter : int
+        Sweeps performed.
+    converged : bool
+        True when the decrease of the relative error fell below ``tol``.
+    history : tuple of float
+        Relative error ``||X - X_hat||_F / ||X||_F`` after the initial guess
+        (entry 0) and after each sweep.
+    init : TuckerTensor
+        The initial guess the sweeps started from.
+    """
+
+    tucker: TuckerTensor
+    n_iter: int
+    converged: bool
+    history: tuple
+    init: TuckerTensor
+
+    @property
+    def rel_error(self) -> float:
+        """The final relative error (``history[-1]``)."""
+        return self.history[-1]
+
+
+# ---------------------------------------------------------------------------
+# spectra of unfoldings
+# ---------------------------------------------------------------------------
+
+def _rank_for_budget(sigma2: np.ndarray, budget: float) -> int:
+    """Smallest r >= 1 whose discarded tail sum_{i >= r} sigma2[i] is <= budget."""
+    tails = np.concatenate([np.cumsum(sigma2[::-1])[::-1], [0.0]])  # tails[r] = sum_{i>=r}
+    ok = np.nonzero(tails <= budget)[0]
+    return max(1, int(ok[0])) if ok.size else sigma2.size
+
+
+def _gram(xp, Y, mode: int):
+    """``Y_(mode) @ Y_(mode).T`` without forming the unfolding for the outer modes."""
+    shape = tuple(Y.shape)
+    n = shape[mode]
+    a = math.prod(shape[:mode])
+    b = math.prod(shape[mode + 1:])
+    if a == 1:
+        A = xp.reshape(Y, (n, b))
+        return A @ xp.matrix_transpose(A)
+    if b == 1:
+        A = xp.reshape(Y, (a, n))
+        return xp.matrix_transpose(A) @ A
+    Y3 = xp.reshape(Y, (a, n, b))
+    return xp.tensordot(Y3, Y3, axes=([0, 2], [0, 2]))
+
+
+def _unfolding(xp, Y, mode: int):
+    if mode == 0:
+        return xp.reshape(Y, (Y.shape[0], -1))
+    return xp.reshape(xp.moveaxis(Y, mode, 0), (Y.shape[mode], -1))
+
+
+def _auto_method(n: int, m: int, rtol, d: int, eps: float) -> str:
+    """Gram + eigh when the unfolding is wide and the tolerance allows it.
+
+    The Gram matrix squares the singular values: its eigen-solver resolves
+    them only down to about ``sqrt(n * eps)`` of the largest, so a tight
+    ``rtol`` (whose per-mode tail is below ~1e3 * n * eps of ``||X||^2``)
+    uses the SVD of the unfolding instead.
+    """
+    if m < n:
+        return "svd"
+    if rtol is not None and rtol * rtol / d < 1e3 * n * eps:
+        return "svd"
+    return "eigh"
+
+
+def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampling, rng, want_core=True):
+    """Leading left singular subspace of ``Y_(mode)`` and the projected tensor.
+
+    Returns ``(U, Y x_mode U.T, discarded)`` where ``discarded`` is the energy
+    (squared Frobenius norm) removed by the projection.
+    """
+    shape = tuple(Y.shape)
+    n = shape[mode]
+    m = math.prod(shape) // n
+    if method == "randomized" and (rank is None or rank + oversampling < min(n, m)):
+        return _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng)
+    if method == "randomized":  # the sketch would be as large as the matrix
+        method = "svd" if m < n else "eigh"
+    if method == "eigh":
+        G = _gram(xp, Y, mode)
+        w, V = xp.linalg.eigh(G)
+        w = xp.flip(w)
+        V = xp.flip(V, axis=1)
+        sigma2 = np.clip(to_numpy(w), 0.0, None)
+        r = rank if rank is not None else _rank_for_budget(sigma2, budget)
+        U = V[:, :r]
+        discarded = float(np.sum(sigma2[r:]))
+        Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
+        return U, Ynew, discarded
+    # SVD of the unfolding: the projection is S_r Vh_r, no extra pass
+    A = _unfolding(xp, Y, mode)
+    U_all, s, Vh = xp.linalg.svd(A, full_matrices=False)
+    with np.errstate(over="ignore"):
+        sigma2 = to_numpy(s) ** 2
+    r = rank if rank is not None else _rank_for_budget(sigma2, budget)
+    r = min(r, s.shape[0])
+    U = U_all[:, :r]
+    discarded = float(np.sum(sigma2[r:]))
+    Ynew = None
+    if want_core:
+        B = s[:r, None] * Vh[:r, :]
+        rest = shape[:mode] + shape[mode + 1:]
+        Ynew = xp.reshape(B, (r,) + rest)
+        if mode != 0:
+            Ynew = xp.moveaxis(Ynew, 0, mode)
+    return U, Ynew, discarded
+
+
+def _khatri_rao_sketch(xp, Y, mode, width, rng):
+    """``Y_(mode) @ Omega`` for a Khatri-Rao product of Gaussian matrices.
+
+    ``Omega = khatri_rao([Omega_j for j != mode])`` with each ``Omega_j`` of
+    shape ``(n_j, width)`` (a tensor random projection, Sun et al. 2021): it
+    needs ``sum_j n_j`` random numbers instead of ``prod_j n_j``, and is
+    applied mode by mode without forming it. The first contraction is one
+    GEMM over the full tensor; the others act on a tensor ``width / n_j``
+    times smaller.
+    """
+    d = Y.ndim
+    others = [j for j in range(d) if j != mode]
+    omegas = {j: random_normal(xp, (Y.shape[j], width), Y.dtype, rng, like=Y) for j in others}
+    first = others[-1] if others[-1] == d - 1 else others[0]
+    # T carries the sketch column index c as its last axis
+    T = xp.reshape(Y, (-1, Y.shape[first])) if first == d - 1 else None
+    if first == d - 1:
+        T = xp.reshape(T @ omegas[first], tuple(Y.shape[:-1]) + (width,))
+    else:  # first == 0 (mode == d - 1): contract the leading mode
+        T = xp.matrix_transpose(omegas[0]) @ xp.reshape(Y, (Y.shape[0], -1))  # (width, rest)
+        T = xp.moveaxis(xp.reshape(T, (width,) + tuple(Y.shape[1:])), 0, -1)
+    # remaining modes (axes of T before the last), contracted column-wise
+    axes = [j for j in range(d) if j != first]  # axes of T except the last
+    for j in [j for j in others if j != first]:
+        ax = axes.index(j)
+        shp = [1] * (len(axes) + 1)
+        shp[ax] = Y.shape[j]
+        shp[-1] = width
+        T = xp.sum(T * xp.reshape(omegas[j], tuple(shp)), axis=ax)
+        axes.pop(ax)
+    return T  # (n_mode, width)
+
+
+def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng):
+    """Randomized range finder with power iterations (Halko, Martinsson, Tropp 2011, Alg. 4.3).
+
+    Passes over the unfolding ``A``: one for the sketch ``A @ Omega``, two per
+    power iteration and one for the projection ``B = Q^T A``; the small SVD of
+    ``B`` comes from the eigen-decomposition of ``B @ B^T``. With ``rtol`` the
+    sketch width doubles until the exactly computed projection error
+    ``||A||^2 - ||U^T A||^2`` fits the budget, so the guarantee holds as for
+    the deterministic methods.
+    """
+    shape = tuple(Y.shape)
+    n = shape[mode]
+    A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
+    m = A.shape[1]
+    total = _sumsq(xp, A)
+    width = (rank + oversampling) if rank is not None else max(2 * oversampling, 16)
+    while True:
+        width = min(width, n, m)
+        Q, _ = xp.linalg.qr(_khatri_rao_sketch(xp, Y, mode, width, rng))
+        for _ in range(n_power_iter):
+            # A^T Q is not re-orthonormalized: one power step squares the
+            # spectrum only, far from float64's range for these sketches
+            Zt = xp.matrix_transpose(Q) @ A  # (width, m) = (A^T Q)^T
+            Q, _ = xp.linalg.qr(A @ xp.matrix_transpose(Zt))
+        B = xp.matrix_transpose(Q) @ A  # (width, m): the projection pass
+        w, V = xp.linalg.eigh(B @ xp.matrix_transpose(B))
+        w = xp.flip(w)
+        V = xp.flip(V, axis=1)
+        sigma2 = np.clip(to_numpy(w), 0.0, None)
+        if rank is not None:
+            r = rank
+            break
+        err = total - np.cumsum(sigma2)
+        ok = np.nonzero(err <= budget)[0]
+        if ok.size:
+            r = int(ok[0]) + 1
+            break
+        if width >= min(n, m):  # the sketch spans everything: exact
+            r = int(sigma2.size)
+            break
+        width *= 2
+    Vr = V[:, :r]
+    U = Q @ Vr
+    Bm = xp.matrix_transpose(Vr) @ B
+    discarded = max(total - _sumsq(xp, Bm), 0.0)
+    rest = shape[:mode] + shape[mode + 1:]
+    Ynew = xp.reshape(Bm, (r,) + rest)
+    if mode != 0:
+        Ynew = xp.moveaxis(Ynew, 0, mode)
+    return U, Ynew, discarded
+
+
+def _check_rank_product(ranks):
+    """A multilinear rank has ``r_k <= prod_{j != k} r_j`` (the unfolding's rank bound)."""
+    if ranks is None:
+        return
+    total = math.prod(ranks)
+    for k, r in enumerate(ranks):
+        others = total // r
+        if r > others:
+            raise ValueError(
+                f"rank[{k}] = {r} exceeds the product {others} of the other ranks; "
+                f"no tensor has this multilinear rank (lower rank[{k}] to at most {others})"
+            )
+
+
+def _check_method(method):
+    return check_choice(method, name="method", choices=_METHODS)
+
+
+def _zero_result(xp, X, ranks):
+    dtype = X.dtype
+    core = xp.zeros(ranks, dtype=dtype)
+    factors = [xp.eye(n, r, dtype=dtype) for n, r in zip(X.shape, ranks)]
+    return TuckerTensor(core, factors)
+
+
+def _method_for(method, n, m, rtol, d, eps):
+    if method == "auto":
+        return _auto_method(n, m, rtol, d, eps)
+    return method
+
+
+def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
+    """Truncated higher-order SVD (De Lathauwer, De Moor, Vandewalle 2000).
+
+    Each factor holds the leading left singular vectors of the unfolding of
+    ``X`` itself; the core is ``X x_1 U_1^T ... x_d U_d^T``.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+        Dense tensor, d >= 2 (numpy, cupy or any array-API array); not modified.
+    rank : int or sequence of int, optional
+        Multilinear rank. Give exactly one of ``rank`` and ``rtol``.
+    rtol : float in (0, 1), optional
+        Each mode drops a tail of norm at most ``rtol * ||X||_F / sqrt(d)``,
+        which guarantees ``||X - result.full()||_F <= rtol * ||X||_F``; the
+        ranks are the smallest that meet this per-mode criterion.
+    method : {'auto', 'eigh', 'svd'}
+        How the spectrum of an unfolding is computed (see :func:`st_hosvd`).
+
+    Returns
+    -------
+    TuckerTensor
+        Orthonormal factors and core, of the array library of ``X``.
+
+    Raises
+    ------
+    ValueError
+        NaN/Inf in ``X``, fewer than 2 dimensions, a bad ``rank`` (the message
+        names the mode) or ``rtol``, or both/neither of them given.
+    TypeError
+        Complex or non-array input.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> x = np.linspace(0, 1, 20)
+    >>> X = np.exp(-(x[:, None, None] + x[None, :, None] * x[None, None, :]))
+    >>> T = ta.hosvd(X, rtol=1e-6)
+    >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
+    True
+    """
+    xp = get_namespace(X) if hasattr(X, "shape") else None
+    X = check_tensor(X, name="X", xp=xp)
+    xp = get_namespace(X)
+    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
+    _check_rank_product(ranks)
+    d = X.ndim
+    normX2 = _sumsq(xp, X)
+    if normX2 == 0.0:
+        return _zero_result(xp, X, ranks or (1,) * d)
+    eps = float(xp.finfo(X.dtype).eps)
+    budget = None if rtol is None else rtol * rtol * normX2 / d
+    factors = []
+    for k in range(d):
+        n = X.shape[k]
+        meth = _method_for(method, n, math.prod(X.shape) // n, rtol, d, eps)
+        U, _, _ = _truncate_mode(xp, X, k, None if ranks is None else ranks[k], budget, meth,
+                                 n_power_iter=0, oversampling=0, rng=None, want_core=False)
+        factors.append(U)
+    core = multi_mode_product(X, factors, transpose=True)
+    return TuckerTensor(core, factors)
+
+
+def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None, method: str = "auto",
+             n_power_iter: int = 1, oversampling: int = 10, random_state=None):
+    """Sequentially truncated higher-order SVD (Vannieuwenhoven, Vandebril, Meerbergen 2012).
+
+    Modes are processed one after the other, each on the tensor already
+    projected in the earlier modes, which is cheaper than HOSVD and never
+    less accurate in practice.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+        Dense tensor, d >= 2 (numpy, cupy or any array-API array); not modified.
+    rank : int or sequence of int, optional
+        Multilinear rank. Give exactly one of ``rank`` and ``rtol``.
+    rtol : float in (0, 1), optional
+        Relative error bound: ``norm(X - result.full()) <= rtol * norm(X)``.
+        The ST-HOSVD error is exactly the sum of the energies discarded per
+        mode, so each mode may discard what the earlier modes left of the
+        budget ``rtol^2 ||X||^2``, split evenly over the remaining modes;
+        each rank is the smallest that fits its share.
+    mode_order : sequence of int, optional
+        Order in which modes are truncated. Default: the mode with the largest
+        reduction ``n_k / r_k`` first (by ``n_k`` when ``rtol`` is given).
+    method : {'auto', 'eigh', 'svd', 'randomized'}
+        'eigh': eigen-decomposition of the Gram matrix of each unfolding
+        (fastest for wide unfoldings, accurate to about ``sqrt(eps)`` of the
+        largest singular value); 'svd': SVD of the unfolding; 'randomized':
+        randomized range finder with ``n_power_iter`` power iterations and
+        ``oversampling`` extra columns (with ``rtol`` the sketch grows until
+        the exactly computed error fits); 'auto' picks 'eigh' for wide
+        unfoldings unless ``rtol`` is too tight for it, else 'svd' (as
+        scikit-learn's ``svd_solver='auto'`` picks by shape).
+    n_power_iter : int, default 1
+        Power iterations of the randomized method.
+    oversampling : int, default 10
+        Extra sketch columns of the randomized method.
+    random_state : None, int or numpy.random.Generator
+        Seed for the randomized method.
+
+    Returns
+    -------
+    TuckerTensor
+        Orthonormal factors and core, on the device of ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` holds NaN or Inf, has fewer than 2 dimensions, ``rank`` does
+        not fit ``X.shape`` (the message names the mode), ``rtol`` is outside
+        (0, 1), or both or neither of ``rank`` and ``rtol`` are given.
+    TypeError
+        If ``X`` is complex or not an array.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> x = np.linspace(0, 1, 32)
+    >>> X = 1 / (1 + x[:, None, None] + x[None, :, None] + x[None, None, :])
+    >>> T = ta.st_hosvd(X, rtol=1e-6)
+    >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
+    True
+    """
+    xp = get_namespace(X) if hasattr(X, "shape") else None
+    X = check_tensor(X, name="X", xp=xp)
+    xp = get_namespace(X)
+    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    method = _check_method(method)
+    _check_rank_product(ranks)
+    n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
+    oversampling = check_int(oversampling, name="oversampling", minimum=0)
+    d = X.ndim
+    order = _resolve_mode_order(mode_order, X.shape, ranks)
+    rng = check_random_state(random_state) if method == "randomized" else None
+    normX2 = _sumsq(xp, X)
+    if normX2 == 0.0:
+        return _zero_result(xp, X, ranks or (1,) * d)
+    eps = float(xp.finfo(X.dtype).eps)
+    budget_total = None if rtol is None else rtol * rtol * normX2
+    used = 0.0
+    factors = [None] * d
+    Y = X
+    for i, k in enumerate(order):
+        n = Y.shape[k]
+        m = math.prod(Y.shape) // n
+        share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
+        meth = _method_for(method, n, m, rtol, d, eps)
+        U, Y, discarded = _truncate_mode(
+            xp, Y, k, None if ranks is None else ranks[k], share, meth,
+            n_power_iter=n_power_iter, oversampling=oversampling, rng=rng,
+        )
+        used += discarded
+        factors[k] = U
+    return TuckerTensor(Y, factors)
+
+
+def _resolve_mode_order(mode_order, shape, ranks):
+    d = len(shape)
+    if mode_order is None:
+        if ranks is None:
+            return sorted(range(d), key=lambda k: -shape[k])
+        return sorted(range(d), key=lambda k: -shape[k] / ranks[k])
+    try:
+        order = [int(k) for k in mode_order]
+    except (TypeError, ValueError):
+        raise TypeError("mode_order must be a sequence of ints") from None
+    if sorted(order) != list(range(d)):
+        raise ValueError(f"mode_order must be a permutation of 0..{d - 1}, got {list(mode_order)}")
+    return order
+
+
+def _orthonormalize(xp, U):
+    Q, _ = xp.linalg.qr(U)
+    return Q
+
+
+# Below this relative error the shortcut sqrt(||X||^2 - ||G||^2) loses more
+# than ~1e-6 of its relative accuracy to cancellation (its absolute error is
+# about eps * ||X||^2 / err^2 relative); the residual is then formed explicitly.
+_EXPLICIT_RESIDUAL_BELOW = 1e-5
+
+
+def _relative_error(xp, X, normX2, core, factors):
+    """``||X - G x U||_F / ||X||_F`` for orthonormal factors, computed stably."""
+    if normX2 == 0.0:
+        return 0.0
+    short2 = max(normX2 - _sumsq(xp, core), 0.0)
+    rel = math.sqrt(short2 / normX2)
+    if rel >= _EXPLICIT_RESIDUAL_BELOW:
+        return rel
+    # explicit residual, slab by slab along mode 0 to bound the temporaries
+    n0 = X.shape[0]
+    slab = max(1, (1 << 22) // max(1, math.prod(X.shape[1:])))
+    total = 0.0
+    for start in range(0, n0, slab):
+        stop = min(n0, start + slab)
+        fs = [factors[0][start:stop, :]] + list(factors[1:])
+        R = X[start:stop, ...] - multi_mode_product(core, fs)
+        total += _sumsq(xp, R)
+    return math.sqrt(total / normX2)
+
+
+def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 50,
+               callback: Callable | None = None, verbose: bool = False, random_state=None) -> TuckerALSResult:
+    """Tucker decomposition by alternating least squares (HOOI).
+
+    Higher-order orthogonal iteration (De Lathauwer, De Moor, Vandewalle
+    2000, Alg. 4.2): each sweep replaces ``U_k`` by the leading left singular
+    vectors of ``(X x_{j != k} U_j^T)_(k)``.
+
+    Parameters
+    ----------
+    X : array, shape (n_1, ..., n_d)
+        Dense tensor, d >= 2; not modified.
+    rank : int or sequence of int
+        Multilinear rank (see :func:`st_hosvd` with ``rtol`` to pick it).
+    init : {'st_hosvd', 'random'} or TuckerTensor
+        Initial guess: ST-HOSVD (default), random orthonormal factors, or the
+        factors of a given TuckerTensor of this shape and rank
+        (orthonormalized).
+    tol : float, default 1e-8
+        Stop when the relative error decreases by less than ``tol`` in a sweep.
+    max_iter : int, default 50
+        Maximum number of sweeps.
+    callback : callable, optional
+        ``callback(n_iter, rel_error, tucker)`` after every sweep; returning
+        ``True`` stops the iteration.
+    verbose : bool, default False
+        Print the relative error after every sweep.
+    random_state : None, int or numpy.random.Generator
+        Seed for ``init='random'``.
+
+    Returns
+    -------
+    TuckerALSResult
+        ``tucker``, ``n_iter``, ``converged``, ``history`` (relative error of
+        the initial guess then per sweep) and ``init``.
+
+    Notes
+    -----
+    Work is shared across the modes of a sweep: with the modes split in two
+    halves ``L`` and ``R``, ``X x_{j in R} U_j^T`` serves every mode of ``L``
+    and ``X x_{j in L} U_j^T`` every mode of ``R``, so a sweep passes over the
+    full tensor twice, whatever ``d``. The relative error is
+    ``sqrt(||X||^2 - ||G||^2) / ||X||`` while that is above 1e-5 and the
+    explicitly formed residual below it, where the shortcut cancels.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> rng = np.random.default_rng(0)
+    >>> X = ta.TuckerTensor(rng.standard_normal((3, 3, 3)),
+    ...                     [rng.standard_normal((n, 3)) for n in (10, 11, 12)]).full()
+    >>> res = ta.tucker_als(X, rank=3)
+    >>> res.converged, res.rel_error < 1e-12
+    (True, True)
+    """
+    xp = get_namespace(X) if hasattr(X, "shape") else None
+    X = check_tensor(X, name="X", xp=xp)
+    xp = get_namespace(X)
+    ranks = check_rank(rank, X.shape)
+    _check_rank_product(ranks)
+    tol = check_positive_float(tol, name="tol", allow_zero=True)
+    max_iter = check_int(max_iter, name="max_iter", minimum=0)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable or None")
+    d = X.ndim
+    normX2 = _sumsq(xp, X)
+
+    if isinstance(init, TuckerTensor):
+        if init.shape != tuple(X.shape) or init.ranks != ranks:
+            raise ValueError(
+                f"init has shape {init.shape} and ranks {init.ranks}; expected {tuple(X.shape)} and {ranks}"
+            )
+        factors = [_orthonormalize(xp, xp.astype(U, X.dtype)) for U in init.factors]
+        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
+    elif init == "st_hosvd":
+        init_t = st_hosvd(X, ranks)
+        factors = list(init_t.factors)
+    elif init == "random":
+        rng = check_random_state(random_state)
+        factors = [_orthonormalize(xp, random_normal(xp, (n, r), X.dtype, rng, like=X))
+                   for n, r in zip(X.shape, ranks)]
+        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
+    else:
+        raise ValueError(f"init must be 'st_hosvd', 'random' or a TuckerTensor; got {init!r}")
+
+    if normX2 == 0.0:
+        zero = _zero_result(xp, X, ranks)
+        return TuckerALSResult(zero, 0, True, (0.0,), init_t)
+
+    history = [_relative_error(xp, X, normX2, init_t.core, factors)]
+    half = (d + 1) // 2
+    left, right = list(range(half)), list(range(half, d))
+    converged = False
+    n_iter = 0
+    core = init_t.core
+    t0 = time.perf_counter()
+    for it in range(1, max_iter + 1):
+        for group, other in ((left, right), (right, left)):
+            P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
+            for k in group:
+                Yk = multi_mode_product(P, [factors[j] for j in group if j != k],
+                                        modes=[j for j in group if j != k], transpose=True)
+                U, Yproj, _ = _truncate_mode(
+                    xp, Yk, k, ranks[k], None, _method_for("auto", Yk.shape[k], math.prod(Yk.shape) // Yk.shape[k], None, d, 0.0),
+                    n_power_iter=0, oversampling=0, rng=None, want_core=(k == group[-1] and group is right),
+                )
+                factors[k] = U
+                if Yproj is not None:
+                    core = Yproj
+        n_iter = it
+        err = _relative_error(xp, X, normX2, core, factors)
+        history.append(err)
+        if verbose:
+            print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
+        stop = False
+        if callback is not None:
+            stop = bool(callback(it, err, TuckerTensor(core, factors)))
+        if history[-2] - err <= tol:
+            converged = True
+            break
+        if stop:
+            break
+    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)

@@ -1,0 +1,136 @@
+"""Multilinear algebra: unfold/fold, mode products, Khatri-Rao, Kronecker."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorapprox as ta
+
+shapes = st.lists(st.integers(1, 5), min_size=2, max_size=5).map(tuple)
+
+
+def _rand(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _ttm_dense(X, U, mode):
+    """Independent reference: einsum over the mode."""
+    letters = "abcdefgh"[: X.ndim]
+    out = letters.replace(letters[mode], "z")
+    return np.einsum(f"{letters},z{letters[mode]}->{out}", X, U)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, data=st.data())
+def test_fold_unfold_roundtrip(shape, data):
+    X = _rand(shape)
+    mode = data.draw(st.integers(0, len(shape) - 1))
+    M = ta.unfold(X, mode)
+    assert M.shape == (shape[mode], X.size // shape[mode])
+    np.testing.assert_array_equal(ta.fold(M, mode, shape), X)
+
+
+def test_unfold_convention_matches_docs():
+    X = np.arange(24.0).reshape(2, 3, 4)
+    M = ta.unfold(X, 1)
+    # column index: (i_0, i_2) in C order, i_2 fastest
+    assert M[2, 1 * 4 + 3] == X[1, 2, 3]
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=2, max_size=4).map(tuple), data=st.data())
+def test_mode_product_matches_einsum(shape, data):
+    X = _rand(shape, 1)
+    mode = data.draw(st.integers(0, len(shape) - 1))
+    J = data.draw(st.integers(1, 4))
+    U = _rand((J, shape[mode]), 2)
+    np.testing.assert_allclose(ta.mode_product(X, U, mode), _ttm_dense(X, U, mode), atol=1e-12)
+    np.testing.assert_allclose(ta.mode_product(X, U.T, mode, transpose=True), _ttm_dense(X, U, mode), atol=1e-12)
+
+
+@pytest.mark.parametrize("trailing", [2, 40])  # both the permuted and the batched branch
+def test_mode_product_middle_mode_branches(trailing):
+    X = _rand((3, 7, trailing))
+    U = _rand((5, 7), 3)
+    np.testing.assert_allclose(ta.mode_product(X, U, 1), _ttm_dense(X, U, 1), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(2, 5), min_size=3, max_size=4).map(tuple), data=st.data())
+def test_mode_products_commute_and_multi_equals_chain(shape, data):
+    X = _rand(shape, 4)
+    Us = [_rand((data.draw(st.integers(1, 4)), n), 10 + k) for k, n in enumerate(shape)]
+    a = ta.mode_product(ta.mode_product(X, Us[0], 0), Us[1], 1)
+    b = ta.mode_product(ta.mode_product(X, Us[1], 1), Us[0], 0)
+    np.testing.assert_allclose(a, b, atol=1e-10)
+    chain = X
+    for k, U in enumerate(Us):
+        chain = ta.mode_product(chain, U, k)
+    np.testing.assert_allclose(ta.multi_mode_product(X, Us), chain, atol=1e-10)
+    # skip and transpose
+    chain_skip = X
+    for k, U in enumerate(Us):
+        if k != 1:
+            chain_skip = ta.mode_product(chain_skip, U, k)
+    np.testing.assert_allclose(ta.multi_mode_product(X, Us, skip=1), chain_skip, atol=1e-10)
+    np.testing.assert_allclose(ta.multi_mode_product(X, [U.T for U in Us], transpose=True), chain, atol=1e-10)
+
+
+def test_tucker_unfolding_identity_with_kronecker():
+    rng = np.random.default_rng(5)
+    G = rng.standard_normal((2, 3, 2))
+    Us = [rng.standard_normal((n, r)) for n, r in [(4, 2), (5, 3), (3, 2)]]
+    X = ta.multi_mode_product(G, Us)
+    for k in range(3):
+        others = [Us[j] for j in range(3) if j != k]
+        rhs = Us[k] @ ta.unfold(G, k) @ ta.kronecker(others).T
+        np.testing.assert_allclose(ta.unfold(X, k), rhs, atol=1e-12)
+
+
+def test_khatri_rao_and_kronecker_against_numpy():
+    rng = np.random.default_rng(6)
+    A, B, C = rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal((5, 4))
+    K = ta.khatri_rao([A, B, C])
+    ref = np.stack([np.kron(np.kron(A[:, r], B[:, r]), C[:, r]) for r in range(4)], axis=1)
+    np.testing.assert_allclose(K, ref, atol=1e-12)
+    np.testing.assert_allclose(ta.khatri_rao([A, B, C], skip=1), ta.khatri_rao([A, C]))
+    np.testing.assert_allclose(ta.kronecker([A, B, C]), np.kron(np.kron(A, B), C), atol=1e-12)
+    # CP unfolding identity: unfold(cp, k) = A_k @ khatri_rao(others).T
+    cp = np.einsum("ir,jr,kr->ijk", A, B, C)
+    np.testing.assert_allclose(ta.unfold(cp, 1), B @ ta.khatri_rao([A, B, C], skip=1).T, atol=1e-12)
+
+
+def test_mode_product_does_not_modify_input():
+    X = _rand((3, 4, 5))
+    X0 = X.copy()
+    ta.mode_product(X, _rand((2, 4)), 1)
+    ta.multi_mode_product(X, [_rand((2, n)) for n in X.shape])
+    np.testing.assert_array_equal(X, X0)
+
+
+def test_bad_inputs():
+    X = _rand((3, 4, 5))
+    with pytest.raises(ValueError, match=r"U.shape\[1\] = 3 does not match X.shape\[1\] = 4"):
+        ta.mode_product(X, _rand((2, 3)), 1)
+    with pytest.raises(ValueError, match="mode = 3 is out of range"):
+        ta.unfold(X, 3)
+    with pytest.raises(ValueError, match="not a mode-0 unfolding"):
+        ta.fold(np.zeros((3, 7)), 0, (3, 4, 5))
+    with pytest.raises(ValueError, match="need 2 columns"):
+        ta.khatri_rao([np.ones((2, 2)), np.ones((2, 3))])
+    with pytest.raises(ValueError, match="modes must be distinct"):
+        ta.multi_mode_product(X, [np.ones((2, 3)), np.ones((2, 3))], modes=[0, 0])
+
+
+def test_array_api_strict_inputs():
+    xps = pytest.importorskip("array_api_strict")
+    Xn = _rand((3, 4, 40))
+    X = xps.asarray(Xn)
+    U = xps.asarray(_rand((2, 4), 1))
+    Y = ta.mode_product(X, U, 1)
+    assert type(Y) is type(X)
+    np.testing.assert_allclose(np.asarray(Y), _ttm_dense(Xn, np.asarray(U), 1), atol=1e-12)
+    M = ta.unfold(X, 2)
+    assert type(M) is type(X)
+    np.testing.assert_array_equal(np.asarray(ta.fold(M, 2, (3, 4, 40))), Xn)

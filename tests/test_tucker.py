@@ -1,0 +1,416 @@
+"""Tucker format, HOSVD, ST-HOSVD and HOOI against dense references."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorapprox as ta
+from tensorapprox._kernels.tucker import tucker_entries_numba, tucker_entries_reference
+
+METHODS = ["eigh", "svd", "randomized"]
+
+
+def low_rank(shape, ranks, seed=0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal(ranks)
+    Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(shape, ranks)]
+    X = ta.multi_mode_product(G, Us)
+    if noise:
+        E = rng.standard_normal(shape)
+        X = X + noise * np.linalg.norm(X) / np.linalg.norm(E) * E
+    return X
+
+
+def decaying(shape, seed=0):
+    """A full-rank tensor whose unfoldings have geometrically decaying spectra."""
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal(shape)
+    for k, n in enumerate(shape):
+        w = 0.5 ** np.arange(n)
+        G = ta.mode_product(G, np.diag(w), k)
+    Us = [np.linalg.qr(rng.standard_normal((n, n)))[0] for n in shape]
+    return ta.multi_mode_product(G, Us)
+
+
+def rel_err(T, X):
+    return np.linalg.norm(T.full() - X) / np.linalg.norm(X)
+
+
+def assert_orthonormal(T, atol=1e-10):
+    for U in T.factors:
+        np.testing.assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=atol)
+
+
+small_shapes = st.lists(st.integers(2, 7), min_size=2, max_size=4).map(tuple)
+
+
+# ---------------------------------------------------------------- TuckerTensor
+def test_tucker_tensor_basics_and_arithmetic():
+    rng = np.random.default_rng(1)
+    A = ta.TuckerTensor(rng.standard_normal((2, 3, 2)), [rng.standard_normal((n, r)) for n, r in [(4, 2), (5, 3), (6, 2)]])
+    B = ta.TuckerTensor(rng.standard_normal((1, 2, 2)), [rng.standard_normal((n, r)) for n, r in [(4, 1), (5, 2), (6, 2)]])
+    Af, Bf = A.full(), B.full()
+    assert A.shape == (4, 5, 6) and A.ranks == (2, 3, 2) and A.ndim == 3
+    assert A.nbytes == 8 * (12 + 8 + 15 + 12)
+    assert A.compression_ratio == pytest.approx(120 / 47)
+    np.testing.assert_allclose((A + B).full(), Af + Bf, atol=1e-12)
+    assert (A + B).ranks == (3, 5, 4)
+    np.testing.assert_allclose((A - B).full(), Af - Bf, atol=1e-12)
+    np.testing.assert_allclose((2.5 * A).full(), 2.5 * Af, atol=1e-12)
+    np.testing.assert_allclose((A * -1).full(), -Af, atol=1e-12)
+    np.testing.assert_allclose((A / 4).full(), Af / 4, atol=1e-12)
+    assert A.inner(B) == pytest.approx(float(np.sum(Af * Bf)), rel=1e-12)
+    assert A.inner(Bf) == pytest.approx(float(np.sum(Af * Bf)), rel=1e-12)
+    # non-orthonormal factors: the norm comes from the inner product
+    assert A.norm() == pytest.approx(np.linalg.norm(Af), rel=1e-12)
+    assert (A + B).norm() == pytest.approx(np.linalg.norm(Af + Bf), rel=1e-12)
+
+
+def test_tucker_tensor_is_read_only():
+    T = ta.st_hosvd(low_rank((5, 6, 7), (2, 2, 2)), rank=2)
+    with pytest.raises(ValueError):
+        T.core[0, 0, 0] = 1.0
+    with pytest.raises(AttributeError):
+        T.core = None
+
+
+def test_tucker_tensor_bad_construction():
+    with pytest.raises(ValueError, match=r"factors\[1\] has 3 columns but the core has size 2 in mode 1"):
+        ta.TuckerTensor(np.zeros((2, 2)), [np.zeros((4, 2)), np.zeros((4, 3))])
+    with pytest.raises(ValueError, match="got 1 factors for a core with 2 modes"):
+        ta.TuckerTensor(np.zeros((2, 2)), [np.zeros((4, 2))])
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=small_shapes, data=st.data())
+def test_entries_equal_full_and_numba_equals_reference(shape, data):
+    ranks = tuple(data.draw(st.integers(1, n)) for n in shape)
+    rng = np.random.default_rng(len(shape))
+    T = ta.TuckerTensor(rng.standard_normal(ranks), [rng.standard_normal((n, r)) for n, r in zip(shape, ranks)])
+    idx = np.stack([rng.integers(0, n, 50) for n in shape], axis=1)
+    full = T.full()[tuple(idx.T)]
+    ref = tucker_entries_reference(T.core, T.factors, idx)
+    nb = tucker_entries_numba(T.core, T.factors, idx)
+    np.testing.assert_allclose(ref, full, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nb, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(T.entries(idx), full, rtol=1e-12, atol=1e-12)
+
+
+def test_entries_float32_and_empty():
+    T = ta.st_hosvd(low_rank((6, 7, 8), (2, 3, 2)).astype(np.float32), rank=(2, 3, 2))
+    idx = np.array([[0, 1, 2], [5, 6, 7]])
+    v = T.entries(idx)
+    assert v.dtype == np.float32
+    np.testing.assert_allclose(v, T.full()[tuple(idx.T)], rtol=1e-5)
+    assert T.entries(np.zeros((0, 3), dtype=np.int64)).shape == (0,)
+
+
+def test_entries_bad_indices():
+    T = ta.st_hosvd(low_rank((5, 6, 7), (2, 2, 2)), rank=2)
+    with pytest.raises(ValueError, match=r"indices out of bounds in mode 1: 6 not in \[0, 6\)"):
+        T.entries(np.array([[0, 6, 0]]))
+    with pytest.raises(ValueError, match=r"indices out of bounds in mode 0: -1"):
+        T.entries(np.array([[-1, 0, 0]]))
+    with pytest.raises(ValueError, match=r"indices must have shape \(n, 3\)"):
+        T.entries(np.array([[0, 0]]))
+    with pytest.raises(TypeError, match="indices must be integers"):
+        T.entries(np.array([[0.0, 0.0, 0.0]]))
+
+
+def test_save_load_roundtrip_exact(tmp_path):
+    T = ta.st_hosvd(low_rank((5, 6, 7), (2, 3, 2), noise=1e-3), rank=(2, 3, 2))
+    p = tmp_path / "t.npz"
+    T.save(p)
+    L = ta.TuckerTensor.load(p)
+    assert L.ranks == T.ranks and L.shape == T.shape
+    np.testing.assert_array_equal(L.core, T.core)
+    for U, V in zip(L.factors, T.factors):
+        np.testing.assert_array_equal(U, V)
+
+
+def test_load_rejects_corrupt_and_foreign(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"this is not a zip file at all")
+    with pytest.raises(ValueError, match="could not read"):
+        ta.TuckerTensor.load(bad)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a TuckerTensor file"):
+        ta.TuckerTensor.load(foreign)
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, format=np.array("tensorapprox.TuckerTensor"), version=np.array(1), ndim=np.array(2),
+             core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
+        ta.TuckerTensor.load(broken)
+    mismatched = tmp_path / "mismatched.npz"
+    np.savez(mismatched, format=np.array("tensorapprox.TuckerTensor"), version=np.array(1), ndim=np.array(2),
+             core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
+        ta.TuckerTensor.load(mismatched)
+
+
+# ---------------------------------------------------------------- decompositions
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(3, 8), min_size=2, max_size=4).map(tuple), data=st.data())
+def test_exact_recovery_of_exact_multilinear_rank(shape, data):
+    ranks = [data.draw(st.integers(1, min(3, n))) for n in shape]
+    total = math.prod(ranks)
+    ranks = tuple(min(r, total // r) for r in ranks)  # a realizable multilinear rank
+    X = low_rank(shape, ranks, seed=len(shape))
+    for T in (ta.hosvd(X, rank=ranks), ta.st_hosvd(X, rank=ranks, method="eigh"),
+              ta.st_hosvd(X, rank=ranks, method="svd"),
+              ta.st_hosvd(X, rank=ranks, method="randomized", random_state=0),
+              ta.tucker_als(X, ranks).tucker):
+        assert T.ranks == ranks
+        assert_orthonormal(T)
+        assert rel_err(T, X) < 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(3, 9), min_size=2, max_size=4).map(tuple),
+       rtol=st.sampled_from([0.3, 1e-2, 1e-4, 1e-7]), method=st.sampled_from(["auto"] + METHODS))
+def test_rtol_guarantee(shape, rtol, method):
+    if method == "eigh" and rtol < 1e-4:
+        # the Gram route resolves singular values only down to ~sqrt(eps) of the
+        # largest (documented); 'auto' switches to the SVD there, tested below
+        method = "auto"
+    X = decaying(shape, seed=sum(shape))
+    T = ta.st_hosvd(X, rtol=rtol, method=method, random_state=0)
+    assert rel_err(T, X) <= rtol * (1 + 1e-9)
+    assert_orthonormal(T)
+    if method != "randomized":
+        H = ta.hosvd(X, rtol=rtol, method=method)
+        assert rel_err(H, X) <= rtol * (1 + 1e-9)
+
+
+def test_auto_uses_svd_for_tight_rtol():
+    from tensorapprox.tucker import _auto_method
+    eps = np.finfo(np.float64).eps
+    assert _auto_method(200, 40000, None, 3, eps) == "eigh"
+    assert _auto_method(200, 40000, 1e-3, 3, eps) == "eigh"
+    assert _auto_method(200, 40000, 1e-7, 3, eps) == "svd"
+    assert _auto_method(200, 100, None, 3, eps) == "svd"  # tall unfolding
+
+
+def test_hosvd_rtol_ranks_are_the_smallest():
+    X = decaying((9, 8, 7), seed=3)
+    rtol = 1e-3
+    T = ta.hosvd(X, rtol=rtol)
+    budget = rtol**2 * np.linalg.norm(X) ** 2 / 3
+    for k in range(3):
+        s = np.linalg.svd(ta.unfold(X, k), compute_uv=False) ** 2
+        r = T.ranks[k]
+        assert s[r:].sum() <= budget
+        assert s[r - 1:].sum() > budget  # one less would break the per-mode criterion
+
+
+def test_st_hosvd_rtol_first_mode_is_minimal():
+    X = decaying((10, 9, 8), seed=4)
+    rtol = 1e-4
+    T = ta.st_hosvd(X, rtol=rtol, mode_order=(0, 1, 2), method="svd")
+    share = rtol**2 * np.linalg.norm(X) ** 2 / 3
+    s = np.linalg.svd(ta.unfold(X, 0), compute_uv=False) ** 2
+    assert s[T.ranks[0]:].sum() <= share < s[T.ranks[0] - 1:].sum()
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=st.lists(st.integers(4, 8), min_size=3, max_size=3).map(tuple), r=st.integers(1, 3),
+       seed=st.integers(0, 1000))
+def test_hosvd_quasi_optimality(shape, r, seed):
+    X = np.random.default_rng(seed).standard_normal(shape)
+    e_hosvd = np.linalg.norm(ta.hosvd(X, rank=r).full() - X)
+    e_hooi = np.linalg.norm(ta.tucker_als(X, r, max_iter=100, tol=1e-12).tucker.full() - X)
+    assert e_hosvd <= math.sqrt(3) * e_hooi * (1 + 1e-9)
+    assert e_hooi <= e_hosvd * (1 + 1e-9)
+
+
+def test_tucker_als_history_and_result_fields():
+    X = low_rank((20, 18, 16), (3, 3, 3), seed=2, noise=0.05)
+    res = ta.tucker_als(X, (3, 3, 3), init="random", random_state=0, tol=1e-10, max_iter=200)
+    h = np.asarray(res.history)
+    assert res.converged and res.n_iter == len(h) - 1 >= 1
+    assert np.all(np.diff(h) <= 1e-12)  # HOOI never increases the error
+    assert h[0] == pytest.approx(rel_err(res.init, X), rel=1e-10)
+    assert res.rel_error == pytest.approx(rel_err(res.tucker, X), rel=1e-8)
+    assert_orthonormal(res.tucker)
+    sth = ta.st_hosvd(X, rank=3)
+    assert res.rel_error <= rel_err(sth, X) * (1 + 1e-9)
+    # restarting from the result changes nothing
+    again = ta.tucker_als(X, (3, 3, 3), init=res.tucker)
+    assert again.rel_error == pytest.approx(res.rel_error, rel=1e-8)
+
+
+def test_tucker_als_error_is_stable_at_tiny_errors():
+    # at relative error ~1e-9 the shortcut sqrt(|X|^2 - |G|^2) is dominated by rounding
+    X = low_rank((30, 25, 20), (4, 4, 4), seed=3, noise=1e-9)
+    res = ta.tucker_als(X, 4)
+    true = rel_err(res.tucker, X)
+    assert 5e-10 < true < 2e-9
+    assert res.rel_error == pytest.approx(true, rel=1e-4)
+
+
+def test_tucker_als_callback_and_verbose(capsys):
+    X = low_rank((12, 11, 10), (2, 2, 2), seed=5, noise=0.1)
+    seen = []
+
+    def cb(it, err, T):
+        seen.append((it, err, T.ranks))
+        return True  # stop after the first sweep
+
+    res = ta.tucker_als(X, 2, init="random", random_state=1, callback=cb, verbose=True, tol=0.0)
+    assert res.n_iter == 1 and len(seen) == 1 and seen[0][2] == (2, 2, 2)
+    assert "rel. error" in capsys.readouterr().out
+
+
+def test_four_way_tucker_als_matches_hosvd_on_exact_data():
+    X = low_rank((9, 8, 7, 6), (2, 3, 2, 2), seed=6)
+    res = ta.tucker_als(X, (2, 3, 2, 2))
+    assert res.rel_error < 1e-10
+
+
+def test_randomized_is_reproducible():
+    X = low_rank((30, 30, 30), (3, 3, 3), seed=8, noise=1e-2)
+    a = ta.st_hosvd(X, rank=3, method="randomized", random_state=7)
+    b = ta.st_hosvd(X, rank=3, method="randomized", random_state=7)
+    np.testing.assert_array_equal(a.core, b.core)
+
+
+# ---------------------------------------------------------------- dtype, zero, no mutation
+def test_dtype_policy_and_no_mutation():
+    X = low_rank((6, 7, 8), (2, 2, 2), seed=9)
+    X32 = X.astype(np.float32)
+    Xi = np.round(X * 100).astype(np.int64)
+    for f in (lambda A: ta.st_hosvd(A, rank=2), lambda A: ta.hosvd(A, rank=2), lambda A: ta.tucker_als(A, 2).tucker,
+              lambda A: ta.st_hosvd(A, rank=2, method="randomized", random_state=0)):
+        assert f(X32).dtype == np.float32
+        assert f(Xi).dtype == np.float64
+        X0 = X.copy()
+        f(X)
+        np.testing.assert_array_equal(X, X0)
+    T = ta.st_hosvd(X32, rank=2)
+    assert rel_err(T, X32) < 1e-5
+
+
+def test_zero_tensor_gives_zero_core():
+    Z = np.zeros((4, 5, 6))
+    for T in (ta.st_hosvd(Z, rank=(2, 2, 3)), ta.hosvd(Z, rank=2), ta.st_hosvd(Z, rtol=1e-3), ta.tucker_als(Z, 2).tucker):
+        assert np.all(np.isfinite(T.core)) and np.all(T.core == 0)
+        assert np.all(T.full() == 0)
+        assert_orthonormal(T)
+    assert ta.st_hosvd(Z, rtol=1e-3).ranks == (1, 1, 1)
+    assert ta.tucker_als(Z, 2).history == (0.0,)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("fn", [
+    lambda X, **kw: ta.st_hosvd(X, **kw),
+    lambda X, **kw: ta.hosvd(X, **kw),
+])
+def test_bad_inputs_rank_rtol(fn):
+    X = np.ones((4, 5, 6))
+    with pytest.raises(ValueError, match="exactly one of rank and rtol \\(got both\\)"):
+        fn(X, rank=2, rtol=0.1)
+    with pytest.raises(ValueError, match="exactly one of rank and rtol \\(got neither\\)"):
+        fn(X)
+    with pytest.raises(ValueError, match="rank has 2 entries but the tensor has 3 modes"):
+        fn(X, rank=(2, 2))
+    with pytest.raises(ValueError, match="rank has 4 entries but the tensor has 3 modes"):
+        fn(X, rank=(2, 2, 2, 2))
+    with pytest.raises(ValueError, match=r"rank\[1\] must be positive, got 0 for mode 1"):
+        fn(X, rank=(2, 0, 2))
+    with pytest.raises(ValueError, match=r"rank\[2\] = 7 exceeds the size 6 of mode 2"):
+        fn(X, rank=(2, 2, 7))
+    with pytest.raises(ValueError, match=r"rank\[0\] = 4 exceeds the product 1 of the other ranks"):
+        fn(X, rank=(4, 1, 1))
+    for bad in (0.0, 1.0, -0.5, 2.0):
+        with pytest.raises(ValueError, match="rtol must lie in the open interval \\(0, 1\\)"):
+            fn(X, rtol=bad)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda X: ta.st_hosvd(X, rank=1),
+    lambda X: ta.hosvd(X, rank=1),
+    lambda X: ta.tucker_als(X, 1),
+])
+def test_bad_tensors(fn):
+    X = np.ones((4, 5, 6))
+    Xn = X.copy(); Xn[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        fn(Xn)
+    Xi = X.copy(); Xi[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        fn(Xi)
+    with pytest.raises(ValueError, match="X must have at least 2 dimensions, got shape \\(4,\\)"):
+        fn(np.ones(4))
+    with pytest.raises(TypeError, match="complex input is not supported"):
+        fn(X + 1j)
+    with pytest.raises(TypeError, match="X must be an array"):
+        fn([[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_bad_options():
+    X = np.ones((4, 5, 6))
+    with pytest.raises(ValueError, match="method must be one of"):
+        ta.st_hosvd(X, rank=1, method="qr")
+    with pytest.raises(ValueError, match="mode_order must be a permutation"):
+        ta.st_hosvd(X, rank=1, mode_order=(0, 0, 1))
+    with pytest.raises(ValueError, match="init must be 'st_hosvd', 'random' or a TuckerTensor"):
+        ta.tucker_als(X, 1, init="svd")
+    with pytest.raises(ValueError, match="init has shape"):
+        ta.tucker_als(X, 2, init=ta.st_hosvd(X, rank=1))
+    with pytest.raises(ValueError, match="max_iter must be >= 0"):
+        ta.tucker_als(X, 1, max_iter=-1)
+
+
+def test_huge_values_are_not_mistaken_for_inf():
+    X = np.full((3, 4, 5), 1e200)  # the squared norm overflows, the data is finite
+    T = ta.st_hosvd(X, rank=1, method="svd")
+    np.testing.assert_allclose(T.full(), X, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- array API
+def test_array_api_strict_end_to_end():
+    xps = pytest.importorskip("array_api_strict")
+    Xn = low_rank((8, 7, 40), (2, 3, 2), seed=11, noise=1e-3)
+    X = xps.asarray(Xn)
+    for method in METHODS:
+        T = ta.st_hosvd(X, rank=(2, 3, 2), method=method, random_state=0)
+        assert type(T.core) is type(X) and all(type(U) is type(X) for U in T.factors)
+        Tn = ta.st_hosvd(Xn, rank=(2, 3, 2), method=method, random_state=0)
+        assert rel_err(ta.TuckerTensor(np.asarray(T.core), [np.asarray(U) for U in T.factors]), Xn) == \
+            pytest.approx(rel_err(Tn, Xn), rel=1e-8)
+    T = ta.st_hosvd(X, rtol=1e-2)
+    assert T.ranks == ta.st_hosvd(Xn, rtol=1e-2).ranks
+    H = ta.hosvd(X, rank=(2, 3, 2))
+    assert type(H.full()) is type(X)
+    res = ta.tucker_als(X, (2, 3, 2), init="random", random_state=0)
+    assert type(res.tucker.core) is type(X)
+    assert res.rel_error == pytest.approx(ta.tucker_als(Xn, (2, 3, 2)).rel_error, rel=1e-6)
+    idx = xps.asarray(np.array([[0, 1, 2], [7, 6, 39]]))
+    vals = res.tucker.entries(idx)
+    assert type(vals) is type(X)
+    np.testing.assert_allclose(np.asarray(vals), np.asarray(res.tucker.full())[[0, 7], [1, 6], [2, 39]], atol=1e-12)
+    assert res.tucker.norm() == pytest.approx(float(np.linalg.norm(np.asarray(res.tucker.full()))), rel=1e-10)
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        ta.st_hosvd(xps.asarray(np.full((3, 3), np.nan)), rank=1)
+
+
+# ---------------------------------------------------------------- GPU
+@pytest.mark.gpu
+def test_cupy_matches_numpy():
+    cp = pytest.importorskip("cupy")
+    Xn = low_rank((30, 20, 25), (3, 2, 4), seed=12, noise=1e-3)
+    X = cp.asarray(Xn)
+    for method in METHODS:
+        T = ta.st_hosvd(X, rank=(3, 2, 4), method=method, random_state=0)
+        assert isinstance(T.core, cp.ndarray)
+        Tn = ta.st_hosvd(Xn, rank=(3, 2, 4), method=method, random_state=0)
+        np.testing.assert_allclose(cp.asnumpy(T.full()), Tn.full(), atol=1e-8)
+    res = ta.tucker_als(X, (3, 2, 4))
+    resn = ta.tucker_als(Xn, (3, 2, 4))
+    assert res.rel_error == pytest.approx(resn.rel_error, rel=1e-8)
+    idx = np.array([[0, 1, 2], [29, 19, 24]])
+    np.testing.assert_allclose(cp.asnumpy(res.tucker.entries(cp.asarray(idx))), resn.tucker.entries(idx), atol=1e-10)
