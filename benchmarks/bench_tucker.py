@@ -1,0 +1,151 @@
+"""Tucker benchmark: tensorapprox against TensorLy and a one-pass floor, side by side.
+
+Cases
+-----
+(a) 200x200x200, multilinear rank (10,10,10) plus 1e-3 relative Gaussian noise
+(b) 100x100x100x20, rank (5,5,5,5) plus 1e-3 relative noise
+(c) 1/sqrt(x^2+y^2+z^2+0.1) on a 256^3 grid of [-1,1]^3, truncated at rtol 1e-6
+
+For each case: the median time of ``--repeats`` runs and the relative error of
+``st_hosvd``, ``st_hosvd(method='randomized')``, ``tucker_als`` (to
+convergence), TensorLy's ``tucker`` with ``init='svd'`` (its default) and
+``init='random'``, and the floor: one pass over the data
+``W.T @ X.reshape(n1, -1)`` with ``W`` of shape ``n1 x r``. Times are printed
+as ratios to the floor, measured in this one process with the same BLAS
+threads. The peak memory of ``st_hosvd`` beyond the input is measured with
+tracemalloc (numpy reports its allocations to it).
+
+Run: ``python benchmarks/bench_tucker.py`` (needs the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+import tensorapprox as ta
+
+
+def make_case(name: str):
+    rng = np.random.default_rng(0)
+    if name in ("a", "b"):
+        shape, ranks = ((200, 200, 200), (10, 10, 10)) if name == "a" else ((100, 100, 100, 20), (5, 5, 5, 5))
+        G = rng.standard_normal(ranks)
+        Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(shape, ranks)]
+        X = ta.multi_mode_product(G, Us)
+        E = rng.standard_normal(shape)
+        X += 1e-3 * np.linalg.norm(X) / np.linalg.norm(E) * E
+        return X, ranks, None
+    x = np.linspace(-1.0, 1.0, 256)
+    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    return X, None, 1e-6
+
+
+def timed(fn, repeats: int):
+    times, out = [], None
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def rel_error(X, full):
+    return float(np.linalg.norm(full - X) / np.linalg.norm(X))
+
+
+def peak_memory(fn) -> int:
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def run_case(name: str, repeats: int, slow_repeats: int, skip_tensorly: bool):
+    X, ranks, rtol = make_case(name)
+    if ranks is None:
+        ranks = ta.st_hosvd(X, rtol=rtol).ranks
+    rows = []
+    W = np.linalg.qr(np.random.default_rng(1).standard_normal((X.shape[0], ranks[0])))[0]
+    t_floor, _ = timed(lambda: W.T @ X.reshape(X.shape[0], -1), max(repeats, 5))
+    rows.append(("floor: W.T @ X_(1)", t_floor, float("nan"), ""))
+
+    if rtol is not None:
+        t, T = timed(lambda: ta.st_hosvd(X, rtol=rtol), repeats)
+        rows.append((f"st_hosvd(rtol={rtol:g})", t, rel_error(X, T.full()), T.ranks))
+    t, T = timed(lambda: ta.st_hosvd(X, ranks), repeats)
+    rows.append(("st_hosvd", t, rel_error(X, T.full()), T.ranks))
+    t, T = timed(lambda: ta.st_hosvd(X, ranks, method="randomized", random_state=0), repeats)
+    rows.append(("st_hosvd randomized (q=1)", t, rel_error(X, T.full()), T.ranks))
+    t, T = timed(lambda: ta.st_hosvd(X, ranks, method="randomized", n_power_iter=0, random_state=0), repeats)
+    rows.append(("st_hosvd randomized (q=0)", t, rel_error(X, T.full()), T.ranks))
+    t, R = timed(lambda: ta.tucker_als(X, ranks), repeats)
+    rows.append((f"tucker_als ({R.n_iter} sweeps)", t, rel_error(X, R.tucker.full()), R.tucker.ranks))
+
+    if not skip_tensorly:
+        import tensorly as tl
+        from tensorly.decomposition import tucker as tl_tucker
+
+        tl.set_backend("numpy")
+        for init, reps in (("random", repeats), ("svd", slow_repeats)):
+            def run(init=init):
+                return tl_tucker(X, rank=list(ranks), init=init, random_state=0)
+
+            t, (core, factors) = timed(run, reps)
+            full = ta.multi_mode_product(core, factors)
+            label = f"tensorly tucker init='{init}'" + (" (default)" if init == "svd" else "")
+            rows.append((label, t, rel_error(X, full), tuple(core.shape)))
+
+    mem = None
+    if name == "a":
+        peak = peak_memory(lambda: ta.st_hosvd(X, ranks))
+        mem = peak / X.nbytes
+    return X, rows, t_floor, mem
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default="abc")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--slow-repeats", type=int, default=5, help="repeats of TensorLy's default configuration")
+    p.add_argument("--no-tensorly", action="store_true")
+    args = p.parse_args()
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = "; ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info())
+    except ImportError:
+        blas = "threadpoolctl not installed"
+    print(f"numpy {np.__version__}; BLAS: {blas}")
+    for name in args.cases:
+        X, rows, t_floor, mem = run_case(name, args.repeats, args.slow_repeats, args.no_tensorly)
+        print(f"\ncase ({name}): shape {X.shape}, {X.nbytes / 2**20:.0f} MiB")
+        print(f"{'method':36s} {'ranks':>16s} {'median s':>10s} {'x floor':>9s} {'rel. error':>11s}")
+        for label, t, err, ranks in rows:
+            rk = "x".join(map(str, ranks)) if ranks else ""
+            e = "" if err != err else f"{err:.3e}"
+            print(f"{label:36s} {rk:>16s} {t:10.4f} {t / t_floor:9.2f} {e:>11s}")
+        times = {label: t for label, t, _, _ in rows}
+        als = next(t for label, t, _, _ in rows if label.startswith("tucker_als"))
+        tl_rows = [(label, t) for label, t, _, _ in rows if label.startswith("tensorly")]
+        if tl_rows:
+            fastest = min(t for _, t in tl_rows)
+            default = next(t for label, t in tl_rows if "default" in label)
+            print(f"tucker_als speed-up: {fastest / als:.1f}x over TensorLy's fastest, "
+                  f"{default / als:.1f}x over its default")
+        del times
+        if mem is not None:
+            print(f"st_hosvd peak memory beyond the input: {mem:.2f}x the input's size")
+
+
+if __name__ == "__main__":
+    main()
