@@ -25,12 +25,16 @@ __all__ = [
 ]
 
 
-def check_tensor(X, *, name: str = "X", min_ndim: int = 2, xp=None, finite: bool = True):
+def check_tensor(X, *, name: str = "X", min_ndim: int = 2, xp=None, finite: bool = True,
+                 return_sumsq: bool = False):
     """Validate a dense tensor and return it as a floating array of its namespace.
 
     Integer and boolean input is promoted to float64, float32 stays float32.
     The caller's array is never modified (a promoted copy is made only when
-    needed; algorithms must not write into the returned array).
+    needed; algorithms must not write into the returned array). With
+    ``return_sumsq=True`` (needs ``finite=True``) the squared Frobenius norm,
+    computed for the finiteness check anyway, is returned too:
+    ``(X, sumsq)``.
     """
     if xp is None:
         try:
@@ -57,6 +61,8 @@ def check_tensor(X, *, name: str = "X", min_ndim: int = 2, xp=None, finite: bool
             sumsq = float(xp.vecdot(v, v))
         if not math.isfinite(sumsq) and not bool(xp.all(xp.isfinite(X))):
             raise ValueError(f"{name} contains NaN or Inf values; remove or impute them first")
+        if return_sumsq:
+            return X, sumsq
     return X
 
 

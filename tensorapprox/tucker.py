@@ -635,13 +635,12 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
     True
     """
     xp = get_namespace(X) if hasattr(X, "shape") else None
-    X = check_tensor(X, name="X", xp=xp)
+    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
     xp = get_namespace(X)
     ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
     method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
     _check_rank_product(ranks)
     d = X.ndim
-    normX2 = _sumsq(xp, X)
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
     eps = float(xp.finfo(X.dtype).eps)
@@ -720,7 +719,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     True
     """
     xp = get_namespace(X) if hasattr(X, "shape") else None
-    X = check_tensor(X, name="X", xp=xp)
+    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
     xp = get_namespace(X)
     ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
     method = _check_method(method)
@@ -730,7 +729,6 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     d = X.ndim
     order = _resolve_mode_order(mode_order, X.shape, ranks)
     rng = check_random_state(random_state) if method == "randomized" else None
-    normX2 = _sumsq(xp, X)
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
     eps = float(xp.finfo(X.dtype).eps)
@@ -854,7 +852,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     (True, True)
     """
     xp = get_namespace(X) if hasattr(X, "shape") else None
-    X = check_tensor(X, name="X", xp=xp)
+    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
     xp = get_namespace(X)
     ranks = check_rank(rank, X.shape)
     _check_rank_product(ranks)
@@ -863,7 +861,6 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     d = X.ndim
-    normX2 = _sumsq(xp, X)
 
     if isinstance(init, TuckerTensor):
         if init.shape != tuple(X.shape) or init.ranks != ranks:
