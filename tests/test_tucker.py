@@ -173,10 +173,6 @@ def test_exact_recovery_of_exact_multilinear_rank(shape, data):
 @given(shape=st.lists(st.integers(3, 9), min_size=2, max_size=4).map(tuple),
        rtol=st.sampled_from([0.3, 1e-2, 1e-4, 1e-7]), method=st.sampled_from(["auto"] + METHODS))
 def test_rtol_guarantee(shape, rtol, method):
-    if method == "eigh" and rtol < 1e-4:
-        # the Gram route resolves singular values only down to ~sqrt(eps) of the
-        # largest (documented); 'auto' switches to the SVD there, tested below
-        method = "auto"
     X = decaying(shape, seed=sum(shape))
     T = ta.st_hosvd(X, rtol=rtol, method=method, random_state=0)
     assert rel_err(T, X) <= rtol * (1 + 1e-9)
@@ -191,8 +187,23 @@ def test_auto_uses_svd_for_tight_rtol():
     eps = np.finfo(np.float64).eps
     assert _auto_method(200, 40000, None, 3, eps) == "eigh"
     assert _auto_method(200, 40000, 1e-3, 3, eps) == "eigh"
-    assert _auto_method(200, 40000, 1e-7, 3, eps) == "svd"
+    assert _auto_method(200, 40000, 1e-7, 3, eps) == "refined_eigh"
+    assert _auto_method(200, 40000, 1e-13, 3, eps) == "svd"
     assert _auto_method(200, 100, None, 3, eps) == "svd"  # tall unfolding
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 1e-8, 1e-10])
+def test_refined_gram_route_matches_svd_ranks(rtol):
+    # a smooth function tensor with fast spectral decay: tight tolerances
+    # select the refined Gram route under 'auto'
+    x = np.linspace(-1, 1, 60)
+    X = 1 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    auto = ta.st_hosvd(X, rtol=rtol)
+    svd = ta.st_hosvd(X, rtol=rtol, method="svd")
+    assert auto.ranks == svd.ranks
+    assert rel_err(auto, X) <= rtol
+    assert_orthonormal(auto)
+    assert ta.hosvd(X, rtol=rtol).ranks == ta.hosvd(X, rtol=rtol, method="svd").ranks
 
 
 def test_hosvd_rtol_ranks_are_the_smallest():
