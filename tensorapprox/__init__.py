@@ -3,6 +3,17 @@
 The public API is re-exported here; see ``__all__``.
 """
 
+from . import chebyshev
+from .chebtucker import ChebTucker
+from .particles import (
+    direct_potential,
+    lattice,
+    long_range_kernel,
+    long_range_potential,
+    newton_exp_sum,
+    newton_kernel,
+    random_cluster,
+)
 from .tensor import fold, khatri_rao, kronecker, mode_product, multi_mode_product, unfold
 from .tucker import TuckerALSResult, TuckerTensor, hosvd, st_hosvd, tucker_als
 
@@ -23,4 +34,14 @@ __all__ = [
     "hosvd",
     "st_hosvd",
     "tucker_als",
+    # Chebyshev-Tucker and particles
+    "chebyshev",
+    "ChebTucker",
+    "newton_kernel",
+    "long_range_kernel",
+    "newton_exp_sum",
+    "lattice",
+    "random_cluster",
+    "direct_potential",
+    "long_range_potential",
 ]

@@ -1,0 +1,621 @@
+"""Multi-particle potentials: the Newton kernel, its range separation, and
+long-range potentials in the Chebyshev-Tucker format.
+
+The Newton kernel ``1/r`` has the integral representation
+
+    1/r = 2/sqrt(pi) * int_{-inf}^{inf} exp(-r^2 e^{2s} + s) ds,
+
+whose sinc quadrature is an exponential sum ``sum_l w_l exp(-a_l r^2)``: a
+sum of separable Gaussians, i.e. a canonical (CP) tensor on any grid. The
+range-separated format splits the sum into the long-range terms (small
+``a_l``: wide, smooth Gaussians) and the short-range rest. The closed-form
+long-range kernel is ``erf(r / r_c) / r = 2/sqrt(pi) int_0^{1/r_c}
+exp(-r^2 t^2) dt``; a Gauss-Legendre rule on it gives the exponential sum
+used by :func:`long_range_potential`.
+
+References: P. Benner, V. Khoromskaia, B. Khoromskij, "Range-separated
+tensor format for many-particle modeling", SIAM J. Sci. Comput. 40 (2018);
+B. Khoromskij, B. Sun, arXiv:2503.01696 (Chebyshev-Tucker format).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._array import check_random_state, to_numpy
+from ._kernels.particles import KIND_ERF, KIND_EXPSUM, KIND_NEWTON, direct_sum
+from ._validation import check_int, check_positive_float, check_rtol
+
+__all__ = [
+    "ExpSum",
+    "newton_kernel",
+    "long_range_kernel",
+    "short_range_kernel",
+    "newton_exp_sum",
+    "long_range_exp_sum",
+    "lattice",
+    "random_cluster",
+    "direct_potential",
+    "long_range_potential",
+]
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+# --------------------------------------------------------------------------- #
+# kernels
+# --------------------------------------------------------------------------- #
+def newton_kernel(r):
+    """The Newton kernel ``1 / r`` (``inf`` at ``r = 0``).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> tp.newton_kernel(np.array([0.5, 2.0]))
+    array([2. , 0.5])
+    """
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 1.0 / r
+
+
+def long_range_kernel(r, r_c: float):
+    """The long-range kernel ``erf(r / r_c) / r``, equal to ``2 / (r_c sqrt(pi))`` at 0.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> np.round(tp.long_range_kernel(np.array([0.0, 10.0]), 0.5), 6)
+    array([2.256758, 0.1     ])
+    """
+    from scipy.special import erf
+
+    r_c = check_positive_float(r_c, name="r_c")
+    r = np.asarray(r, dtype=np.float64)
+    small = r < 1e-8 * r_c
+    rs = np.where(small, 1.0, r)
+    return np.where(small, 2.0 / (r_c * _SQRT_PI), erf(rs / r_c) / rs)
+
+
+def short_range_kernel(r, r_c: float):
+    """The short-range kernel ``erfc(r / r_c) / r = 1/r - erf(r / r_c)/r``.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> bool(tp.short_range_kernel(np.array([5.0]), 0.1)[0] < 1e-300)
+    True
+    """
+    from scipy.special import erfc
+
+    r_c = check_positive_float(r_c, name="r_c")
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return erfc(r / r_c) / r
+
+
+@dataclass(frozen=True)
+class ExpSum:
+    """An exponential sum ``K(r) = sum_l weights[l] * exp(-alphas[l] * r**2)``.
+
+    Each term is a separable Gaussian, so ``K(|x - p|)`` is a rank-one
+    tensor in ``x`` per term.
+
+    Attributes
+    ----------
+    alphas : ndarray, shape (L,)
+        Exponents, ascending (the widest Gaussian first).
+    weights : ndarray, shape (L,)
+    """
+
+    alphas: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self):
+        a = np.array(self.alphas, dtype=np.float64)
+        w = np.array(self.weights, dtype=np.float64)
+        if a.ndim != 1 or a.shape != w.shape or a.size == 0:
+            raise ValueError(f"alphas and weights must be 1-D of one length, got {a.shape} and {w.shape}")
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(w)) and np.all(a >= 0)):
+            raise ValueError("alphas must be finite and >= 0, weights finite")
+        order = np.argsort(a, kind="stable")
+        a, w = a[order], w[order]
+        a.flags.writeable = False
+        w.flags.writeable = False
+        object.__setattr__(self, "alphas", a)
+        object.__setattr__(self, "weights", w)
+
+    @property
+    def n_terms(self) -> int:
+        """Number of terms ``L``."""
+        return int(self.alphas.shape[0])
+
+    def __call__(self, r):
+        """Evaluate at distances ``r`` (any shape)."""
+        r = np.asarray(r, dtype=np.float64)
+        return np.exp(-np.multiply.outer(r * r, self.alphas)) @ self.weights
+
+    def split(self, r_c: float | None = None, *, n_long: int | None = None) -> tuple["ExpSum", "ExpSum | None"]:
+        """Range separation: ``(long-range terms, short-range terms)``.
+
+        Parameters
+        ----------
+        r_c : float, optional
+            Terms with ``alphas <= 1 / r_c**2`` (Gaussians at least as wide as
+            ``r_c``) are long-range.
+        n_long : int, optional
+            Take the ``n_long`` widest terms instead.
+
+        Returns
+        -------
+        (ExpSum, ExpSum or None)
+            The short part is ``None`` when every term is long-range.
+
+        Examples
+        --------
+        >>> import tensorapprox.particles as tp
+        >>> K = tp.newton_exp_sum(rtol=1e-6)
+        >>> long, short = K.split(n_long=10)
+        >>> long.n_terms + short.n_terms == K.n_terms
+        True
+        """
+        if (r_c is None) == (n_long is None):
+            raise ValueError("give exactly one of r_c and n_long")
+        if r_c is not None:
+            r_c = check_positive_float(r_c, name="r_c")
+            n = int(np.searchsorted(self.alphas, 1.0 / r_c**2, side="right"))
+        else:
+            n = check_int(n_long, name="n_long", minimum=1, maximum=self.n_terms)
+        if n == 0:
+            raise ValueError(f"no term is long-range for r_c = {r_c}; increase r_c")
+        long = ExpSum(self.alphas[:n], self.weights[:n])
+        short = ExpSum(self.alphas[n:], self.weights[n:]) if n < self.n_terms else None
+        return long, short
+
+
+def newton_exp_sum(rtol: float = 1e-8, r_min: float = 1e-3, r_max: float = 2 * math.sqrt(3)) -> ExpSum:
+    """Sinc-quadrature exponential sum of ``1/r`` on ``[r_min, r_max]``.
+
+    Parameters
+    ----------
+    rtol : float, default 1e-8
+        Target relative accuracy on ``[r_min, r_max]``.
+    r_min, r_max : float
+        The range of distances, ``0 < r_min < r_max``.
+
+    Returns
+    -------
+    ExpSum
+
+    Notes
+    -----
+    Substituting ``t = e^s`` in ``1/r = 2/sqrt(pi) int_0^inf exp(-r^2 t^2) dt``
+    gives an integrand analytic in the strip ``|Im s| < pi/4``, so the
+    trapezoidal (sinc) rule with step ``h`` errs by about
+    ``exp(-pi^2 / (2h))``; the range of ``s`` is cut where the tails fall
+    below the tolerance (Braess, Hackbusch; Khoromskij).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> K = tp.newton_exp_sum(rtol=1e-8, r_min=1e-2, r_max=2.0)
+    >>> r = np.geomspace(1e-2, 2.0, 500)
+    >>> bool(np.max(np.abs(K(r) * r - 1)) < 1e-8)
+    True
+    """
+    rtol = check_rtol(rtol)
+    r_min = check_positive_float(r_min, name="r_min")
+    r_max = check_positive_float(r_max, name="r_max")
+    if not r_min < r_max:
+        raise ValueError(f"need r_min < r_max, got r_min={r_min}, r_max={r_max}")
+    tol = rtol / 4.0
+    h = math.pi**2 / (2.0 * math.log(4.0 / tol))
+    s_lo = math.log(tol * _SQRT_PI / (2.0 * r_max))
+    s_hi = math.log((math.sqrt(math.log(2.0 / tol)) + 2.0) / r_min)
+    s = s_lo + h * np.arange(int(math.ceil((s_hi - s_lo) / h)) + 1)
+    return ExpSum(np.exp(2.0 * s), (2.0 / _SQRT_PI) * h * np.exp(s))
+
+
+def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_terms: int = 400) -> ExpSum:
+    """Gauss-Legendre exponential sum of ``erf(r / r_c) / r`` on ``[0, r_max]``.
+
+    The number of nodes doubles until the maximum error on ``[0, r_max]`` is
+    at most ``rtol * 2 / (r_c sqrt(pi))`` (the kernel's maximum).
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> K = tp.long_range_exp_sum(0.2, 3.0, rtol=1e-12)
+    >>> r = np.linspace(0, 3, 1001)
+    >>> bool(np.max(np.abs(K(r) - tp.long_range_kernel(r, 0.2))) < 1e-11)
+    True
+    """
+    r_c = check_positive_float(r_c, name="r_c")
+    r_max = check_positive_float(r_max, name="r_max")
+    rtol = check_rtol(rtol)
+    max_terms = check_int(max_terms, name="max_terms", minimum=2)
+    r = np.linspace(0.0, r_max, 4001)
+    ref = long_range_kernel(r, r_c)
+    scale = 2.0 / (r_c * _SQRT_PI)
+    T = 1.0 / r_c
+    L = 4
+    while True:
+        x, w = np.polynomial.legendre.leggauss(L)
+        t = 0.5 * T * (x + 1.0)
+        K = ExpSum(t * t, (2.0 / _SQRT_PI) * 0.5 * T * w)
+        err = float(np.max(np.abs(K(r) - ref)))
+        if err <= rtol * scale:
+            # shrink back to the smallest L between L/2 and L that meets it
+            lo = L // 2 + 1
+            best = K
+            for L2 in range(lo, L):
+                x, w = np.polynomial.legendre.leggauss(L2)
+                t = 0.5 * T * (x + 1.0)
+                K2 = ExpSum(t * t, (2.0 / _SQRT_PI) * 0.5 * T * w)
+                if float(np.max(np.abs(K2(r) - ref))) <= rtol * scale:
+                    best = K2
+                    break
+            return best
+        if L >= max_terms:
+            raise ValueError(f"erf(r/r_c)/r needs more than {max_terms} terms for rtol={rtol:g} on "
+                             f"[0, {r_max:g}] with r_c={r_c:g}; loosen rtol or raise max_terms")
+        L = min(2 * L, max_terms)
+
+
+# --------------------------------------------------------------------------- #
+# particle systems
+# --------------------------------------------------------------------------- #
+def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=None, alternating: bool = True,
+            vacancies=0, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Charges on a rectangular lattice, optionally alternating and with vacancies.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Sites per axis (the dimension is ``len(shape)``).
+    spacing : float, default 1.0
+    center : sequence of float, optional
+        Center of the lattice (the origin by default).
+    alternating : bool, default True
+        Charges ``(-1)^(i+j+k)`` (rock-salt pattern); else all ``+1``.
+    vacancies : int, float or array of int, default 0
+        Sites to remove: a count, a fraction in ``[0, 1)`` (drawn with
+        ``random_state``), or explicit flat site indices.
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    positions : ndarray, shape (N, d)
+    charges : ndarray, shape (N,)
+
+    Examples
+    --------
+    >>> import tensorapprox.particles as tp
+    >>> pos, q = tp.lattice((3, 3, 3), 0.5, vacancies=2, random_state=0)
+    >>> pos.shape, float(abs(q).sum())
+    ((25, 3), 25.0)
+    """
+    try:
+        shape = tuple(check_int(s, name="shape", minimum=1) for s in shape)
+    except TypeError as exc:
+        raise TypeError(f"shape must be a sequence of ints: {exc}") from None
+    if not shape:
+        raise ValueError("shape must have at least one entry")
+    spacing = check_positive_float(spacing, name="spacing")
+    d = len(shape)
+    center = np.zeros(d) if center is None else np.asarray(center, dtype=np.float64)
+    if center.shape != (d,):
+        raise ValueError(f"center must have {d} entries, got shape {center.shape}")
+    idx = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).reshape(-1, d)
+    pos = (idx - (np.asarray(shape) - 1) / 2.0) * spacing + center
+    q = np.where(idx.sum(axis=1) % 2 == 0, 1.0, -1.0) if alternating else np.ones(idx.shape[0])
+    n = idx.shape[0]
+    if isinstance(vacancies, (numbers.Integral, np.integer)) and not isinstance(vacancies, bool):
+        count = check_int(vacancies, name="vacancies", minimum=0, maximum=n - 1)
+        drop = check_random_state(random_state).choice(n, size=count, replace=False) if count else []
+    elif isinstance(vacancies, (numbers.Real, np.floating)) and not isinstance(vacancies, bool):
+        frac = float(vacancies)
+        if not 0.0 <= frac < 1.0:
+            raise ValueError(f"a fractional vacancies must lie in [0, 1), got {frac}")
+        count = int(round(frac * n))
+        drop = check_random_state(random_state).choice(n, size=count, replace=False) if count else []
+    else:
+        drop = np.asarray(vacancies)
+        if drop.ndim != 1 or not np.issubdtype(drop.dtype, np.integer):
+            raise TypeError("vacancies must be an int, a fraction or a 1-D array of site indices")
+        if drop.size and (drop.min() < 0 or drop.max() >= n):
+            raise ValueError(f"vacancy indices must lie in [0, {n})")
+    keep = np.ones(n, dtype=bool)
+    keep[np.asarray(drop, dtype=np.int64)] = False
+    if not keep.any():
+        raise ValueError("vacancies removes every site")
+    return pos[keep], q[keep]
+
+
+def random_cluster(n: int, domain, *, charges: str = "random", random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Uniformly random charges in a box.
+
+    Parameters
+    ----------
+    n : int
+        Number of particles (``>= 1``).
+    domain : sequence of d pairs (a_k, b_k)
+    charges : {'random', 'alternating', 'positive'}
+        Random signs ``+-1``; alternating ``+1, -1, ...``; all ``+1``.
+    random_state : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    positions : ndarray, shape (n, d)
+    charges : ndarray, shape (n,)
+
+    Examples
+    --------
+    >>> import tensorapprox.particles as tp
+    >>> pos, q = tp.random_cluster(5, [(-1, 1)] * 3, random_state=0)
+    >>> pos.shape, q.shape
+    ((5, 3), (5,))
+    """
+    from .chebtucker import check_domain
+    from ._validation import check_choice
+
+    n = check_int(n, name="n", minimum=1)
+    dom = np.array(check_domain(domain))
+    charges = check_choice(charges, name="charges", choices=("random", "alternating", "positive"))
+    rng = check_random_state(random_state)
+    pos = rng.uniform(dom[:, 0], dom[:, 1], (n, dom.shape[0]))
+    if charges == "random":
+        q = rng.choice([-1.0, 1.0], n)
+    elif charges == "alternating":
+        q = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    else:
+        q = np.ones(n)
+    return pos, q
+
+
+def _check_particles(positions, charges, d: int | None = None):
+    P = np.asarray(to_numpy(positions)) if hasattr(positions, "shape") else np.asarray(positions)
+    if not (np.issubdtype(P.dtype, np.floating) or np.issubdtype(P.dtype, np.integer)):
+        raise TypeError(f"positions must be a real (N, d) array, got dtype {P.dtype}")
+    P = P.astype(np.float64, copy=False)
+    if P.ndim != 2:
+        raise ValueError(f"positions must have shape (N, d), got {P.shape}")
+    if P.shape[0] == 0:
+        raise ValueError("positions is empty (N = 0); give at least one particle")
+    if d is not None and P.shape[1] != d:
+        raise ValueError(f"positions must have {d} columns (the dimension of the box), got {P.shape[1]}")
+    q = np.asarray(to_numpy(charges)) if hasattr(charges, "shape") else np.asarray(charges)
+    if not (np.issubdtype(q.dtype, np.floating) or np.issubdtype(q.dtype, np.integer)):
+        raise TypeError(f"charges must be a real 1-D array, got dtype {q.dtype}")
+    q = q.astype(np.float64, copy=False)
+    if q.ndim != 1 or q.shape[0] != P.shape[0]:
+        raise ValueError(f"positions has {P.shape[0]} particles but charges has shape {q.shape}; "
+                         "give one charge per particle")
+    if not (np.all(np.isfinite(P)) and np.all(np.isfinite(q))):
+        raise ValueError("positions and charges must be finite (found NaN or Inf)")
+    return P, q
+
+
+def direct_potential(points, positions, charges, kernel="newton", *, r_c: float | None = None):
+    """Exact potential ``sum_i q_i K(|x - x_i|)`` by direct summation, ``O(N M)``.
+
+    Parameters
+    ----------
+    points : array, shape (M, d)
+    positions : array, shape (N, d)
+    charges : array, shape (N,)
+    kernel : {'newton', 'long_range', 'short_range'} or ExpSum
+        ``1/r``; ``erf(r/r_c)/r`` (needs ``r_c``); ``erfc(r/r_c)/r``; or any
+        exponential sum.
+    r_c : float, optional
+        Range-separation radius for the long/short-range kernels.
+
+    Returns
+    -------
+    ndarray, shape (M,)
+
+    Raises
+    ------
+    ValueError
+        Shapes that disagree, ``N = 0``, NaN/Inf, a missing ``r_c``, or (for
+        the Newton and short-range kernels) a point on a particle.
+
+    Notes
+    -----
+    A Numba kernel sums over blocks of target points in parallel threads;
+    the numpy reference (``TENSORAPPROX_DISABLE_NUMBA=1``) is chunked.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> pos = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]); q = np.array([1.0, -1.0])
+    >>> np.round(tp.direct_potential(np.array([[0.0, 2.0, 0.0]]), pos, q), 8)  # 1/2 - 1/sqrt(5)
+    array([0.0527864])
+    """
+    P, q = _check_particles(positions, charges)
+    d = P.shape[1]
+    X = np.asarray(to_numpy(points)) if hasattr(points, "shape") else np.asarray(points, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != d:
+        raise ValueError(f"points must have shape (M, {d}), got {X.shape}")
+    X = X.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("points contains NaN or Inf")
+    if isinstance(kernel, ExpSum):
+        return direct_sum(X, P, q, KIND_EXPSUM, 1.0, kernel.alphas, kernel.weights)
+    if kernel not in ("newton", "long_range", "short_range"):
+        raise ValueError(f"kernel must be 'newton', 'long_range', 'short_range' or an ExpSum; got {kernel!r}")
+    if kernel != "newton":
+        if r_c is None:
+            raise ValueError(f"kernel={kernel!r} needs r_c, the range-separation radius")
+        r_c = check_positive_float(r_c, name="r_c")
+    if kernel == "long_range":
+        return direct_sum(X, P, q, KIND_ERF, r_c)
+    out = direct_sum(X, P, q, KIND_NEWTON)
+    if kernel == "short_range":
+        out = out - direct_sum(X, P, q, KIND_ERF, r_c)
+    if not np.all(np.isfinite(out)):
+        i = int(np.nonzero(~np.isfinite(out))[0][0])
+        raise ValueError(f"points[{i}] = {tuple(X[i])} coincides with a particle, where the {kernel} "
+                         "kernel is singular; move the point or use kernel='long_range'")
+    return out
+
+
+def _gaussian_factors(x, centers, alphas):
+    """``exp(-alphas[l] (x_j - centers[i])^2)`` as an (m, N * L) matrix, column (i, l)."""
+    diff2 = (x[:, None] - centers[None, :]) ** 2  # (m, N)
+    return np.exp(-diff2[:, :, None] * alphas[None, None, :]).reshape(x.shape[0], -1)
+
+
+def _moment_points(lo, hi, alpha_max, tol):
+    """Chebyshev points in the charge box that interpolate the narrowest Gaussian to ``tol``."""
+    from . import chebyshev as cheb
+
+    width = hi - lo
+    if width <= 0.0:
+        return 1
+    # a Gaussian centred in the box is the hardest case (largest curvature inside)
+    p = cheb.chebpts(513, (lo, hi))
+    c = np.abs(cheb.vals2coeffs(np.exp(-alpha_max * (p - 0.5 * (lo + hi)) ** 2)))
+    big = np.nonzero(c > 0.1 * tol * c.max())[0]
+    return int(min(513, big[-1] + 3)) if big.size else 2
+
+
+def _moments_coefficients(P, q, K, dom, degs, tol):
+    """Dense Chebyshev coefficient tensor of ``sum_i q_i K(|x - p_i|)`` via charge moments.
+
+    Each Gaussian ``exp(-a (x - p)^2)`` is interpolated in ``p`` at ``n_k``
+    Chebyshev points ``y_s`` of the charges' box, so the charges enter only
+    through the moment tensor ``Q = sum_i q_i l(p_i1) x l(p_i2) x l(p_i3)``
+    (``l`` the Lagrange basis), and
+    ``C = sum_l w_l Q x_1 D G_l1 x_2 D G_l2 x_3 D G_l3`` with
+    ``G_lk[j, s] = exp(-a_l (x_j - y_s)^2)`` and ``D`` the DCT. Cost
+    ``O(N n^d + L m n (n^{d-1} + ...))``: independent of ``N L``.
+    """
+    from . import chebyshev as cheb
+    from .chebtucker import _cp_core
+    from .tensor import multi_mode_product
+
+    d = P.shape[1]
+    lam, G = [], []
+    for k in range(d):
+        lo, hi = float(P[:, k].min()), float(P[:, k].max())
+        n = _moment_points(lo, hi, float(K.alphas[-1]), tol)
+        if n == 1:
+            y = np.array([lo])
+            lam.append(np.ones((1, P.shape[0])))
+        else:
+            y = cheb.chebpts(n, (lo, hi))
+            # Lagrange basis at the charges: T(p) @ (values -> coefficients of e_s)
+            L = cheb.chebvander(P[:, k], n, (lo, hi)) @ cheb.vals2coeffs(np.eye(n), axis=0)
+            lam.append(np.ascontiguousarray(L.T))
+        x = cheb.chebpts(degs[k] + 1, dom[k])
+        diff2 = (x[:, None] - y[None, :]) ** 2
+        G.append([cheb.vals2coeffs(np.exp(-a * diff2), axis=0) for a in K.alphas])
+    Q = _cp_core(q, lam)
+    C = np.zeros(tuple(g + 1 for g in degs))
+    for ll, w in enumerate(K.weights):
+        C += w * multi_mode_product(Q, [G[k][ll] for k in range(d)])
+    return C
+
+
+def long_range_potential(positions, charges, domain, *, r_c: float | None = None, n_terms: int | None = None,
+                         rtol: float = 1e-7, degree=64, exp_sum_rtol: float | None = None,
+                         recompress: bool = True, method: str = "cp"):
+    """Long-range potential of many charges as a Chebyshev-Tucker approximant.
+
+    ``phi(x) = sum_i q_i K_long(|x - x_i|)`` with ``K_long = erf(r/r_c)/r``
+    (give ``r_c``) or the ``n_terms`` widest terms of the sinc exponential sum
+    of ``1/r`` (give ``n_terms``).
+
+    Parameters
+    ----------
+    positions : array, shape (N, d)
+    charges : array, shape (N,)
+    domain : sequence of d pairs
+        The box where the potential is wanted (charges may lie anywhere).
+    r_c : float, optional
+        Range-separation radius (closed-form kernel).
+    n_terms : int, optional
+        Number of long-range terms of :func:`newton_exp_sum` instead.
+    rtol : float in (0, 1), default 1e-7
+        Tucker truncation tolerance (see :meth:`ChebTucker.from_cp`).
+    degree : int or sequence of int, default 64
+        Chebyshev degree per mode (``m = degree + 1`` points).
+    exp_sum_rtol : float, optional
+        Accuracy of the exponential sum (default ``rtol / 100``, at least 1e-14).
+    recompress : bool, default True
+        Compress the core by truncated HOSVD at ``rtol`` after the side
+        truncation (ranks as HOSVD of the full coefficient tensor).
+    method : {'cp', 'moments'}, default 'cp'
+        'cp': Algorithm 4 on the ``N L`` separable (particle, term) Gaussians.
+        'moments': interpolate every Gaussian in the particle position at
+        Chebyshev points of the particles' box (to ``exp_sum_rtol``), so the
+        particles enter only through a moment tensor; the ``m^d``
+        coefficient tensor is then formed at a cost independent of ``N L``
+        and compressed by truncated HOSVD at ``rtol``. Much faster for many
+        particles.
+
+    Returns
+    -------
+    ChebTucker
+
+    Notes
+    -----
+    The CP route (Algorithm 4 of arXiv:2503.01696): every (particle, term)
+    pair is a separable Gaussian whose factors are evaluated exactly at the
+    Chebyshev points, turned into coefficients by DCT, truncated per mode by
+    SVD and contracted into the core with the weights ``q_i w_l``. The cost
+    grows like ``N L m (m + r)  + N L r^d``, never ``m^d N``.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> pos, q = tp.random_cluster(20, [(-0.5, 0.5)] * 3, random_state=0)
+    >>> F = tp.long_range_potential(pos, q, [(-1, 1)] * 3, r_c=0.3, rtol=1e-8, degree=48)
+    >>> x = np.random.default_rng(1).uniform(-1, 1, (200, 3))
+    >>> ref = tp.direct_potential(x, pos, q, "long_range", r_c=0.3)
+    >>> bool(np.max(np.abs(F(x) - ref)) < 1e-6 * np.max(np.abs(ref)))
+    True
+    """
+    from .chebtucker import ChebTucker, _check_degrees, check_domain
+    from . import chebyshev as cheb
+
+    dom = check_domain(domain)
+    d = len(dom)
+    P, q = _check_particles(positions, charges, d)
+    rtol = check_rtol(rtol)
+    degs = _check_degrees(degree, d)
+    from ._validation import check_choice
+
+    method = check_choice(method, name="method", choices=("cp", "moments"))
+    if (r_c is None) == (n_terms is None):
+        raise ValueError("give exactly one of r_c (closed-form erf kernel) and n_terms (sinc terms of 1/r)")
+    es_rtol = max(rtol / 100, 1e-14) if exp_sum_rtol is None else check_rtol(exp_sum_rtol, name="exp_sum_rtol")
+    lo = np.minimum(np.array([a for a, _ in dom]), P.min(axis=0))
+    hi = np.maximum(np.array([b for _, b in dom]), P.max(axis=0))
+    r_max = float(np.linalg.norm(hi - lo)) * 1.01
+    if r_c is not None:
+        K = long_range_exp_sum(r_c, r_max, es_rtol)
+    else:
+        n_terms = check_int(n_terms, name="n_terms", minimum=1)
+        full = newton_exp_sum(max(es_rtol, 1e-14), r_min=r_max * 1e-4, r_max=r_max)
+        if n_terms > full.n_terms:
+            raise ValueError(f"n_terms = {n_terms} exceeds the {full.n_terms} terms of the exponential sum")
+        K, _ = full.split(n_long=n_terms)
+    if method == "moments":
+        from .chebtucker import _check_memory, DEFAULT_MAX_MEMORY
+
+        _check_memory(tuple(g + 1 for g in degs), d, DEFAULT_MAX_MEMORY)
+        C = _moments_coefficients(P, q, K, dom, degs, es_rtol)
+        return ChebTucker.from_coefficients(C, dom, rtol=rtol)
+    weights = (q[:, None] * K.weights[None, :]).reshape(-1)
+    A = []
+    for k in range(d):
+        x = cheb.chebpts(degs[k] + 1, dom[k])
+        A.append(cheb.vals2coeffs(_gaussian_factors(x, P[:, k], K.alphas), axis=0))
+    return ChebTucker._from_cp_coefficients(weights, A, dom, rtol, recompress=bool(recompress))

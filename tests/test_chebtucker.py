@@ -1,0 +1,407 @@
+"""Tests of the Chebyshev-Tucker format: the issue's figures B1, B2, B4, the
+evaluation kernel against its reference, calculus, arithmetic, persistence and
+bad input. (B3 and the particle routes live in test_particles.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.polynomial.chebyshev as npc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import erf
+
+import tensorapprox.chebyshev as cheb
+import tensorapprox.chebtucker as ct
+from tensorapprox._kernels.chebyshev import tucker_cheb_eval_numba, tucker_cheb_eval_reference
+
+BOX3 = [(-1.0, 1.0)] * 3
+
+
+def runge3(x):
+    return 1.0 / (1.0 + 25.0 * np.sum(x * x, axis=-1))
+
+
+def erf3(x, r_c=0.2):
+    r = np.sqrt(np.sum(x * x, axis=-1))
+    out = np.full(r.shape, 2.0 / (r_c * np.sqrt(np.pi)))
+    nz = r > 0
+    out[nz] = erf(r[nz] / r_c) / r[nz]
+    return out
+
+
+@pytest.fixture(scope="module")
+def points_b12():
+    return np.random.default_rng(0).uniform(-1, 1, (20000, 3))
+
+
+def _max_rel_error(F, f, pts):
+    exact = f(pts)
+    return float(np.max(np.abs(F(pts) - exact)) / np.max(np.abs(exact)))
+
+
+def _check_figure(F, ref_rank, ref_err, err):
+    assert all(abs(r - ref_rank) <= 1 for r in F.ranks), (F.ranks, ref_rank)
+    assert err <= 1.5 * ref_err, (err, ref_err)
+
+
+# --------------------------------------------------------------------------- figures
+@pytest.fixture(scope="module")
+def runge_values():
+    return ct._sample(runge3, BOX3, (129,) * 3)
+
+
+@pytest.mark.parametrize("rtol, ref_rank, ref_err", [
+    (1e-3, 5, 7.9e-4),
+    (1e-5, 8, 4.1e-6),
+    pytest.param(1e-7, 11, 1.1e-8, marks=pytest.mark.slow),
+])
+def test_figure_b1_runge(runge_values, points_b12, rtol, ref_rank, ref_err):
+    F = ct.ChebTucker.from_values(runge_values, BOX3, rtol=rtol)
+    assert F.degrees == (128, 128, 128)
+    _check_figure(F, ref_rank, ref_err, _max_rel_error(F, runge3, points_b12))
+
+
+def test_figure_b1_function_route(points_b12):
+    """from_function gives the same approximant as sampling + from_values."""
+    F = ct.ChebTucker.from_function(runge3, BOX3, degree=128, rtol=1e-3)
+    _check_figure(F, 5, 7.9e-4, _max_rel_error(F, runge3, points_b12))
+
+
+@pytest.fixture(scope="module")
+def erf_values():
+    return ct._sample(erf3, BOX3, (65,) * 3)
+
+
+@pytest.mark.parametrize("rtol, ref_rank, ref_err", [
+    (1e-3, 4, 6.0e-4),
+    (1e-5, 6, 2.6e-6),
+    (1e-7, 8, 5.3e-9),
+])
+def test_figure_b2_erf(erf_values, points_b12, rtol, ref_rank, ref_err):
+    F = ct.ChebTucker.from_values(erf_values, BOX3, rtol=rtol)
+    _check_figure(F, ref_rank, ref_err, _max_rel_error(F, erf3, points_b12))
+
+
+@pytest.mark.parametrize("rtol, ref_rank", [(1e-3, 4), (1e-5, 6), (1e-7, 8)])
+def test_als_ranks_and_error_bound(erf_values, rtol, ref_rank):
+    """ALS/HOOI may give ranks 0-2 lower; the coefficient error bound must hold."""
+    F = ct.ChebTucker.from_values(erf_values, BOX3, rtol=rtol, method="als")
+    assert all(ref_rank - 2 <= r <= ref_rank + 1 for r in F.ranks), F.ranks
+    C = ct._coeffs(erf_values)
+    assert np.linalg.norm(F.coefficients() - C) <= rtol * np.linalg.norm(C) * (1 + 1e-9)
+
+
+def test_figure_b4_protein_from_cp(shared_data):
+    """The paper's Algorithm 4 on the 500-atom protein: ranks (40, 40, 47), slice error ~1.4e-6."""
+    path = shared_data / "chebtucker" / "protein_n500_rs_longrange_cp_n256.npz"
+    if not path.exists():
+        pytest.skip(f"{path.name} is absent")
+    with np.load(path, allow_pickle=False) as fh:
+        w = fh["weights"]
+        fs = [fh["factor_x"], fh["factor_y"], fh["factor_z"]]
+        n = int(fh["n"])
+    grid = -1.0 + (np.arange(n) + 0.5) * 2.0 / n
+    F = ct.ChebTucker.from_cp(w, fs, grid, BOX3, rtol=1e-7, degree=128)
+    assert all(abs(r - ref) <= 1 for r, ref in zip(F.ranks, (40, 40, 47))), F.ranks
+    iz = n // 2
+    exact = np.einsum("r,ir,jr->ij", w * fs[2][iz], fs[0], fs[1])
+    approx = F.on_grid(grid, grid, grid[iz:iz + 1]).full()[:, :, 0]
+    err = np.max(np.abs(approx - exact)) / np.max(np.abs(exact))
+    assert err <= 1.5 * 1.4e-6, err
+
+
+# --------------------------------------------------------------------------- exactness
+@settings(max_examples=25, deadline=None)
+@given(d=st.integers(1, 3), seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_exact_on_polynomials(d, seed, data):
+    """A sum of two separable polynomials of degree < m is interpolated exactly."""
+    ms = [data.draw(st.integers(2, 9)) for _ in range(d)]
+    rng = np.random.default_rng(seed)
+    dom = [(float(a), float(a) + float(w)) for a, w in zip(rng.uniform(-3, 3, d), rng.uniform(0.5, 4, d))]
+    terms = [[rng.uniform(-1, 1, rng.integers(1, m + 1)) for m in ms] for _ in range(2)]
+
+    def poly(x):
+        out = np.zeros(x.shape[:-1])
+        for term in terms:
+            p = np.ones(x.shape[:-1])
+            for k, c in enumerate(term):
+                a, b = dom[k]
+                p = p * npc.chebval((2 * x[..., k] - a - b) / (b - a), c)
+            out = out + p
+        return out
+
+    F = ct.ChebTucker.from_function(poly, dom, degree=[m - 1 for m in ms], rtol=1e-15)
+    lo, hi = np.array(dom).T
+    pts = rng.uniform(lo, hi, (64, d))
+    exact = poly(pts)
+    scale = max(1.0, float(np.max(np.abs(exact))))
+    assert np.max(np.abs(F(pts) - exact)) <= 1e-13 * scale
+
+
+# --------------------------------------------------------------------------- kernel vs reference
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 4), n=st.integers(0, 300), data=st.data())
+def test_eval_kernel_matches_reference(seed, d, n, data):
+    ms = [data.draw(st.integers(1, 20)) for _ in range(d)]
+    rs = [data.draw(st.integers(1, 5)) for _ in range(d)]
+    rng = np.random.default_rng(seed)
+    factors = [rng.standard_normal((m, r)) for m, r in zip(ms, rs)]
+    core = rng.standard_normal(rs)
+    t = rng.uniform(-1, 1, (n, d))
+    ref = tucker_cheb_eval_reference(t, factors, core)
+    got = tucker_cheb_eval_numba(t, factors, core)
+    scale = 1.0 + float(np.max(np.abs(ref), initial=0.0))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale * max(ms))
+    dfs = [cheb.chebder(A) for A in factors]
+    gref = tucker_cheb_eval_reference(t, factors, core, dfs)
+    ggot = tucker_cheb_eval_numba(t, factors, core, dfs)
+    gscale = 1.0 + float(np.max(np.abs(gref), initial=0.0))
+    np.testing.assert_allclose(ggot, gref, rtol=0, atol=1e-12 * gscale * max(ms) ** 2)
+
+
+def test_eval_against_dense_coefficients():
+    """Point values equal the dense Chebyshev series sum_{ijk} C_ijk T_i T_j T_k."""
+    rng = np.random.default_rng(3)
+    F = ct.ChebTucker(rng.standard_normal((2, 3, 2)),
+                      [rng.standard_normal((m, r)) for m, r in [(5, 2), (7, 3), (4, 2)]],
+                      [(0, 1), (-2, 2), (1, 3)])
+    C = F.coefficients()
+    pts = np.column_stack([rng.uniform(0, 1, 40), rng.uniform(-2, 2, 40), rng.uniform(1, 3, 40)])
+    t = np.column_stack([2 * pts[:, 0] - 1, pts[:, 1] / 2, pts[:, 2] - 2])
+    ref = npc.chebval3d(t[:, 0], t[:, 1], t[:, 2], C)
+    np.testing.assert_allclose(F(pts), ref, atol=1e-12)
+
+
+def test_array_api_strict_points():
+    xps = pytest.importorskip("array_api_strict")
+    F = ct.ChebTucker.from_function(runge3, BOX3, degree=20, rtol=1e-6)
+    pts = np.random.default_rng(5).uniform(-1, 1, (50, 3))
+    got = F(xps.asarray(pts))
+    assert type(got).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(got), F(pts), atol=1e-13)
+
+
+# --------------------------------------------------------------------------- calculus and grids
+@pytest.fixture(scope="module")
+def smooth3():
+    def f(x):
+        return np.exp(0.5 * x[..., 0]) * np.sin(x[..., 1] + 2 * x[..., 2]) + x[..., 0] * x[..., 2] ** 2
+
+    F = ct.ChebTucker.from_function(f, [(-1, 1), (0, 2), (-0.5, 1.5)], degree=(20, 24, 28), rtol=1e-13)
+    return f, F
+
+
+def test_on_grid_agrees_with_point_evaluation(smooth3):
+    _, F = smooth3
+    axes = [np.linspace(-1, 1, 7), np.linspace(0, 2, 5), np.linspace(-0.5, 1.5, 6)]
+    T = F.on_grid(*axes)
+    assert T.ranks == F.ranks and T.shape == (7, 5, 6)
+    X = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    np.testing.assert_allclose(T.full().reshape(-1), F(X), rtol=0, atol=1e-12)
+
+
+def test_gradient_matches_central_differences_and_closed_form(smooth3):
+    f, F = smooth3
+    rng = np.random.default_rng(7)
+    pts = np.column_stack([rng.uniform(-0.9, 0.9, 30), rng.uniform(0.1, 1.9, 30), rng.uniform(-0.4, 1.4, 30)])
+    G = F.gradient(pts)
+    h = 1e-5
+    for k in range(3):
+        e = np.zeros(3)
+        e[k] = h
+        fd = (F(pts + e) - F(pts - e)) / (2 * h)
+        np.testing.assert_allclose(G[:, k], fd, atol=1e-8)
+    x, y, z = pts.T
+    exact = np.column_stack([
+        0.5 * np.exp(0.5 * x) * np.sin(y + 2 * z) + z**2,
+        np.exp(0.5 * x) * np.cos(y + 2 * z),
+        2 * np.exp(0.5 * x) * np.cos(y + 2 * z) + 2 * x * z,
+    ])
+    np.testing.assert_allclose(G, exact, atol=1e-10)
+
+
+def test_integral_closed_form():
+    F = ct.ChebTucker.from_function(lambda x: np.exp(x[..., 0] + 2 * x[..., 1]) + x[..., 2],
+                                    [(0, 1), (0, 1), (-1, 2)], degree=(18, 22, 2), rtol=1e-14)
+    exact = (np.e - 1) * (np.e**2 - 1) / 2 * 3 + 1.5
+    assert F.integral() == pytest.approx(exact, rel=1e-13)
+
+
+def test_adaptive_degree_resolves_and_chops():
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] ** 3 + x[..., 1], [(-1, 1)] * 2, rtol=1e-10)
+    assert F.degrees[0] <= 4 and F.degrees[1] <= 2
+    pts = np.random.default_rng(1).uniform(-1, 1, (500, 3))
+    G = ct.ChebTucker.from_function(runge3, BOX3, rtol=1e-6)
+    assert 32 <= max(G.degrees) <= 128
+    assert _max_rel_error(G, runge3, pts) < 1e-5
+
+
+def test_from_cp_agrees_with_from_function():
+    """Algorithm 4 on sampled Gaussians equals the function route on the same function."""
+    g = np.linspace(-1, 1, 201)
+    alphas = np.array([0.5, 2.0, 5.0])
+    centers = np.array([[0.1, -0.2, 0.3], [-0.3, 0.2, 0.0], [0.4, 0.4, -0.4]])
+    w = np.array([1.0, -0.7, 0.4])
+    fs = [np.exp(-alphas * (g[:, None] - centers[:, k]) ** 2) for k in range(3)]
+
+    def f(x):
+        return sum(w[i] * np.exp(-alphas[i] * np.sum((x - centers[i]) ** 2, axis=-1)) for i in range(3))
+
+    Fcp = ct.ChebTucker.from_cp(w, fs, g, rtol=1e-10, degree=40)
+    Ffn = ct.ChebTucker.from_function(f, BOX3, degree=40, rtol=1e-10)
+    pts = np.random.default_rng(2).uniform(-1, 1, (2000, 3))
+    # cubic splines on h = 0.01 err by ~h^4 * max f'''' ~ 1e-7
+    np.testing.assert_allclose(Fcp(pts), Ffn(pts), atol=1e-6)
+    np.testing.assert_allclose(Ffn(pts), f(pts), atol=1e-9)
+    Frec = ct.ChebTucker.from_cp(w, fs, g, rtol=1e-10, degree=40, recompress=True)
+    np.testing.assert_allclose(Frec(pts), Fcp(pts), atol=1e-8)
+
+
+# --------------------------------------------------------------------------- arithmetic and persistence
+def test_arithmetic_and_recompress(smooth3):
+    _, F = smooth3
+    G = ct.ChebTucker.from_function(lambda x: np.cos(x[..., 0] * x[..., 1]) + x[..., 2],
+                                    F.domain, degree=(10, 12, 3), rtol=1e-12)
+    pts = np.random.default_rng(4).uniform([-1, 0, -0.5], [1, 2, 1.5], (100, 3))
+    S = F + 2.0 * G
+    assert S.ranks == tuple(a + b for a, b in zip(F.ranks, G.ranks))
+    np.testing.assert_allclose(S(pts), F(pts) + 2 * G(pts), atol=1e-12)
+    np.testing.assert_allclose((F - F)(pts), 0.0, atol=1e-12)
+    np.testing.assert_allclose((-G / 4)(pts), -G(pts) / 4, atol=1e-14)
+    R = (F + F).recompress(1e-12)
+    assert R.ranks == F.ranks
+    np.testing.assert_allclose(R(pts), 2 * F(pts), atol=1e-11)
+    with pytest.raises(ValueError, match=r"different boxes"):
+        F + ct.ChebTucker.from_function(lambda x: x[..., 0], BOX3, degree=1)
+
+
+def test_properties(smooth3):
+    _, F = smooth3
+    assert F.ndim == 3 and F.degrees == (20, 24, 28)
+    assert F.nbytes == 8 * (np.prod(F.ranks) + sum(m * r for m, r in zip((21, 25, 29), F.ranks)))
+    assert F.tucker.shape == (21, 25, 29)
+    assert "ChebTucker(" in repr(F)
+    with pytest.raises(ValueError, match=r"read-only"):
+        F.core[0, 0, 0] = 1.0
+
+
+def test_save_load_roundtrip(tmp_path, smooth3):
+    _, F = smooth3
+    p = tmp_path / "f.npz"
+    F.save(p)
+    G = ct.ChebTucker.load(p)
+    assert G.domain == F.domain and G.ranks == F.ranks
+    pts = np.random.default_rng(0).uniform([-1, 0, -0.5], [1, 2, 1.5], (20, 3))
+    np.testing.assert_array_equal(G(pts), F(pts))
+
+
+def test_load_rejects_foreign_and_corrupt_files(tmp_path, smooth3):
+    _, F = smooth3
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.ones(3))
+    with pytest.raises(ValueError, match=r"not a ChebTucker file"):
+        ct.ChebTucker.load(foreign)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a zip file")
+    with pytest.raises(ValueError, match=r"could not read"):
+        ct.ChebTucker.load(junk)
+    good = tmp_path / "good.npz"
+    F.save(good)
+    with np.load(good) as fh:
+        data = dict(fh)
+    data.pop("factor_1")
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, **data)
+    with pytest.raises(ValueError, match=r"corrupt ChebTucker file"):
+        ct.ChebTucker.load(broken)
+    data = dict(np.load(good))
+    data["factor_2"] = data["factor_2"][:, :1]
+    np.savez(broken, **data)
+    with pytest.raises(ValueError, match=r"corrupt ChebTucker file"):
+        ct.ChebTucker.load(broken)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("domain, exc, msg", [
+    ([(1.0, -1.0)] * 3, ValueError, r"domain\[0\] = \(1.0, -1.0\) needs a < b"),
+    ([(0.0, 0.0), (0, 1)], ValueError, r"domain\[0\].*needs a < b"),
+    ([(0, 1, 2)] * 2, ValueError, r"domain\[0\] must have exactly 2 entries"),
+    ((-1.0, 1.0), ValueError, r"one \(a, b\) pair per dimension"),
+    ([], ValueError, r"domain is empty"),
+    (None, TypeError, r"domain must be a sequence of \(a, b\) pairs"),
+])
+def test_bad_domain(domain, exc, msg):
+    with pytest.raises(exc, match=msg):
+        ct.ChebTucker.from_function(runge3, domain, degree=4)
+
+
+def test_bad_degree():
+    with pytest.raises(ValueError, match=r"degree must be >= 1, got 0"):
+        ct.ChebTucker.from_function(runge3, BOX3, degree=0)
+    with pytest.raises(ValueError, match=r"degree\[1\] must be >= 1"):
+        ct.ChebTucker.from_function(runge3, BOX3, degree=(4, -1, 4))
+    with pytest.raises(ValueError, match=r"degree has 2 entries but the domain has 3"):
+        ct.ChebTucker.from_function(runge3, BOX3, degree=(4, 4))
+    with pytest.raises(ValueError, match=r"1,000,300,030,001 points, about 36.4 TiB of memory.*lower the degree"):
+        ct.ChebTucker.from_function(runge3, BOX3, degree=10000)
+    with pytest.raises(TypeError, match=r"degree must be an int"):
+        ct.ChebTucker.from_function(runge3, BOX3, degree=4.5)
+
+
+def test_bad_function_output():
+    with pytest.raises(ValueError, match=r"f returned shape \(5, 5, 5, 3\).*must return shape \(5, 5, 5\)"):
+        ct.ChebTucker.from_function(lambda x: x, BOX3, degree=4)
+    with pytest.raises(ValueError, match=r"f returned NaN at the point \(0\.0, 0\.0, 0\.0\)"):
+        with np.errstate(invalid="ignore"):
+            ct.ChebTucker.from_function(lambda x: np.sum(x, axis=-1) / np.sum(x * x, axis=-1), BOX3, degree=4)
+    msg = r"f returned Inf at the point \(0\.0, 0\.0, 0\.0\) \(grid index \(2, 2, 2\)\)"
+    with pytest.raises(ValueError, match=msg):
+        with np.errstate(divide="ignore"):
+            ct.ChebTucker.from_function(lambda x: 1.0 / np.sum(x * x, axis=-1), BOX3, degree=4)
+    with pytest.raises(TypeError, match=r"f must be callable"):
+        ct.ChebTucker.from_function(3.0, BOX3, degree=4)
+
+
+def test_points_outside_box(smooth3):
+    _, F = smooth3
+    pts = np.array([[0.0, 1.0, 0.0], [1.5, 1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"points\[1\] = \(1.5, 1.0, 0.0\) lies outside the box.*extrapolate=True"):
+        F(pts)
+    with pytest.raises(ValueError, match=r"outside the box"):
+        F.gradient(pts)
+    v = F(pts, extrapolate=True)
+    assert np.all(np.isfinite(v))
+    with pytest.raises(ValueError, match=r"points must have shape \(n, 3\)"):
+        F(np.zeros((4, 2)))
+
+
+def test_bad_cp_input():
+    g = np.linspace(-1, 1, 11)
+    a = np.ones((11, 2))
+    with pytest.raises(ValueError, match=r"factors\[1\] has 3 columns but weights has 2 entries"):
+        ct.ChebTucker.from_cp(np.ones(2), [a, np.ones((11, 3)), a], g)
+    with pytest.raises(ValueError, match=r"factors\[2\] has 10 rows but the grid of mode 2 has 11 points"):
+        ct.ChebTucker.from_cp(np.ones(2), [a, a, np.ones((10, 2))], g)
+    with pytest.raises(ValueError, match=r"factors\[0\] must be a matrix"):
+        ct.ChebTucker.from_cp(np.ones(2), [np.ones(11), a, a], g)
+    with pytest.raises(ValueError, match=r"strictly increasing"):
+        ct.ChebTucker.from_cp(np.ones(2), [a, a, a], g[::-1])
+    with pytest.raises(ValueError, match=r"weights must be a non-empty 1-D array"):
+        ct.ChebTucker.from_cp(np.ones((2, 2)), [a, a, a], g)
+    with pytest.raises(ValueError, match=r"domain has 2 pairs but there are 3 factors"):
+        ct.ChebTucker.from_cp(np.ones(2), [a, a, a], g, [(-1, 1)] * 2)
+
+
+def test_bad_values_and_method():
+    with pytest.raises(ValueError, match=r"values must have 3 dimensions"):
+        ct.ChebTucker.from_values(np.ones((4, 4)), BOX3)
+    bad = np.ones((4, 4, 4))
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"values contains NaN or Inf"):
+        ct.ChebTucker.from_values(bad, BOX3)
+    with pytest.raises(ValueError, match=r"method must be one of"):
+        ct.ChebTucker.from_values(np.ones((4, 4, 4)), BOX3, method="svd")
+    with pytest.raises(ValueError, match=r"rtol must lie in the open interval"):
+        ct.ChebTucker.from_values(np.ones((4, 4, 4)), BOX3, rtol=2.0)

@@ -1,0 +1,171 @@
+"""Tests of the 1-D Chebyshev tools against numpy.polynomial.chebyshev and closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.polynomial.chebyshev as npc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensorapprox.chebyshev as cheb
+
+
+def _ref_points(m, a, b):
+    j = np.arange(m)
+    return 0.5 * (a + b) - 0.5 * (b - a) * np.cos(np.pi * j / (m - 1))
+
+
+@pytest.mark.parametrize("m", [2, 3, 8, 65, 130])
+def test_chebpts_formula_and_symmetry(m):
+    x = cheb.chebpts(m, (-2.0, 3.0))
+    np.testing.assert_allclose(x, _ref_points(m, -2.0, 3.0), rtol=0, atol=1e-14)
+    assert x[0] == -2.0 and x[-1] == 3.0
+    assert np.all(np.diff(x) > 0)
+    y = cheb.chebpts(m)
+    np.testing.assert_array_equal(y, -y[::-1])  # exactly symmetric
+
+
+def test_chebpts_single_point_is_midpoint():
+    np.testing.assert_array_equal(cheb.chebpts(1, (0.0, 4.0)), [2.0])
+
+
+@pytest.mark.parametrize("m", [2, 5, 17, 64])
+def test_vals2coeffs_matches_dense_interpolation(m):
+    rng = np.random.default_rng(m)
+    v = rng.standard_normal((m, 3))
+    x = cheb.chebpts(m)
+    c_ref = np.linalg.solve(npc.chebvander(x, m - 1), v)
+    np.testing.assert_allclose(cheb.vals2coeffs(v, axis=0), c_ref, atol=1e-12 * np.abs(v).max())
+    np.testing.assert_allclose(cheb.coeffs2vals(c_ref, axis=0), v, atol=1e-12)
+
+
+def test_transforms_along_any_axis():
+    rng = np.random.default_rng(1)
+    V = rng.standard_normal((4, 9, 5))
+    C = cheb.vals2coeffs(V, axis=1)
+    ref = np.moveaxis(cheb.vals2coeffs(np.moveaxis(V, 1, 0), axis=0), 0, 1)
+    np.testing.assert_allclose(C, ref, atol=1e-14)
+    np.testing.assert_allclose(cheb.coeffs2vals(C, axis=-2), V, atol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
+       a=st.floats(-5, 5), width=st.floats(0.1, 10))
+def test_interpolation_exact_on_polynomials(m, k, seed, a, width):
+    """Polynomials of degree < m are reproduced exactly (to 1e-13)."""
+    k = min(k, m)
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(-1, 1, k)
+    dom = (a, a + width)
+    x = cheb.chebpts(m, dom)
+    t = (2 * x - (dom[0] + dom[1])) / width
+    vals = npc.chebval(t, c)
+    got = cheb.vals2coeffs(vals)
+    expect = np.zeros(m)
+    expect[:k] = c
+    np.testing.assert_allclose(got, expect, atol=1e-13 * max(1.0, np.abs(c).sum()))
+    xs = rng.uniform(dom[0], dom[1], 50)
+    ts = (2 * xs - (dom[0] + dom[1])) / width
+    np.testing.assert_allclose(cheb.chebeval(got, xs, dom), npc.chebval(ts, c), atol=1e-13 * np.abs(c).sum())
+
+
+def test_chebeval_matrix_coefficients_and_domain():
+    rng = np.random.default_rng(2)
+    C = rng.standard_normal((12, 4))
+    x = rng.uniform(1, 3, (7, 2))
+    got = cheb.chebeval(C, x, (1, 3))
+    assert got.shape == (7, 2, 4)
+    ref = npc.chebval(x - 2.0, C)  # shape (4, 7, 2)
+    np.testing.assert_allclose(got, np.moveaxis(ref, 0, -1), atol=1e-13)
+
+
+def test_chebeval_converges_for_smooth_function():
+    x = cheb.chebpts(40, (0, 2))
+    c = cheb.vals2coeffs(np.exp(np.sin(3 * x)))
+    xs = np.linspace(0, 2, 333)
+    np.testing.assert_allclose(cheb.chebeval(c, xs, (0, 2)), np.exp(np.sin(3 * xs)), atol=1e-12)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_chebder_matches_numpy(order):
+    rng = np.random.default_rng(order)
+    c = rng.standard_normal(15)
+    got = cheb.chebder(c, (0.0, 4.0), order=order)
+    ref = npc.chebder(c, order, scl=2.0 / 4.0) if order else c
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_chebder_of_constant_and_columns():
+    np.testing.assert_array_equal(cheb.chebder(np.array([3.0])), [0.0])
+    C = np.random.default_rng(0).standard_normal((6, 3))
+    np.testing.assert_allclose(cheb.chebder(C, axis=0), npc.chebder(C, axis=0), atol=1e-13)
+
+
+def test_chebint_matches_numpy_and_vanishes_at_a():
+    rng = np.random.default_rng(4)
+    c = rng.standard_normal(11)
+    got = cheb.chebint(c, (-1.0, 2.0))
+    ref = npc.chebint(c, lbnd=-1.0, scl=1.5)
+    np.testing.assert_allclose(got, ref, atol=1e-13)
+    assert abs(cheb.chebeval(got, -1.0, (-1.0, 2.0))) < 1e-13
+    np.testing.assert_allclose(cheb.chebder(got, (-1.0, 2.0))[:11], c, atol=1e-12)
+
+
+def test_clenshaw_curtis_weights():
+    np.testing.assert_allclose(cheb.clenshaw_curtis_weights(3), [1 / 3, 4 / 3, 1 / 3], atol=1e-15)
+    for m in (2, 5, 16, 33):
+        w = cheb.clenshaw_curtis_weights(m, (1.0, 4.0))
+        x = cheb.chebpts(m, (1.0, 4.0))
+        assert w.sum() == pytest.approx(3.0, abs=1e-13)
+        for k in range(m):  # exact for degree < m
+            exact = (4.0 ** (k + 1) - 1.0) / (k + 1)
+            assert w @ x**k == pytest.approx(exact, rel=1e-12)
+    w = cheb.clenshaw_curtis_weights(30, (0, 2))
+    assert w @ np.exp(cheb.chebpts(30, (0, 2))) == pytest.approx(np.exp(2) - 1, rel=1e-14)
+
+
+def test_chebvander_matches_numpy():
+    x = np.linspace(0, 1, 9)
+    np.testing.assert_allclose(cheb.chebvander(x, 7, (0, 1)), npc.chebvander(2 * x - 1, 6), atol=1e-14)
+
+
+def test_array_api_strict_inputs():
+    xps = pytest.importorskip("array_api_strict")
+    x = cheb.chebpts(17, (0, 1))
+    v = np.cos(5 * x)
+    c = cheb.vals2coeffs(v)
+    cs = cheb.vals2coeffs(xps.asarray(v))
+    assert type(cs).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(cs), c, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(cheb.coeffs2vals(xps.asarray(c))), v, atol=1e-14)
+    xs = np.linspace(0, 1, 11)
+    got = cheb.chebeval(xps.asarray(c), xps.asarray(xs), (0, 1))
+    np.testing.assert_allclose(np.asarray(got), np.cos(5 * xs), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(cheb.chebder(xps.asarray(c))), cheb.chebder(c), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("domain, exc, msg", [
+    ((1.0, 1.0), ValueError, r"a < b"),
+    ((2.0, 1.0), ValueError, r"a < b"),
+    ((0.0, 1.0, 2.0), ValueError, r"exactly 2 entries"),
+    ((0.0, np.inf), ValueError, r"finite"),
+    (("a", 1.0), TypeError, r"real numbers"),
+])
+def test_bad_domain(domain, exc, msg):
+    with pytest.raises(exc, match=msg):
+        cheb.chebpts(5, domain)
+
+
+def test_bad_m_and_axis():
+    with pytest.raises(ValueError, match=r"m must be >= 1"):
+        cheb.chebpts(0)
+    with pytest.raises(TypeError, match=r"m must be an int"):
+        cheb.chebpts(2.5)
+    with pytest.raises(ValueError, match=r"axis = 3 is out of range"):
+        cheb.vals2coeffs(np.ones((3, 3)), axis=3)
+    with pytest.raises(ValueError, match=r"order must be >= 0"):
+        cheb.chebder(np.ones(3), order=-1)
+    with pytest.raises(ValueError, match=r"coeffs must have shape"):
+        cheb.chebeval(np.ones((2, 2, 2)), 0.0)

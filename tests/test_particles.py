@@ -1,0 +1,250 @@
+"""Tests of the particle tools: kernels and their range separation, generators,
+the direct-sum kernel against its reference, and figure B3 (long-range
+potential of 200 charges) through the function route and the CP route.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import erf
+
+import tensorapprox.chebtucker as ct
+import tensorapprox.particles as tp
+from tensorapprox._kernels.particles import direct_sum_numba, direct_sum_reference
+
+BOX3 = [(-1.0, 1.0)] * 3
+R_C = 0.2
+
+
+def _naive(points, pos, q, kernel):
+    out = np.zeros(points.shape[0])
+    for i, x in enumerate(points):
+        for p, c in zip(pos, q):
+            out[i] += c * kernel(float(np.linalg.norm(x - p)))
+    return out
+
+
+# --------------------------------------------------------------------------- kernels
+def test_long_range_kernel_closed_form_and_limit():
+    r = np.array([0.0, 1e-12, 0.05, 0.3, 2.0])
+    v = tp.long_range_kernel(r, R_C)
+    assert v[0] == pytest.approx(2 / (R_C * math.sqrt(math.pi)), rel=1e-15)
+    assert v[1] == pytest.approx(v[0], rel=1e-12)
+    np.testing.assert_allclose(v[2:], erf(r[2:] / R_C) / r[2:], rtol=1e-15)
+    s = tp.short_range_kernel(r[2:], R_C)
+    np.testing.assert_allclose(s + v[2:], 1 / r[2:], rtol=1e-14)
+
+
+@pytest.mark.parametrize("rtol", [1e-4, 1e-8, 1e-11])
+def test_newton_exp_sum_accuracy(rtol):
+    K = tp.newton_exp_sum(rtol=rtol, r_min=1e-3, r_max=3.0)
+    r = np.geomspace(1e-3, 3.0, 4000)
+    assert np.max(np.abs(K(r) * r - 1.0)) <= rtol
+    assert np.all(np.diff(K.alphas) > 0)
+
+
+def test_range_separation_split():
+    K = tp.newton_exp_sum(rtol=1e-9, r_min=1e-3, r_max=3.0)
+    long, short = K.split(R_C)
+    assert long.n_terms + short.n_terms == K.n_terms
+    assert np.all(long.alphas <= 1 / R_C**2) and np.all(short.alphas > 1 / R_C**2)
+    r = np.linspace(1e-3, 3.0, 500)
+    np.testing.assert_allclose(long(r) + short(r), K(r), rtol=1e-14)
+    # the long part is smooth and bounded at 0, the short part decays fast
+    assert np.isfinite(long(np.array([0.0]))[0])
+    assert np.max(np.abs(short(np.array([1.0, 2.0, 3.0])))) < 1e-6
+    l2, s2 = K.split(n_long=10)
+    assert l2.n_terms == 10 and s2.n_terms == K.n_terms - 10
+    with pytest.raises(ValueError, match=r"give exactly one of r_c and n_long"):
+        K.split()
+
+
+@pytest.mark.parametrize("rtol", [1e-6, 1e-12])
+def test_long_range_exp_sum_matches_erf(rtol):
+    K = tp.long_range_exp_sum(R_C, 3.5, rtol=rtol)
+    r = np.linspace(0, 3.5, 7001)
+    err = np.max(np.abs(K(r) - tp.long_range_kernel(r, R_C)))
+    assert err <= rtol * 2 / (R_C * math.sqrt(math.pi))
+
+
+# --------------------------------------------------------------------------- generators
+def test_lattice_alternating_with_vacancies():
+    pos, q = tp.lattice((4, 3, 2), 0.5, center=(1.0, 0.0, -1.0))
+    assert pos.shape == (24, 3) and q.sum() == 0
+    np.testing.assert_allclose(pos.mean(axis=0), [1.0, 0.0, -1.0], atol=1e-15)
+    # nearest neighbours have opposite charges
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    i, j = np.nonzero(np.isclose(d, 0.5))
+    assert np.all(q[i] == -q[j])
+    p2, q2 = tp.lattice((4, 4, 4), vacancies=5, random_state=0)
+    assert p2.shape == (59, 3)
+    p3, _ = tp.lattice((4, 4, 4), vacancies=0.25, random_state=0)
+    assert p3.shape == (48, 3)
+    p4, q4 = tp.lattice((2, 2, 2), vacancies=np.array([0, 7]), alternating=False)
+    assert p4.shape == (6, 3) and np.all(q4 == 1)
+    with pytest.raises(ValueError, match=r"vacancies must be <= 7"):
+        tp.lattice((2, 2, 2), vacancies=8)
+
+
+def test_random_cluster_reproducible():
+    a = tp.random_cluster(50, [(0, 1), (0, 2), (-1, 0)], random_state=3)
+    b = tp.random_cluster(50, [(0, 1), (0, 2), (-1, 0)], random_state=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert np.all((a[0] >= [0, 0, -1]) & (a[0] <= [1, 2, 0]))
+    assert set(np.unique(a[1])) <= {-1.0, 1.0}
+    _, q = tp.random_cluster(4, BOX3, charges="alternating")
+    np.testing.assert_array_equal(q, [1, -1, 1, -1])
+
+
+# --------------------------------------------------------------------------- direct sums
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), M=st.integers(1, 150), N=st.integers(1, 40), d=st.integers(1, 3))
+def test_direct_sum_kernel_matches_reference(seed, M, N, d):
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(-1, 1, (M, d))
+    pos = rng.uniform(-1, 1, (N, d))
+    q = rng.standard_normal(N)
+    K = tp.long_range_exp_sum(0.3, 4.0, rtol=1e-10)
+    for kind, kw in [(0, {}), (1, {"r_c": 0.3}), (2, {"alphas": K.alphas, "weights": K.weights})]:
+        ref = direct_sum_reference(pts, pos, q, kind, **kw)
+        got = direct_sum_numba(pts, pos, q, kind, **kw)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(q).sum())
+
+
+def test_direct_potential_against_naive_loop():
+    rng = np.random.default_rng(0)
+    pos, q = tp.random_cluster(17, BOX3, random_state=1)
+    pts = rng.uniform(-1, 1, (33, 3))
+    np.testing.assert_allclose(tp.direct_potential(pts, pos, q), _naive(pts, pos, q, lambda r: 1 / r), rtol=1e-12)
+    lr = tp.direct_potential(pts, pos, q, "long_range", r_c=R_C)
+    np.testing.assert_allclose(lr, _naive(pts, pos, q, lambda r: math.erf(r / R_C) / r), rtol=1e-12)
+    sr = tp.direct_potential(pts, pos, q, "short_range", r_c=R_C)
+    np.testing.assert_allclose(sr + lr, tp.direct_potential(pts, pos, q), rtol=1e-12)
+    K = tp.newton_exp_sum(1e-8, r_min=1e-3, r_max=4.0)
+    np.testing.assert_allclose(tp.direct_potential(pts, pos, q, K), _naive(pts, pos, q, lambda r: K(r)),
+                               rtol=1e-12, atol=1e-12)
+    # at a particle the long-range kernel takes its finite limit
+    v = tp.direct_potential(pos[:1], pos, q, "long_range", r_c=R_C)
+    assert np.isfinite(v[0])
+
+
+# --------------------------------------------------------------------------- figure B3
+@pytest.fixture(scope="module")
+def b3():
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(-0.6, 0.6, (200, 3))
+    q = rng.choice([-1.0, 1.0], 200)
+    pts = np.random.default_rng(2).uniform(-1, 1, (20000, 3))
+    exact = tp.direct_potential(pts, pos, q, "long_range", r_c=R_C)
+
+    def f(x):
+        return tp.direct_potential(x.reshape(-1, 3), pos, q, "long_range", r_c=R_C).reshape(x.shape[:-1])
+
+    values = ct._sample(f, BOX3, (65,) * 3)
+    return pos, q, pts, exact, values
+
+
+@pytest.mark.parametrize("rtol, ref_rank, ref_err", [
+    (1e-3, 12, 6.3e-4),
+    (1e-5, 18, 6.0e-6),
+    pytest.param(1e-7, 23, 3.4e-8, marks=pytest.mark.slow),
+])
+def test_figure_b3_function_and_cp_routes(b3, rtol, ref_rank, ref_err):
+    pos, q, pts, exact, values = b3
+    scale = np.max(np.abs(exact))
+    F = ct.ChebTucker.from_values(values, BOX3, rtol=rtol)
+    G = tp.long_range_potential(pos, q, BOX3, r_c=R_C, rtol=rtol, degree=64)
+    for A in (F, G):
+        assert all(abs(r - ref_rank) <= 1 for r in A.ranks), A.ranks
+        err = np.max(np.abs(A(pts) - exact)) / scale
+        assert err <= 1.5 * ref_err, err
+    diff = np.max(np.abs(F(pts) - G(pts))) / scale
+    assert diff <= max(rtol, 1e-12), diff
+
+
+def test_figure_b3_untruncated_routes_agree(b3):
+    """Without truncation the CP and moments routes agree with the function route to 1e-12."""
+    pos, q, pts, exact, values = b3
+    F = ct.ChebTucker.from_values(values, BOX3, rank=65)
+    G = tp.long_range_potential(pos, q, BOX3, r_c=R_C, rtol=1e-14, degree=64, exp_sum_rtol=1e-14)
+    diff = np.max(np.abs(F(pts[:4000]) - G(pts[:4000]))) / np.max(np.abs(exact))
+    assert diff <= 1e-12, diff
+    H = tp.long_range_potential(pos, q, BOX3, r_c=R_C, rtol=1e-14, degree=64, exp_sum_rtol=1e-14,
+                                method="moments")
+    diff = np.max(np.abs(F(pts[:4000]) - H(pts[:4000]))) / np.max(np.abs(exact))
+    assert diff <= 1e-12, diff
+
+
+def test_figure_b3_moments_route(b3):
+    """The charge-moment route reproduces B3 at tol 1e-5."""
+    pos, q, pts, exact, values = b3
+    scale = np.max(np.abs(exact))
+    G = tp.long_range_potential(pos, q, BOX3, r_c=R_C, rtol=1e-5, degree=64, method="moments")
+    assert all(abs(r - 18) <= 1 for r in G.ranks), G.ranks
+    assert np.max(np.abs(G(pts) - exact)) / scale <= 1.5 * 6.0e-6
+    F = ct.ChebTucker.from_values(values, BOX3, rtol=1e-5)
+    assert np.max(np.abs(F(pts) - G(pts))) / scale <= 1e-5
+
+
+def test_long_range_potential_sinc_terms_route():
+    """n_terms route equals the direct sum over the same long-range exponential terms."""
+    pos, q = tp.lattice((3, 3, 3), 0.3, vacancies=2, random_state=0)
+    F = tp.long_range_potential(pos, q, BOX3, n_terms=12, rtol=1e-9, degree=48)
+    lo = np.minimum(-1.0, pos.min(0))
+    hi = np.maximum(1.0, pos.max(0))
+    r_max = float(np.linalg.norm(hi - lo)) * 1.01
+    full = tp.newton_exp_sum(max(1e-9 / 100, 1e-14), r_min=r_max * 1e-4, r_max=r_max)
+    long, _ = full.split(n_long=12)
+    pts = np.random.default_rng(0).uniform(-1, 1, (500, 3))
+    ref = tp.direct_potential(pts, pos, q, long)
+    assert np.max(np.abs(F(pts) - ref)) <= 1e-8 * np.max(np.abs(ref))
+
+
+def test_long_range_gradient_is_minus_field(b3):
+    pos, q, pts, exact, _ = b3
+    G = tp.long_range_potential(pos, q, BOX3, r_c=R_C, rtol=1e-7, degree=64)
+    x = pts[:20] * 0.9
+    h = 1e-5
+    fd = np.column_stack([
+        (tp.direct_potential(x + h * e, pos, q, "long_range", r_c=R_C)
+         - tp.direct_potential(x - h * e, pos, q, "long_range", r_c=R_C)) / (2 * h)
+        for e in np.eye(3)])
+    np.testing.assert_allclose(G.gradient(x), fd, atol=1e-5 * np.max(np.abs(fd)))
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_particles():
+    pos = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"positions has 3 particles but charges has shape \(2,\)"):
+        tp.direct_potential(np.zeros((1, 3)), pos, np.ones(2))
+    with pytest.raises(ValueError, match=r"positions has 3 particles but charges has shape \(2,\)"):
+        tp.long_range_potential(pos, np.ones(2), BOX3, r_c=R_C)
+    with pytest.raises(ValueError, match=r"N = 0"):
+        tp.long_range_potential(np.zeros((0, 3)), np.zeros(0), BOX3, r_c=R_C)
+    with pytest.raises(ValueError, match=r"N = 0"):
+        tp.direct_potential(np.zeros((1, 3)), np.zeros((0, 3)), np.zeros(0))
+    with pytest.raises(ValueError, match=r"positions must have 3 columns"):
+        tp.long_range_potential(np.zeros((2, 2)), np.ones(2), BOX3, r_c=R_C)
+    with pytest.raises(ValueError, match=r"give exactly one of r_c .* and n_terms"):
+        tp.long_range_potential(pos, np.ones(3), BOX3)
+    with pytest.raises(ValueError, match=r"points must have shape \(M, 3\)"):
+        tp.direct_potential(np.zeros((4, 2)), pos, np.ones(3))
+    with pytest.raises(ValueError, match=r"points\[0\] = .* coincides with a particle"):
+        tp.direct_potential(np.zeros((1, 3)), pos, np.ones(3))
+    with pytest.raises(ValueError, match=r"kernel='long_range' needs r_c"):
+        tp.direct_potential(np.ones((1, 3)), pos, np.ones(3), "long_range")
+    with pytest.raises(ValueError, match=r"kernel must be 'newton'"):
+        tp.direct_potential(np.ones((1, 3)), pos, np.ones(3), "coulomb")
+    with pytest.raises(ValueError, match=r"positions and charges must be finite"):
+        tp.direct_potential(np.ones((1, 3)), pos, np.array([1.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match=r"domain\[2\] = \(1.0, 1.0\) needs a < b"):
+        tp.long_range_potential(pos, np.ones(3), [(-1, 1), (-1, 1), (1, 1)], r_c=R_C)
+    with pytest.raises(ValueError, match=r"r_c must be > 0"):
+        tp.long_range_kernel(np.ones(2), 0.0)
+    with pytest.raises(ValueError, match=r"method must be one of 'cp', 'moments'"):
+        tp.long_range_potential(pos, np.ones(3), BOX3, r_c=R_C, method="fmm")
