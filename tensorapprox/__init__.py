@@ -5,6 +5,7 @@ The public API is re-exported here; see ``__all__``.
 
 from . import chebyshev
 from .chebtucker import ChebTucker
+from .completion import CompletionResult, LowRankMatrix, altmin_complete, soft_impute
 from .particles import (
     direct_potential,
     lattice,
@@ -44,4 +45,9 @@ __all__ = [
     "random_cluster",
     "direct_potential",
     "long_range_potential",
+    # matrix completion
+    "LowRankMatrix",
+    "altmin_complete",
+    "CompletionResult",
+    "soft_impute",
 ]

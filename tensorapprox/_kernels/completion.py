@@ -1,0 +1,450 @@
+"""Kernels for matrix completion: sampled products and per-row least squares.
+
+Every half-step of alternating minimization solves one small ridge problem
+per row of a CSR view of the observations,
+
+    x_i = argmin_x ||F[J_i] x - b[J_i]||^2 + lam_i ||x||^2,   lam_i = reg * |J_i|,
+
+where ``J_i = indices[indptr[i]:indptr[i + 1]]`` are the observed columns of
+row ``i`` and ``F`` is the fixed factor. Three solvers:
+
+* ``exact``  -- normal equations and Cholesky, O(|J_i| q^2) per row;
+* ``cg``     -- warm-started conjugate gradients on the normal equations,
+  O(|J_i| q) per step, stopped by a per-row tolerance;
+* ``sketch`` -- the same iteration preconditioned by the Cholesky factor of
+  a CountSketch of ``F[J_i]`` (sketch-and-precondition).
+
+Each has a readable numpy reference first and a Numba kernel beside it; the
+dispatch functions at the end pick Numba for numpy arrays (unless disabled by
+``TENSORAPPROX_DISABLE_NUMBA=1``). Every solver also returns the per-row
+squared residual ``||F[J_i] x_i - b[J_i]||^2`` (without the ridge term) so the
+caller can monitor the fit at no extra pass over the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numba_enabled
+
+__all__ = [
+    "sampled_dot",
+    "sampled_dot_reference",
+    "solve_rows_exact",
+    "solve_rows_exact_reference",
+    "solve_rows_iterative",
+    "solve_rows_iterative_reference",
+    "sketch_bucket",
+]
+
+# Relative diagonal shift that keeps the normal equations of a row with fewer
+# observations than unknowns solvable (minimum-norm-like answer) while moving
+# a well-posed solution by O(1e-14) relative.
+_JITTER = 1e-14
+# Inner iterations stop once the normal-equation residual is this small
+# relative to ||F[J_i]||_F ||b[J_i]||: further steps only stir round-off.
+_FLOOR = 1e-14
+
+
+def sketch_bucket(h, m):
+    """Bucket and sign of a CountSketch entry from its random key ``h``."""
+    return h % m, 1.0 - 2.0 * ((h >> 40) & 1)
+
+
+# --------------------------------------------------------------------------
+# numpy references
+# --------------------------------------------------------------------------
+def sampled_dot_reference(A, B, rows, cols):
+    """``out[t] = A[rows[t]] @ B[cols[t]]`` (numpy reference)."""
+    return np.einsum("ij,ij->i", A[rows], B[cols])
+
+
+def solve_rows_exact_reference(indptr, indices, targets, F, reg):
+    """Per-row ridge solves by dense least squares (numpy reference).
+
+    Returns ``(X, rss)``: solutions of shape (n, q) and squared residuals (n,).
+    """
+    n, q = indptr.shape[0] - 1, F.shape[1]
+    X = np.zeros((n, q), dtype=F.dtype)
+    rss = np.zeros(n, dtype=F.dtype)
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi == lo:
+            continue
+        A, b = F[indices[lo:hi]], targets[lo:hi]
+        G = A.T @ A
+        lam = reg * (hi - lo)
+        G += (lam + _JITTER * (np.trace(G) / q + lam)) * np.eye(q)
+        X[i] = np.linalg.solve(G, A.T @ b)
+        rss[i] = np.sum((A @ X[i] - b) ** 2)
+    return X, rss
+
+
+def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys):
+    """Warm-started (preconditioned) CG per row (numpy reference).
+
+    ``rtol[i]`` is row ``i``'s relative tolerance: iterate until the normal
+    equation residual ``g = F[J_i]^T (b - F[J_i] x) - lam_i x`` has dropped
+    to ``rtol[i]`` times its warm-started value (or below the round-off
+    floor ``1e-14 ||F[J_i]||_F ||b[J_i]||``), or ``max_steps`` steps. Because the warm start
+    comes from the previous pass, its residual -- and hence the tolerance --
+    is proportional to the current outer residual. With ``sketch_size > 0`` the preconditioner is
+    ``R^T R = (S F[J_i])^T (S F[J_i]) + lam_i I`` for a CountSketch ``S`` with
+    ``min(sketch_size, |J_i|)`` rows whose bucket and sign come from
+    ``keys`` (one random int64 per observation).
+
+    Returns ``(X, rss, steps)``: solutions, squared residuals, CG steps per row.
+    """
+    n, q = indptr.shape[0] - 1, F.shape[1]
+    X = np.zeros((n, q), dtype=F.dtype)
+    rss = np.zeros(n, dtype=F.dtype)
+    steps = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi == lo:
+            continue
+        A, b = F[indices[lo:hi]], targets[lo:hi]
+        lam = reg * (hi - lo)
+        shift = lam + _JITTER * (np.sum(A * A) / q + lam)
+        if sketch_size > 0:
+            m = min(sketch_size, hi - lo)
+            bucket, sign = sketch_bucket(keys[lo:hi], m)
+            SA = np.zeros((m, q), dtype=F.dtype)
+            np.add.at(SA, bucket, sign[:, None] * A)
+            L = np.linalg.cholesky(SA.T @ SA + (shift + _JITTER * np.sum(SA * SA) / q) * np.eye(q))
+
+            def precondition(g, L=L):
+                return np.linalg.solve(L.T, np.linalg.solve(L, g))
+        else:
+            def precondition(g):
+                return g
+
+        x = X0[i].astype(F.dtype, copy=True)
+        r = b - A @ x
+        g = A.T @ r - shift * x
+        target = max(rtol[i] * np.linalg.norm(g), _FLOOR * np.linalg.norm(A) * np.linalg.norm(b))
+        z = precondition(g)
+        p = z.copy()
+        gz = g @ z
+        k = 0
+        while k < max_steps and np.linalg.norm(g) > target and gz > 0:
+            w = A @ p
+            alpha = gz / (w @ w + shift * (p @ p))
+            x += alpha * p
+            r -= alpha * w
+            g = A.T @ r - shift * x
+            z = precondition(g)
+            gz_new = g @ z
+            p = z + (gz_new / gz) * p
+            gz = gz_new
+            k += 1
+        X[i] = x
+        rss[i] = r @ r
+        steps[i] = k
+    return X, rss, steps
+
+
+# --------------------------------------------------------------------------
+# Numba kernels
+# --------------------------------------------------------------------------
+_numba_cache: dict = {}
+
+
+def _build_numba():
+    import numba
+
+    jit = numba.njit(cache=True, fastmath=True, nogil=True)
+
+    @jit
+    def sampled_dot_nb(A, B, rows, cols, out):
+        q = A.shape[1]
+        for t in range(rows.shape[0]):
+            i, j = rows[t], cols[t]
+            acc = 0.0
+            for a in range(q):
+                acc += A[i, a] * B[j, a]
+            out[t] = acc
+
+    @jit
+    def cholesky_inplace(G, q):
+        # lower Cholesky factor in the lower triangle of G; returns False on breakdown
+        for j in range(q):
+            d = G[j, j]
+            for c in range(j):
+                d -= G[j, c] * G[j, c]
+            if d <= 0.0:
+                return False
+            d = np.sqrt(d)
+            G[j, j] = d
+            for r in range(j + 1, q):
+                v = G[r, j]
+                for c in range(j):
+                    v -= G[r, c] * G[j, c]
+                G[r, j] = v / d
+        return True
+
+    @jit
+    def cholesky_solve(L, q, y):
+        # solve L L^T x = y in place
+        for r in range(q):
+            v = y[r]
+            for c in range(r):
+                v -= L[r, c] * y[c]
+            y[r] = v / L[r, r]
+        for r in range(q - 1, -1, -1):
+            v = y[r]
+            for c in range(r + 1, q):
+                v -= L[c, r] * y[c]
+            y[r] = v / L[r, r]
+
+    @jit
+    def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
+        n = indptr.shape[0] - 1
+        q = F.shape[1]
+        G = np.zeros((q, q), dtype=F.dtype)
+        y = np.zeros(q, dtype=F.dtype)
+        for i in range(n):
+            lo, hi = indptr[i], indptr[i + 1]
+            for a in range(q):
+                X[i, a] = 0.0
+            rss[i] = 0.0
+            if hi == lo:
+                continue
+            for a in range(q):
+                y[a] = 0.0
+                for c in range(q):
+                    G[a, c] = 0.0
+            for t in range(lo, hi):
+                j = indices[t]
+                bt = targets[t]
+                for a in range(q):
+                    fa = F[j, a]
+                    y[a] += fa * bt
+                    # full rank-1 update: contiguous, vectorizes better than the triangle
+                    for c in range(q):
+                        G[a, c] += fa * F[j, c]
+            lam = reg * (hi - lo)
+            tr = 0.0
+            for a in range(q):
+                tr += G[a, a]
+            shift = lam + 1e-14 * (tr / q + lam)
+            for a in range(q):
+                G[a, a] += shift
+            cholesky_inplace(G, q)
+            cholesky_solve(G, q, y)
+            s = 0.0
+            for t in range(lo, hi if want_rss else lo):
+                j = indices[t]
+                v = -targets[t]
+                for a in range(q):
+                    v += F[j, a] * y[a]
+                s += v * v
+            rss[i] = s
+            for a in range(q):
+                X[i, a] = y[a]
+
+    @jit
+    def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, X, rss, steps,
+                     want_rss):
+        n = indptr.shape[0] - 1
+        q = F.shape[1]
+        maxlen = 0
+        for i in range(n):
+            if indptr[i + 1] - indptr[i] > maxlen:
+                maxlen = indptr[i + 1] - indptr[i]
+        A = np.zeros((maxlen, q), dtype=F.dtype)  # F[J_i], gathered once per row
+        x = np.zeros(q, dtype=F.dtype)
+        g = np.zeros(q, dtype=F.dtype)
+        z = np.zeros(q, dtype=F.dtype)
+        p = np.zeros(q, dtype=F.dtype)
+        Gp = np.zeros(q, dtype=F.dtype)
+        m_max = max(sketch_size, 1)
+        SA = np.zeros((m_max, q), dtype=F.dtype)
+        L = np.zeros((q, q), dtype=F.dtype)
+        for i in range(n):
+            lo, hi = indptr[i], indptr[i + 1]
+            nk = hi - lo
+            rss[i] = 0.0
+            steps[i] = 0
+            if nk == 0:
+                for a in range(q):
+                    X[i, a] = 0.0
+                continue
+            lam = reg * nk
+            # one sweep: gather A, residual of the warm start, gradient, A^T b
+            fro = 0.0
+            nb = 0.0
+            for a in range(q):
+                x[a] = X0[i, a]
+                g[a] = 0.0
+            for t in range(nk):
+                j = indices[lo + t]
+                bt = targets[lo + t]
+                nb += bt * bt
+                v = bt
+                for a in range(q):
+                    fa = F[j, a]
+                    A[t, a] = fa
+                    v -= fa * x[a]
+                    fro += fa * fa
+                for a in range(q):
+                    g[a] += A[t, a] * v
+            shift = lam + 1e-14 * (fro / q + lam)
+            ng = 0.0
+            for a in range(q):
+                g[a] -= shift * x[a]
+                ng += g[a] * g[a]
+            # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
+            target = max(rtol[i] * np.sqrt(ng), 1e-14 * np.sqrt(fro * nb))
+            use_sketch = sketch_size > 0
+            if use_sketch:
+                # CountSketch S A (m x q), then R^T R = (SA)^T SA + shift I
+                m = min(sketch_size, nk)
+                for b_ in range(m):
+                    for a in range(q):
+                        SA[b_, a] = 0.0
+                for t in range(nk):
+                    h = keys[lo + t]
+                    bkt = h % m
+                    sgn = 1.0 - 2.0 * ((h >> 40) & 1)
+                    for a in range(q):
+                        SA[bkt, a] += sgn * A[t, a]
+                for a in range(q):
+                    for c in range(q):
+                        L[a, c] = 0.0
+                for b_ in range(m):
+                    for a in range(q):
+                        sa = SA[b_, a]
+                        for c in range(a + 1):
+                            L[a, c] += sa * SA[b_, c]
+                sfro = 0.0
+                for a in range(q):
+                    sfro += L[a, a]
+                for a in range(q):
+                    L[a, a] += shift + 1e-14 * sfro / q
+                if not cholesky_inplace(L, q):
+                    use_sketch = False
+            for a in range(q):
+                z[a] = g[a]
+            if use_sketch:
+                cholesky_solve(L, q, z)
+            gz = 0.0
+            for a in range(q):
+                p[a] = z[a]
+                gz += g[a] * z[a]
+            k = 0
+            while k < max_steps and np.sqrt(ng) > target and gz > 0.0:
+                # one sweep per step: w = A p, Gp = A^T w
+                ww = 0.0
+                for a in range(q):
+                    Gp[a] = 0.0
+                for t in range(nk):
+                    v = 0.0
+                    for a in range(q):
+                        v += A[t, a] * p[a]
+                    ww += v * v
+                    for a in range(q):
+                        Gp[a] += A[t, a] * v
+                pp = 0.0
+                for a in range(q):
+                    pp += p[a] * p[a]
+                alpha = gz / (ww + shift * pp)
+                ng = 0.0
+                for a in range(q):
+                    x[a] += alpha * p[a]
+                    g[a] -= alpha * (Gp[a] + shift * p[a])
+                    z[a] = g[a]
+                    ng += g[a] * g[a]
+                if use_sketch:
+                    cholesky_solve(L, q, z)
+                gz_new = 0.0
+                for a in range(q):
+                    gz_new += g[a] * z[a]
+                beta = gz_new / gz
+                for a in range(q):
+                    p[a] = z[a] + beta * p[a]
+                gz = gz_new
+                k += 1
+            if want_rss:
+                s = 0.0
+                for t in range(nk):
+                    v = -targets[lo + t]
+                    for a in range(q):
+                        v += A[t, a] * x[a]
+                    s += v * v
+                rss[i] = s
+            steps[i] = k
+            for a in range(q):
+                X[i, a] = x[a]
+
+    return {"sampled_dot": sampled_dot_nb, "exact": exact_nb, "iterative": iterative_nb}
+
+
+def _numba_kernels():
+    if not _numba_cache:
+        _numba_cache.update(_build_numba())
+    return _numba_cache
+
+
+def _use_numba(*arrays) -> bool:
+    return numba_enabled() and all(isinstance(a, np.ndarray) for a in arrays)
+
+
+# --------------------------------------------------------------------------
+# dispatch
+# --------------------------------------------------------------------------
+def sampled_dot(A, B, rows, cols):
+    """``out[t] = A[rows[t]] @ B[cols[t]]`` for every observation ``t``.
+
+    Numba for numpy arrays, the reference otherwise (array code).
+    """
+    if _use_numba(A, B, rows, cols):
+        A = np.ascontiguousarray(A)
+        B = np.ascontiguousarray(B, dtype=A.dtype)
+        out = np.empty(rows.shape[0], dtype=A.dtype)
+        _numba_kernels()["sampled_dot"](A, B, rows, cols, out)
+        return out
+    if isinstance(A, np.ndarray):
+        return sampled_dot_reference(A, B, rows, cols)
+    from .._array import get_namespace
+
+    xp = get_namespace(A, B)
+    return xp.sum(xp.take(A, rows, axis=0) * xp.take(B, cols, axis=0), axis=1)
+
+
+def solve_rows_exact(indptr, indices, targets, F, reg, want_rss=True):
+    """Exact per-row ridge solves by normal equations; returns ``(X, rss)``.
+
+    With ``want_rss=False`` the residual sweep is skipped and ``rss`` is zero.
+    """
+    if _use_numba(indptr, indices, targets, F):
+        n, q = indptr.shape[0] - 1, F.shape[1]
+        X = np.empty((n, q), dtype=F.dtype)
+        rss = np.empty(n, dtype=F.dtype)
+        _numba_kernels()["exact"](indptr, indices, targets, np.ascontiguousarray(F), float(reg), X, rss,
+                                  bool(want_rss))
+        return X, rss
+    return solve_rows_exact_reference(indptr, indices, targets, F, reg)
+
+
+def solve_rows_iterative(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size=0, keys=None,
+                         want_rss=True):
+    """Warm-started per-row CG (``sketch_size = 0``) or sketch-preconditioned CG.
+
+    Returns ``(X, rss, steps)``; see :func:`solve_rows_iterative_reference`.
+    """
+    rtol = np.broadcast_to(np.asarray(rtol, dtype=F.dtype), (indptr.shape[0] - 1,))
+    if keys is None:
+        keys = np.zeros(indices.shape[0], dtype=np.int64)
+    if _use_numba(indptr, indices, targets, F, X0):
+        n, q = indptr.shape[0] - 1, F.shape[1]
+        X = np.empty((n, q), dtype=F.dtype)
+        rss = np.empty(n, dtype=F.dtype)
+        steps = np.empty(n, dtype=np.int64)
+        _numba_kernels()["iterative"](
+            indptr, indices, targets, np.ascontiguousarray(F), float(reg),
+            np.ascontiguousarray(X0, dtype=F.dtype), np.ascontiguousarray(rtol), int(max_steps),
+            int(sketch_size), keys, X, rss, steps, bool(want_rss),
+        )
+        return X, rss, steps
+    return solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys)

@@ -1,0 +1,343 @@
+"""``LowRankMatrix``: a matrix kept as ``U @ diag(s) @ V.T``.
+
+The format a completion algorithm returns and a user keeps: entries at index
+arrays without forming the dense matrix, ``full()`` behind a memory guard,
+``norm()``, ``nbytes``, ``compression_ratio`` and ``save``/``load`` through
+``.npz`` (never pickle).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import zipfile
+import numpy as np
+
+from .._array import float_dtype_for, get_namespace, is_numpy, to_numpy
+
+__all__ = ["LowRankMatrix"]
+
+_FORMAT_TAG = "tensorapprox.LowRankMatrix"
+_FORMAT_VERSION = 1
+_DEFAULT_MAX_BYTES = 2**30
+
+
+def _as_index(x, name: str, size: int, xp):
+    if not hasattr(x, "shape"):
+        x = xp.asarray(np.asarray(x))
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {tuple(x.shape)}")
+    if not xp.isdtype(x.dtype, "integral"):
+        raise TypeError(f"{name} must hold integers, got dtype {x.dtype}; cast with .astype(int)")
+    if x.shape[0] and (bool(xp.any(x < 0)) or bool(xp.any(x >= size))):
+        raise ValueError(f"{name} holds indices outside [0, {size}); every index must be in range")
+    return x
+
+
+class LowRankMatrix:
+    """A matrix stored as ``U @ diag(s) @ V.T``.
+
+    Parameters
+    ----------
+    U : array, shape (n1, k)
+        Left factor (numpy, cupy or any array-API array). Not copied; do not
+        modify it afterwards.
+    s : array, shape (k,)
+        Weights (singular values when ``U`` and ``V`` are orthonormal).
+    V : array, shape (n2, k)
+        Right factor, same namespace and dtype as ``U``.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(n1, n2)``.
+    rank : int
+        ``k``, the number of columns of the factors.
+    nbytes : int
+        Memory held by the three arrays.
+    compression_ratio : float
+        Bytes of the dense matrix divided by ``nbytes``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an array or holds complex numbers.
+    ValueError
+        If the shapes do not fit together or an entry is NaN or Inf.
+
+    See Also
+    --------
+    LowRankMatrix.from_factors : build the SVD form from any ``A @ B.T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.lowrank import LowRankMatrix
+    >>> rng = np.random.default_rng(0)
+    >>> U, _ = np.linalg.qr(rng.standard_normal((6, 2)))
+    >>> V, _ = np.linalg.qr(rng.standard_normal((5, 2)))
+    >>> M = LowRankMatrix(U, np.array([2.0, 1.0]), V)
+    >>> M.shape, M.rank
+    ((6, 5), 2)
+    >>> bool(np.allclose(M.entries([0, 5], [1, 4]), M.full()[[0, 5], [1, 4]]))
+    True
+    >>> round(M.norm(), 12) == round(float(np.sqrt(5.0)), 12)
+    True
+    """
+
+    __slots__ = ("U", "s", "V", "_xp")
+
+    def __init__(self, U, s, V):
+        for name, a in (("U", U), ("s", s), ("V", V)):
+            if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+                raise TypeError(
+                    f"{name} must be an array (numpy, cupy or array-API), got {type(a).__name__}; "
+                    "convert lists with numpy.asarray first"
+                )
+        try:
+            xp = get_namespace(U, s, V)
+        except TypeError:
+            raise TypeError("U, s and V must come from the same array library") from None
+        if U.ndim != 2:
+            raise ValueError(f"U must be two-dimensional (n1, k), got shape {tuple(U.shape)}")
+        if V.ndim != 2:
+            raise ValueError(f"V must be two-dimensional (n2, k), got shape {tuple(V.shape)}")
+        if s.ndim != 1:
+            raise ValueError(f"s must be one-dimensional (k,), got shape {tuple(s.shape)}")
+        k = int(s.shape[0])
+        if int(U.shape[1]) != k or int(V.shape[1]) != k:
+            raise ValueError(
+                f"U has {int(U.shape[1])} columns, s has {k} entries and V has {int(V.shape[1])} columns; "
+                "all three must equal the rank k"
+            )
+        if int(U.shape[0]) == 0 or int(V.shape[0]) == 0:
+            raise ValueError(f"the matrix must not be empty, got shape ({int(U.shape[0])}, {int(V.shape[0])})")
+        dtypes = [float_dtype_for(a, xp) for a in (U, s, V)]
+        dtype = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
+        U, s, V = (a if a.dtype == dtype else xp.astype(a, dtype) for a in (U, s, V))
+        for name, a in (("U", U), ("s", s), ("V", V)):
+            if not bool(xp.all(xp.isfinite(a))):
+                raise ValueError(f"{name} contains NaN or Inf values; the factors must be finite")
+        self.U, self.s, self.V, self._xp = U, s, V, xp
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_factors(cls, A, B) -> "LowRankMatrix":
+        """SVD form of ``A @ B.T`` without forming it.
+
+        Parameters
+        ----------
+        A : array, shape (n1, k)
+        B : array, shape (n2, k)
+
+        Returns
+        -------
+        LowRankMatrix
+            Orthonormal ``U`` and ``V``, non-increasing ``s >= 0``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> rng = np.random.default_rng(1)
+        >>> A, B = rng.standard_normal((7, 3)), rng.standard_normal((4, 3))
+        >>> bool(np.allclose(LowRankMatrix.from_factors(A, B).full(), A @ B.T))
+        True
+        """
+        xp = get_namespace(A, B)
+        if A.ndim != 2 or B.ndim != 2 or int(A.shape[1]) != int(B.shape[1]):
+            raise ValueError(
+                f"A and B must be (n1, k) and (n2, k) with the same k, got {tuple(A.shape)} and {tuple(B.shape)}"
+            )
+        Qa, Ra = xp.linalg.qr(A)
+        Qb, Rb = xp.linalg.qr(B)
+        W, s, Zt = xp.linalg.svd(Ra @ Rb.T, full_matrices=False)
+        return cls(Qa @ W, s, Qb @ Zt.T)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.U.shape[0]), int(self.V.shape[0]))
+
+    @property
+    def rank(self) -> int:
+        return int(self.s.shape[0])
+
+    @property
+    def dtype(self):
+        return self.U.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(int(a.size) * a.dtype.itemsize if hasattr(a.dtype, "itemsize")
+                       else int(a.size) * np.dtype(str(a.dtype)).itemsize for a in (self.U, self.s, self.V)))
+
+    @property
+    def compression_ratio(self) -> float:
+        n1, n2 = self.shape
+        itemsize = self.nbytes / max(int(self.U.size + self.s.size + self.V.size), 1)
+        return float(n1 * n2 * itemsize / self.nbytes)
+
+    def __repr__(self) -> str:
+        return f"LowRankMatrix(shape={self.shape}, rank={self.rank}, dtype={self.dtype})"
+
+    # ---------------------------------------------------------------- access
+    def entries(self, rows, cols):
+        """Entries ``X[rows[t], cols[t]]`` without forming ``X``.
+
+        Parameters
+        ----------
+        rows, cols : array of int, shape (m,)
+            Row and column indices, in range.
+
+        Returns
+        -------
+        array, shape (m,)
+            In the namespace of the factors.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> M = LowRankMatrix(np.ones((3, 1)), np.array([2.0]), np.ones((4, 1)))
+        >>> M.entries(np.array([0, 2]), np.array([3, 1])).tolist()
+        [2.0, 2.0]
+        """
+        xp = self._xp
+        rows = _as_index(rows, "rows", self.shape[0], xp)
+        cols = _as_index(cols, "cols", self.shape[1], xp)
+        if rows.shape[0] != cols.shape[0]:
+            raise ValueError(
+                f"rows and cols must have the same length, got {int(rows.shape[0])} and {int(cols.shape[0])}"
+            )
+        if is_numpy(xp):
+            from .._kernels.completion import sampled_dot
+
+            return sampled_dot(np.asarray(self.U) * np.asarray(self.s), np.asarray(self.V),
+                               np.asarray(rows), np.asarray(cols))
+        Us = xp.take(self.U, rows, axis=0) * self.s
+        return xp.sum(Us * xp.take(self.V, cols, axis=0), axis=1)
+
+    def full(self, *, max_bytes: int = _DEFAULT_MAX_BYTES):
+        """The dense matrix ``U @ diag(s) @ V.T``.
+
+        Parameters
+        ----------
+        max_bytes : int, default 2**30
+            Refuse to allocate more than this many bytes.
+
+        Returns
+        -------
+        array, shape (n1, n2)
+
+        Raises
+        ------
+        MemoryError
+            If the dense matrix would exceed ``max_bytes``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> LowRankMatrix(np.ones((2, 1)), np.array([3.0]), np.ones((2, 1))).full().tolist()
+        [[3.0, 3.0], [3.0, 3.0]]
+        """
+        n1, n2 = self.shape
+        need = n1 * n2 * (self.nbytes // max(int(self.U.size + self.s.size + self.V.size), 1))
+        if need > max_bytes:
+            raise MemoryError(
+                f"the dense {n1} x {n2} matrix needs {need} bytes, more than max_bytes={max_bytes}; "
+                "use entries(rows, cols) or raise max_bytes"
+            )
+        return (self.U * self.s) @ self.V.T
+
+    def norm(self) -> float:
+        """Frobenius norm, in O((n1 + n2) k^2) without forming the matrix.
+
+        Correct whether or not the factors are orthonormal.
+        """
+        xp = self._xp
+        G = (self.U.T @ self.U) * (self.V.T @ self.V)
+        val = float(self.s @ (G @ self.s))
+        return math.sqrt(max(val, 0.0))
+
+    # ---------------------------------------------------------------- arith
+    def __mul__(self, alpha) -> "LowRankMatrix":
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+            return NotImplemented
+        return LowRankMatrix(self.U, self.s * float(alpha), self.V)
+
+    __rmul__ = __mul__
+
+    def inner(self, other: "LowRankMatrix") -> float:
+        """Frobenius inner product with another ``LowRankMatrix`` of the same shape."""
+        if not isinstance(other, LowRankMatrix) or other.shape != self.shape:
+            raise ValueError("other must be a LowRankMatrix of the same shape")
+        G = (self.U.T @ other.U) * (self.V.T @ other.V)
+        return float(self.s @ (G @ other.s))
+
+    # --------------------------------------------------------------- storage
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the factors to a ``.npz`` file (no pickle).
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile, os
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> M = LowRankMatrix(np.ones((3, 1)), np.array([2.0]), np.ones((2, 1)))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     M.save(os.path.join(d, "m.npz"))
+        ...     N = LowRankMatrix.load(os.path.join(d, "m.npz"))
+        >>> bool(np.array_equal(N.full(), M.full()))
+        True
+        """
+        np.savez(
+            path,
+            format=np.array(_FORMAT_TAG),
+            version=np.array(_FORMAT_VERSION),
+            U=to_numpy(self.U),
+            s=to_numpy(self.s),
+            V=to_numpy(self.V),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LowRankMatrix":
+        """Read a file written by :meth:`save` (numpy arrays on the host).
+
+        Raises
+        ------
+        ValueError
+            If the file is not a ``LowRankMatrix`` file or is corrupt.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                keys = set(f.files)
+                if "format" not in keys or str(f["format"]) != _FORMAT_TAG:
+                    raise ValueError(
+                        f"{os.fspath(path)!r} is not a LowRankMatrix file (no '{_FORMAT_TAG}' format tag); "
+                        "write it with LowRankMatrix.save"
+                    )
+                version = int(f["version"]) if "version" in keys else -1
+                if version != _FORMAT_VERSION:
+                    raise ValueError(
+                        f"{os.fspath(path)!r} has LowRankMatrix format version {version}; "
+                        f"this tensorapprox reads version {_FORMAT_VERSION}"
+                    )
+                missing = {"U", "s", "V"} - keys
+                if missing:
+                    raise ValueError(f"{os.fspath(path)!r} is corrupt: missing arrays {sorted(missing)}")
+                U, s, V = f["U"], f["s"], f["V"]
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file ({exc}); it may be corrupt") from None
+        try:
+            return cls(U, s, V)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)!r} is corrupt: {exc}") from None
+
+    def to_numpy(self) -> "LowRankMatrix":
+        """Copy of the matrix with numpy factors on the host."""
+        return LowRankMatrix(to_numpy(self.U), to_numpy(self.s), to_numpy(self.V))
+

@@ -1,0 +1,261 @@
+"""Observed entries of a partially known matrix, as validated COO triplets.
+
+``check_observations`` validates ``(rows, cols, values, shape)`` once --
+equal lengths, integer indices in range, finite values, duplicates detected
+-- and returns an immutable :class:`Observations`. ``train_test_split`` and
+``kfold_splits`` split it reproducibly.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._array import check_random_state, to_numpy
+from .._validation import check_choice, check_int
+
+__all__ = ["Observations", "check_observations", "train_test_split", "kfold_splits"]
+
+
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """Observed entries ``X[rows[t], cols[t]] = values[t]`` of an ``n1 x n2`` matrix.
+
+    Build it with :func:`check_observations`, which validates the triplets;
+    the constructor trusts its inputs.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int64, shape (m,)
+        Row and column indices, unique pairs, in range.
+    values : ndarray of float, shape (m,)
+        Finite observed values (float64, or float32 when given float32).
+    shape : tuple of int
+        ``(n1, n2)``.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def nnz(self) -> int:
+        """Number of observed entries."""
+        return int(self.rows.shape[0])
+
+    @property
+    def density(self) -> float:
+        """Fraction of the matrix that is observed."""
+        return self.nnz / (self.shape[0] * self.shape[1])
+
+    def to_csr(self) -> sp.csr_matrix:
+        """The observations as a scipy CSR matrix (unobserved entries are zeros)."""
+        return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=self.shape)
+
+    def subset(self, index) -> "Observations":
+        """Observations at positions ``index`` (int array or boolean mask)."""
+        return Observations(self.rows[index], self.cols[index], self.values[index], self.shape)
+
+    def __len__(self) -> int:
+        return self.nnz
+
+    def __repr__(self) -> str:
+        return f"Observations(shape={self.shape}, nnz={self.nnz}, dtype={self.values.dtype})"
+
+
+def _as_1d(x, name: str) -> np.ndarray:
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a one-dimensional array, got {type(x).__name__}")
+    try:
+        a = to_numpy(x) if hasattr(x, "shape") else np.asarray(x)
+    except Exception:
+        raise TypeError(f"{name} must be a one-dimensional array, got {type(x).__name__}") from None
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}; flatten it with .ravel()")
+    return a
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a pair of ints (n1, n2), got {type(shape).__name__}") from None
+    if len(shape) != 2:
+        raise ValueError(f"shape must be a pair (n1, n2), got {shape}")
+    n1 = check_int(shape[0], name="shape[0]", minimum=1)
+    n2 = check_int(shape[1], name="shape[1]", minimum=1)
+    return n1, n2
+
+
+def _check_index(a: np.ndarray, name: str, size: int, axis: str) -> np.ndarray:
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        if np.issubdtype(a.dtype, np.floating) and a.size and np.all(a == np.round(a)):
+            raise TypeError(f"{name} must hold integers, got dtype {a.dtype}; cast with .astype(int)")
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    a = a.astype(np.int64, copy=False)
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0:
+            raise ValueError(f"{name} holds a negative index ({lo}); {axis} indices must be in [0, {size})")
+        if hi >= size:
+            raise ValueError(
+                f"{name} holds index {hi} >= shape[{0 if axis == 'row' else 1}] = {size}; "
+                f"{axis} indices must be in [0, {size}) (0-based; subtract 1 from 1-based ids)"
+            )
+    return a
+
+
+def check_observations(rows, cols, values, shape, *, duplicates: str = "error") -> Observations:
+    """Validate COO triplets of observed entries.
+
+    Parameters
+    ----------
+    rows, cols : array_like of int, shape (m,)
+        0-based row and column indices of the observed entries.
+    values : array_like of float, shape (m,)
+        Observed values; must be finite.
+    shape : tuple of int
+        ``(n1, n2)``, the size of the full matrix.
+    duplicates : {'error', 'mean'}, default 'error'
+        What to do with repeated ``(row, col)`` pairs: raise, or keep one
+        entry holding their mean.
+
+    Returns
+    -------
+    Observations
+        Copies of the inputs (the caller's arrays are never modified), sorted
+        by row then column.
+
+    Raises
+    ------
+    TypeError
+        If the indices are not integers or ``values`` is not real.
+    ValueError
+        If the lengths differ, the input is empty, an index is out of range,
+        a value is NaN or Inf, or a pair repeats with ``duplicates='error'``.
+
+    Examples
+    --------
+    >>> from tensorapprox.completion.observations import check_observations
+    >>> obs = check_observations([0, 1, 1], [2, 0, 2], [1.0, 2.0, 3.0], (2, 3))
+    >>> obs.nnz, obs.shape
+    (3, (2, 3))
+    >>> check_observations([0, 0], [1, 1], [1.0, 3.0], (1, 2), duplicates="mean").values.tolist()
+    [2.0]
+    """
+    check_choice(duplicates, name="duplicates", choices=("error", "mean"))
+    n1, n2 = _check_shape(shape)
+    rows = _as_1d(rows, "rows")
+    cols = _as_1d(cols, "cols")
+    values = _as_1d(values, "values")
+    if not (rows.shape[0] == cols.shape[0] == values.shape[0]):
+        raise ValueError(
+            "rows, cols and values must have the same length, got "
+            f"{rows.shape[0]}, {cols.shape[0]} and {values.shape[0]}"
+        )
+    if rows.shape[0] == 0:
+        raise ValueError("no observations: rows, cols and values are empty; give at least one observed entry")
+    rows = _check_index(rows, "rows", n1, "row")
+    cols = _check_index(cols, "cols", n2, "column")
+    if np.iscomplexobj(values):
+        raise TypeError("values must be real; complex values are not supported")
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+        raise TypeError(f"values must hold real numbers, got dtype {values.dtype}")
+    dtype = np.float32 if values.dtype == np.float32 else np.float64
+    values = values.astype(dtype, copy=True)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(
+            f"values contains {int(bad.sum())} NaN or Inf entries (first at position {int(np.argmax(bad))}); "
+            "drop those observations instead of encoding them as missing"
+        )
+    key = rows * n2 + cols
+    order = np.argsort(key, kind="stable")
+    key, rows, cols, values = key[order], rows[order], cols[order], values[order]
+    dup = key[1:] == key[:-1]
+    if dup.any():
+        if duplicates == "error":
+            t = int(np.argmax(dup))
+            raise ValueError(
+                f"{int(dup.sum())} duplicate (row, col) pairs, e.g. ({int(rows[t])}, {int(cols[t])}); "
+                "remove them or pass duplicates='mean' to average them"
+            )
+        first = np.concatenate(([True], ~dup))
+        group = np.cumsum(first) - 1
+        sums = np.bincount(group, weights=values)
+        counts = np.bincount(group)
+        rows, cols = rows[first], cols[first]
+        values = (sums / counts).astype(dtype)
+    return Observations(rows, cols, values, (n1, n2))
+
+
+def _check_obs_arg(obs) -> Observations:
+    if not isinstance(obs, Observations):
+        raise TypeError(
+            f"obs must be an Observations (build it with check_observations), got {type(obs).__name__}"
+        )
+    return obs
+
+
+def train_test_split(obs: Observations, test_size: float = 0.2, *, random_state=None) -> tuple[Observations, Observations]:
+    """Split observations at random into a training and a test set.
+
+    Parameters
+    ----------
+    obs : Observations
+        From :func:`check_observations`.
+    test_size : float, default 0.2
+        Fraction of the entries in the test set, in (0, 1).
+    random_state : None, int or numpy.random.Generator
+        Seed; the same seed gives the same split.
+
+    Returns
+    -------
+    train, test : Observations
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.observations import check_observations, train_test_split
+    >>> obs = check_observations(np.arange(10) % 5, np.arange(10) // 5, np.ones(10), (5, 2))
+    >>> train, test = train_test_split(obs, 0.2, random_state=0)
+    >>> train.nnz, test.nnz
+    (8, 2)
+    """
+    obs = _check_obs_arg(obs)
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not (0.0 < float(test_size) < 1.0):
+        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    rng = check_random_state(random_state)
+    n_test = int(round(float(test_size) * obs.nnz))
+    if n_test == 0 or n_test == obs.nnz:
+        raise ValueError(f"test_size={test_size} leaves an empty train or test set for {obs.nnz} observations")
+    perm = rng.permutation(obs.nnz)
+    test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    return obs.subset(train_idx), obs.subset(test_idx)
+
+
+def kfold_splits(obs: Observations, n_splits: int = 5, *, random_state=None) -> Iterator[tuple[Observations, Observations]]:
+    """Yield ``(train, test)`` for a random ``n_splits``-fold partition of the entries.
+
+    Every entry is in exactly one test fold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.observations import check_observations, kfold_splits
+    >>> obs = check_observations(np.arange(10), np.zeros(10, int), np.ones(10), (10, 1))
+    >>> [test.nnz for _, test in kfold_splits(obs, 5, random_state=0)]
+    [2, 2, 2, 2, 2]
+    """
+    obs = _check_obs_arg(obs)
+    n_splits = check_int(n_splits, name="n_splits", minimum=2, maximum=obs.nnz)
+    rng = check_random_state(random_state)
+    fold = np.empty(obs.nnz, dtype=np.int64)
+    fold[rng.permutation(obs.nnz)] = np.arange(obs.nnz) % n_splits
+    for f in range(n_splits):
+        yield obs.subset(fold != f), obs.subset(fold == f)
