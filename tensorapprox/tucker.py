@@ -667,6 +667,14 @@ def _check_rank_product(ranks):
             )
 
 
+def _check_truncation_inputs(X, rank, rtol):
+    """Shared door of hosvd/st_hosvd: the tensor, its squared norm, rank or rtol."""
+    X, normX2 = check_tensor(X, name="X", return_sumsq=True)
+    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    _check_rank_product(ranks)
+    return get_namespace(X), X, normX2, ranks, rtol
+
+
 def _check_method(method):
     return check_choice(method, name="method", choices=_METHODS)
 
@@ -725,12 +733,8 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
     >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
     True
     """
-    xp = get_namespace(X) if hasattr(X, "shape") else None
-    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
-    xp = get_namespace(X)
-    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
-    _check_rank_product(ranks)
     d = X.ndim
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
@@ -815,12 +819,8 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
     True
     """
-    xp = get_namespace(X) if hasattr(X, "shape") else None
-    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
-    xp = get_namespace(X)
-    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     method = _check_method(method)
-    _check_rank_product(ranks)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
     d = X.ndim
@@ -948,8 +948,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     >>> res.converged, res.rel_error < 1e-12
     (True, True)
     """
-    xp = get_namespace(X) if hasattr(X, "shape") else None
-    X, normX2 = check_tensor(X, name="X", xp=xp, return_sumsq=True)
+    X, normX2 = check_tensor(X, name="X", return_sumsq=True)
     xp = get_namespace(X)
     ranks = check_rank(rank, X.shape)
     _check_rank_product(ranks)
