@@ -4,6 +4,7 @@ The public API is re-exported here; see ``__all__``.
 """
 
 from . import chebyshev
+from .bayes import FunctionalTucker, kalman_smoother, matern_state_space
 from .chebtucker import ChebTucker
 from .completion import CompletionResult, LowRankMatrix, altmin_complete, soft_impute
 from .particles import (
@@ -50,4 +51,8 @@ __all__ = [
     "altmin_complete",
     "CompletionResult",
     "soft_impute",
+    # functional Bayesian Tucker
+    "FunctionalTucker",
+    "matern_state_space",
+    "kalman_smoother",
 ]
