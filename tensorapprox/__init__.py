@@ -6,7 +6,17 @@ The public API is re-exported here; see ``__all__``.
 from . import chebyshev
 from .bayes import FunctionalTucker, kalman_smoother, matern_state_space
 from .chebtucker import ChebTucker
-from .completion import CompletionResult, LowRankMatrix, altmin_complete, soft_impute
+from .completion import (
+    CompletionResult,
+    EntrySampling,
+    GaussianSensing,
+    LowRankMatrix,
+    SubgradientResult,
+    altmin_complete,
+    corrupt,
+    soft_impute,
+    subgradient_recover,
+)
 from .particles import (
     direct_potential,
     lattice,
@@ -51,6 +61,12 @@ __all__ = [
     "altmin_complete",
     "CompletionResult",
     "soft_impute",
+    # sub-gradient robust recovery
+    "GaussianSensing",
+    "EntrySampling",
+    "corrupt",
+    "subgradient_recover",
+    "SubgradientResult",
     # functional Bayesian Tucker
     "FunctionalTucker",
     "matern_state_space",

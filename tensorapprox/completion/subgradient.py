@@ -1,0 +1,568 @@
+"""Robust low-rank recovery by the sub-gradient method with small initialization.
+
+Implements the sub-gradient method (SubGM) of Ma & Fattahi for
+
+    min_U  f(U) = (1/m) ||y - A(U U^T)||_1,        U in R^{n x r'},
+
+started from a small random point ``U_0 = alpha B`` and run with the
+geometrically decaying step ``eta_t = eta_0 rho^t``, together with the
+factored gradient method on the squared loss as the baseline that outliers
+break, and an experimental asymmetric variant ``X = U V^T``.
+
+Reference: J. Ma and S. Fattahi, "Global convergence of sub-gradient method
+for robust matrix recovery: small initialization, noisy measurements, and
+over-parameterization", JMLR 24 (2023); arXiv:2202.08788.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .._array import check_random_state
+from .._validation import check_choice, check_int, check_positive_float
+from .lowrank import LowRankMatrix
+from .operators import EntrySampling, MeasurementOperator
+
+__all__ = ["SubgradientResult", "subgradient_recover"]
+
+_LOSSES = ("l1", "l2")
+# Growth rate of the first step along the top eigen-direction of the initial
+# (sub)gradient: 2 * step0 * lambda_hat = _STEP_FRACTION (see Notes).
+_STEP_FRACTION = {"l1": 0.5, "l2": 0.5}
+# The default decay gives the l1 schedule a total "growth budget"
+# sum_t 2 eta_t lambda_hat = _STEP_FRACTION / (1 - rho) of _BUDGET_FACTOR
+# times the log-distance from the initial scale alpha to the data scale.
+_BUDGET_FACTOR = 2.5
+
+
+@dataclass(frozen=True, eq=False)
+class SubgradientResult:
+    """Result of :func:`subgradient_recover`.
+
+    Attributes
+    ----------
+    factor : ndarray, shape (n1, r')
+        The factor ``U``; the estimate is ``U @ U.T`` (symmetric) or
+        ``U @ factor_right.T``.
+    factor_right : ndarray, shape (n2, r')
+        ``V``; the same array as ``factor`` in the symmetric case.
+    matrix : LowRankMatrix
+        The estimate in SVD form (orthonormal factors, ``s`` non-increasing).
+    n_iter : int
+        Steps taken.
+    converged : bool
+        Whether the stopping rule (relative change of the estimate below
+        ``tol``, or ``callback`` asking to stop) was met before ``max_iter``;
+        ``False`` after a divergence.
+    history : ndarray, shape (n_iter + 1,)
+        Loss of every iterate, ``history[0]`` at the initial point:
+        ``(1/m) ||A(X_t) - y||_1`` for ``'l1'``, ``(1/2m) ||A(X_t) - y||_2^2``
+        for ``'l2'``.
+    error_history : ndarray, shape (n_iter + 1,)
+        ``||X_t - X_true||_F / ||X_true||_F`` of every iterate when ``X_true``
+        was given, empty otherwise.
+    step_history : ndarray, shape (n_iter,)
+        Step size ``eta_t`` of every step.
+    step0 : float
+        Initial step used (given or derived from the data).
+    decay : float
+        Decay factor ``rho`` used.
+    loss : str
+        ``'l1'`` or ``'l2'``.
+    symmetric : bool
+        Whether the symmetric (PSD) model ``U U^T`` was fitted.
+    """
+
+    factor: np.ndarray
+    factor_right: np.ndarray
+    matrix: LowRankMatrix
+    n_iter: int
+    converged: bool
+    history: np.ndarray
+    error_history: np.ndarray
+    step_history: np.ndarray
+    step0: float
+    decay: float
+    loss: str
+    symmetric: bool
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+def _check_y(y, m: int) -> np.ndarray:
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"y must be a numpy array, got {type(y).__name__}; convert it with numpy.asarray")
+    if y.dtype.kind == "c":
+        raise TypeError("y must be real, got a complex array; pass the real part")
+    if y.dtype.kind not in "fiub":
+        raise TypeError(f"y must hold real numbers, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}")
+    if y.shape[0] != m:
+        raise ValueError(f"y has length {y.shape[0]} but the operator has m = {m} measurements; "
+                         "pass one value per measurement")
+    y = np.asarray(y, dtype=np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or Inf values; drop those measurements (and the matching "
+                         "rows of the operator) first")
+    return y
+
+
+def _check_X_true(X_true, shape):
+    if X_true is None:
+        return None
+    if isinstance(X_true, LowRankMatrix):
+        if X_true.shape != shape:
+            raise ValueError(f"X_true has shape {X_true.shape} but the operator acts on {shape} matrices; "
+                             "pass the ground truth of this operator's size")
+        return X_true.to_numpy()
+    if not isinstance(X_true, np.ndarray):
+        raise TypeError(f"X_true must be a numpy array or a LowRankMatrix, got {type(X_true).__name__}")
+    if X_true.ndim != 2 or tuple(X_true.shape) != shape:
+        raise ValueError(f"X_true has shape {X_true.shape} but the operator acts on {shape} matrices; "
+                         "pass the ground truth of this operator's size")
+    X_true = np.asarray(X_true, dtype=np.float64)
+    if not np.all(np.isfinite(X_true)):
+        raise ValueError("X_true contains NaN or Inf values")
+    if not np.any(X_true):
+        raise ValueError("X_true is zero; the relative error is undefined")
+    return X_true
+
+
+class _ErrorMonitor:
+    """Relative error ``||U V^T - X_true||_F / ||X_true||_F`` of an iterate."""
+
+    # Above this many entries the error comes from Gram identities,
+    # O(n1 n2 k) in one matrix product without an n1 x n2 temporary (accurate
+    # to about 1e-8 relative, the square root of the cancellation).
+    _DIRECT_MAX = 40_000
+
+    def __init__(self, X_true):
+        self.dense = isinstance(X_true, np.ndarray)
+        if self.dense:
+            self.X = X_true
+            self.norm = float(np.linalg.norm(X_true))
+            self.direct = X_true.size <= self._DIRECT_MAX
+        else:  # LowRankMatrix: O((n1 + n2) k^2)
+            self.L = X_true.U * X_true.s
+            self.R = X_true.V
+            self.norm = X_true.norm()
+            self.direct = False
+
+    def __call__(self, U, V) -> float:
+        if self.dense and self.direct:
+            return float(np.linalg.norm(U @ V.T - self.X)) / self.norm
+        if self.dense:
+            cross = float(np.sum(U * (self.X @ V)))
+        else:
+            cross = float(np.sum((U.T @ self.L) * (V.T @ self.R)))
+        own = float(np.sum((U.T @ U) * (V.T @ V)))
+        return math.sqrt(max(own - 2.0 * cross + self.norm**2, 0.0)) / self.norm
+
+
+def _product_norm2(L, R) -> float:
+    """``||L R^T||_F^2`` from the Gram matrices."""
+    return float(np.sum((L.T @ L) * (R.T @ R)))
+
+
+def _relative_change(U_new, V_new, U, V, dU, dV) -> float:
+    """``||U' V'^T - U V^T||_F / ||U' V'^T||_F`` with ``U = U' + dU``, ``V = V' + dV``."""
+    n1, n2, k = U.shape[0], V.shape[0], U.shape[1]
+    if 4 * k * (n1 + n2) >= n1 * n2:  # wide factors: the dense difference is cheaper
+        X_new = U_new @ V_new.T
+        den = float(np.linalg.norm(X_new))
+        if den <= 0.0:
+            return math.inf
+        return float(np.linalg.norm(X_new - U @ V.T)) / den
+    # U'V'^T - UV^T = -U' dV^T - dU V^T = [U', dU] @ [-dV, -V]^T
+    L = np.concatenate([U_new, dU], axis=1)
+    R = np.concatenate([dV, V], axis=1)
+    num = _product_norm2(L, R)
+    den = _product_norm2(U_new, V_new)
+    if den <= 0.0:
+        return math.inf
+    return math.sqrt(max(num, 0.0) / den)
+
+
+def _balance(U, V):
+    """``(U, V)`` rescaled so that ``U^T U = V^T V``, with ``U V^T`` unchanged."""
+    Qu, Ru = np.linalg.qr(U)
+    Qv, Rv = np.linalg.qr(V)
+    W, s, Zt = np.linalg.svd(Ru @ Rv.T)
+    root = np.sqrt(s)
+    return (Qu @ W) * root, (Qv @ Zt.T) * root
+
+
+def _top_singular(op: MeasurementOperator, z, symmetric: bool) -> tuple[float, np.ndarray]:
+    """Largest singular value of ``S = -A*(z)`` (its symmetric part if ``symmetric``) and its left vector."""
+    from scipy.sparse.linalg import eigsh, svds
+
+    n1, n2 = op.shape
+    if isinstance(op, EntrySampling):
+        import scipy.sparse as sp
+
+        S = sp.coo_matrix((-z, (op.rows, op.cols)), shape=op.shape).tocsr()
+    else:
+        S = -op._adjoint(z)
+    if symmetric:
+        S = 0.5 * (S + S.T)
+    small = n1 * n2 <= 90_000
+    if small:
+        S = S.toarray() if hasattr(S, "toarray") else S
+        if symmetric:
+            w, Q = np.linalg.eigh(S)
+            k = int(np.argmax(np.abs(w)))
+            return float(abs(w[k])), Q[:, k]
+        u, s, _ = np.linalg.svd(S)
+        return float(s[0]), u[:, 0]
+    v0 = np.ones(min(n1, n2)) if symmetric else None
+    if symmetric:
+        w, Q = eigsh(S, k=1, which="LM", v0=v0)
+        return float(abs(w[0])), Q[:, 0]
+    u, s, _ = svds(S, k=1, random_state=0)
+    return float(s[0]), u[:, 0]
+
+
+def _weighted_median(values, weights) -> float:
+    order = np.argsort(values)
+    cw = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cw, 0.5 * cw[-1])])
+
+
+def _data_scale(op, y, u) -> float:
+    """Robust scale ``t`` of the ground truth along ``u u^T``: argmin_t sum_i |y_i - t A(u u^T)_i|."""
+    a = op._apply_factored(u[:, None], u[:, None]) if op.shape[0] == op.shape[1] else None
+    if a is None:
+        return 0.0
+    keep = np.abs(a) > 1e-12 * max(float(np.max(np.abs(a))), 1e-300)
+    if not np.any(keep):
+        return 0.0
+    return abs(_weighted_median(y[keep] / a[keep], np.abs(a[keep])))
+
+
+def _default_decay(alpha: float, scale: float, c: float) -> float:
+    """Decay whose total growth budget covers the climb from ``alpha`` to ``sqrt(scale)``."""
+    climb = math.log(max(math.sqrt(max(scale, 0.0)) / alpha, math.e))
+    budget = _BUDGET_FACTOR * climb
+    return float(min(max(1.0 - c / budget, 0.5), 0.9999))
+
+
+# --------------------------------------------------------------------------
+# the solver
+# --------------------------------------------------------------------------
+def subgradient_recover(
+    op: MeasurementOperator,
+    y,
+    rank: int,
+    alpha: float = 1e-3,
+    step0: float | None = None,
+    decay: float | None = None,
+    max_iter: int = 5000,
+    loss: str = "l1",
+    symmetric: bool = True,
+    tol: float = 1e-6,
+    callback: Callable[[int, float], bool | None] | None = None,
+    random_state=None,
+    *,
+    X_true=None,
+    verbose: bool = False,
+) -> SubgradientResult:
+    """Recover a low-rank matrix from corrupted linear measurements by SubGM.
+
+    Minimizes ``(1/m) ||y - A(U U^T)||_1`` (``loss='l1'``) or
+    ``(1/2m) ||y - A(U U^T)||_2^2`` (``loss='l2'``, the factored gradient
+    baseline) over ``U`` of shape ``(n, rank)`` from the small random point
+    ``U_0 = alpha B`` (``||B||_2 = 1``) with steps
+    ``U_{t+1} = U_t - eta_t D_t``, ``eta_t = step0 * decay**t``, where
+    ``D_t`` is a (sub)gradient. ``rank`` may over-estimate the true rank.
+
+    Parameters
+    ----------
+    op : MeasurementOperator
+        The measurement operator, e.g. :class:`GaussianSensing` or
+        :class:`EntrySampling`; square for ``symmetric=True``.
+    y : ndarray, shape (m,)
+        Measurements ``A(X*) + s``; may hold gross outliers, not NaN/Inf.
+    rank : int
+        Number of columns ``r'`` of the factor, ``1 <= rank <= n``; any
+        ``r' >= rank(X*)`` works (over-parameterization).
+    alpha : float, default 1e-3
+        Initial scale: ``||U_0||_2 = alpha``. Smaller is more accurate when
+        ``rank`` over-estimates the true rank, and costs ``O(log(1/alpha))``
+        more iterations.
+    step0 : float, optional
+        Initial step ``eta_0 > 0``. Default derived from the data (Notes).
+    decay : float in (0, 1], optional
+        Geometric decay ``rho`` of the step. Default derived from ``alpha``
+        and the data scale for ``'l1'`` (Notes), ``1`` (constant step) for
+        ``'l2'``.
+    max_iter : int, default 5000
+        Maximum number of steps.
+    loss : {'l1', 'l2'}, default 'l1'
+        ``'l1'``: the robust sub-gradient method. ``'l2'``: the factored
+        gradient method on the squared loss (fails with outliers; baseline).
+    symmetric : bool, default True
+        Fit ``X = U U^T`` (PSD, the setting of the theory). ``False`` fits
+        ``X = U V^T`` with both factors started at scale ``alpha`` and
+        re-balanced (``U^T U = V^T V``) after every step. **Experimental**:
+        the convergence theory covers the symmetric case only.
+    tol : float, default 1e-6
+        Stop when ``||X_{t+1} - X_t||_F <= tol ||X_{t+1}||_F``; ``0`` runs
+        ``max_iter`` steps.
+    callback : callable, optional
+        ``callback(n_iter, loss)`` after every step; return ``True`` to stop
+        (counted as converged).
+    random_state : None, int or numpy.random.Generator
+        Seeds ``B``.
+    X_true : ndarray or LowRankMatrix, optional
+        Ground truth of shape ``op.shape``; its relative error is recorded in
+        ``error_history`` at every iterate.
+    verbose : bool, default False
+        Print progress lines to stderr.
+
+    Returns
+    -------
+    SubgradientResult
+        ``factor``, ``matrix`` (a :class:`LowRankMatrix`), ``n_iter``,
+        ``converged``, ``history`` and ``error_history``, the ``step0`` and
+        ``decay`` used.
+
+    Raises
+    ------
+    TypeError
+        If ``op`` is not a measurement operator or an argument has the wrong
+        type.
+    ValueError
+        If ``y`` does not have ``op.m`` entries or holds NaN/Inf, ``rank`` is
+        outside ``[1, n]``, ``alpha <= 0``, ``step0 <= 0``, ``decay`` is
+        outside ``(0, 1]``, ``X_true`` does not match ``op.shape``, or the
+        operator is not square with ``symmetric=True``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the iteration diverges (the loss becomes non-finite): it stops,
+        returns the last finite iterate with ``converged=False`` and names
+        the step size to reduce.
+
+    Notes
+    -----
+    Algorithm 1 of Ma & Fattahi (arXiv:2202.08788): the objective is their
+    eq. (2), ``f(U) = (1/m) sum_i |<A_i, U U^T> - y_i|``, whose
+    sub-differential contains
+
+        D = (1/m) sum_i sign(<A_i, U U^T> - y_i) (A_i + A_i^T) U,
+
+    the update is ``U_{t+1} = U_t - eta_t D_t`` with ``U_0 = alpha B`` and
+    ``eta_t = eta_0 rho^t``. Under Sign-RIP (their Definition 3) the
+    sub-gradient behaves like ``phi (E / ||E||_F) U`` with
+    ``E = U U^T - X*`` (their eq. (9)): a *normalized* direction, which is why
+    the step must decay geometrically for the error to keep decreasing and
+    why the error tracks ``eta_t``. Small initialization keeps the
+    components of ``U`` outside the column space of ``X*`` at the scale of
+    ``alpha`` while the signal grows (their Theorems 1-3), so the result is
+    insensitive to ``rank >= rank(X*)``; the residual error from the
+    over-parameterized part shrinks with ``alpha``.
+
+    Default step (both losses): at ``U_0`` the update is
+    ``U <- U + 2 eta S U`` with ``S = -sym(A*(z_0))``, ``z_0 = sign(r_0)/m``
+    (``'l1'``) or ``r_0/m`` (``'l2'``), ``r_0 = A(U_0 U_0^T) - y``. For
+    Gaussian sensing ``S`` is a spectral estimate of ``phi X*/||X*||_F``
+    (``'l1'``, bounded signs: insensitive to the size of outliers) or of
+    ``X*`` (``'l2'``), so with ``lambda = ||S||_2`` the choice
+    ``step0 = 0.5 / (2 lambda)`` grows the leading direction by a factor 1.5
+    per step and keeps the factored iteration stable near the solution
+    (``2 step0 sigma_1 = 0.5``); it is invariant to rescaling ``y`` and the
+    operator.
+
+    Default decay (``'l1'``): the climb from ``alpha`` to the data scale
+    needs ``sum_t 2 eta_t lambda_r ~ log(sqrt(sigma_r) / alpha)``, and the
+    schedule offers ``sum_t 2 eta_t lambda = 0.5 / (1 - rho)``. Too little
+    budget freezes the iterate before the signal is fitted; much more than
+    needed keeps the step large after the fit, and the sign noise then
+    inflates the over-parameterized components (a higher error floor). The
+    default offers 2.5 times the climb:
+    ``rho = 1 - 0.5 / (2.5 log(sqrt(t) / alpha))`` where ``t`` is a robust
+    estimate of the leading eigenvalue of ``X*`` (the weighted median that
+    minimizes ``sum_i |y_i - t A(u u^T)_i|`` along the top eigenvector ``u``
+    of ``S``). For ``alpha = 1e-3`` and ``||X*||_F = 1`` this gives
+    ``rho ~ 0.97``; the error then falls by about a decade every
+    ``log(10) / (1 - rho)`` steps.
+
+    The squared loss uses the gradient ``(1/m) A*(r) (A_i + A_i^T) U``: one
+    gross outlier moves its minimizer arbitrarily far, which is the point of
+    the baseline.
+
+    One step costs one ``A(U U^T)`` and one ``A*(z) U`` product: O(m n^2) for
+    dense Gaussian sensing (O(m n(n+1)/2) with the packed symmetric
+    storage), O(|Omega| r') for entry sampling.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.operators import GaussianSensing, corrupt
+    >>> from tensorapprox.completion.subgradient import subgradient_recover
+    >>> rng = np.random.default_rng(0)
+    >>> U = rng.standard_normal((20, 2)); X = U @ U.T; X /= np.linalg.norm(X)
+    >>> op = GaussianSensing(20, 800, random_state=1)
+    >>> y = corrupt(op.apply(X), 0.2, scale=100.0, random_state=2)
+    >>> res = subgradient_recover(op, y, rank=4, random_state=3, X_true=X)
+    >>> bool(res.error_history[-1] < 1e-2)
+    True
+    """
+    if not isinstance(op, MeasurementOperator):
+        raise TypeError(f"op must be a measurement operator (GaussianSensing, EntrySampling, ...), "
+                        f"got {type(op).__name__}")
+    y = _check_y(y, op.m)
+    if not isinstance(symmetric, (bool, np.bool_)):
+        raise TypeError(f"symmetric must be True or False, got {type(symmetric).__name__}")
+    symmetric = bool(symmetric)
+    n1, n2 = op.shape
+    if symmetric and n1 != n2:
+        raise ValueError(f"symmetric=True needs a square operator, got shape {op.shape}; "
+                         "pass symmetric=False for rectangular matrices")
+    n = min(n1, n2)
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral):
+        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
+    rank = int(rank)
+    if not 1 <= rank <= n:
+        raise ValueError(f"rank must lie in [1, n] with n = {n}, got {rank}")
+    alpha = check_positive_float(alpha, name="alpha")
+    if step0 is not None:
+        step0 = check_positive_float(step0, name="step0")
+    if decay is not None:
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
+            raise TypeError(f"decay must be a real number in (0, 1], got {type(decay).__name__}")
+        decay = float(decay)
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"decay must lie in (0, 1], got {decay}")
+    max_iter = check_int(max_iter, name="max_iter", minimum=1)
+    loss = check_choice(loss, name="loss", choices=_LOSSES)
+    tol = check_positive_float(tol, name="tol", allow_zero=True)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    X_true = _check_X_true(X_true, op.shape)
+    monitor = _ErrorMonitor(X_true) if X_true is not None else None
+    rng = check_random_state(random_state)
+
+    m = op.m
+    dtype = op.dtype
+
+    def random_start(rows):
+        B = rng.standard_normal((rows, rank))
+        return (alpha / np.linalg.norm(B, 2) * B).astype(dtype, copy=False)
+
+    U = random_start(n1)
+    V = U if symmetric else random_start(n2)
+    if not symmetric:
+        U, V = _balance(U, V)
+
+    def residual(U, V):
+        return op._apply_factored(U, V) - y
+
+    def loss_and_weights(r):
+        if loss == "l1":
+            return float(np.mean(np.abs(r))), np.sign(r) / m
+        return 0.5 * float(np.mean(r * r)), r / m
+
+    r = residual(U, V)
+    f, z = loss_and_weights(r)
+    if not math.isfinite(f):
+        raise ValueError("the loss at the initial point is not finite; check y and the operator")
+
+    c = _STEP_FRACTION[loss]
+    if step0 is None or (decay is None and loss == "l1"):
+        lam, u = _top_singular(op, z, symmetric)
+        if lam <= 0.0 or not math.isfinite(lam):
+            raise ValueError("y carries no signal the operator can see (the initial gradient is zero); "
+                             "pass step0 explicitly")
+        if step0 is None:
+            step0 = c / (2.0 * lam) if symmetric else c / lam
+        if decay is None and loss == "l1":
+            scale = _data_scale(op, y, u) if symmetric else 0.0
+            if not scale > 0.0:  # rectangular, or no usable estimate: use ||y||-based scale
+                scale = float(np.sqrt(np.mean(y * y)))
+            decay = _default_decay(alpha, scale, c)
+    if decay is None:
+        decay = 1.0
+
+    losses = [f]
+    errors = [monitor(U, V)] if monitor is not None else []
+    steps: list[float] = []
+    converged = False
+    diverged = False
+    every = max(1, max_iter // 20)
+    eta = step0
+    n_iter = 0
+    # Overflow on the way to a divergence is detected and reported below
+    # (one warning naming the step size), not as numpy floating-point noise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(max_iter):
+            if symmetric:
+                dU = eta * op._adjoint_sym_matmul(z, U)
+                U_new = U - dU
+                V_new, dV = U_new, dU
+            else:
+                dU = eta * op._adjoint_matmul(z, V, False)
+                dV = eta * op._adjoint_matmul(z, U, True)
+                U_new, V_new = U - dU, V - dV
+            r_new = residual(U_new, V_new) if np.all(np.isfinite(U_new)) and np.all(np.isfinite(V_new)) else None
+            f_new = math.nan if r_new is None else loss_and_weights(r_new)[0]
+            if not math.isfinite(f_new):
+                diverged = True
+                warnings.warn(
+                    f"subgradient_recover diverged at step {t + 1}: the loss became non-finite with step "
+                    f"size eta = {eta:.3g} (step0 = {step0:.3g}, decay = {decay:.6g}); reduce step0 "
+                    "(or leave it at its default). The last finite iterate is returned.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            change = _relative_change(U_new, V_new, U, V, dU, dV)
+            if not symmetric:
+                U_new, V_new = _balance(U_new, V_new)
+            U, V = U_new, (U_new if symmetric else V_new)
+            r = r_new
+            f, z = loss_and_weights(r)
+            n_iter = t + 1
+            steps.append(eta)
+            losses.append(f)
+            if monitor is not None:
+                errors.append(monitor(U, V))
+            if verbose and (n_iter % every == 0 or n_iter == 1):
+                extra = f"  rel. error {errors[-1]:.3e}" if monitor is not None else ""
+                print(f"subgradient_recover: step {n_iter:6d}  loss {f:.6e}  eta {eta:.3e}  "
+                      f"change {change:.3e}{extra}", file=sys.stderr)
+            if callback is not None and callback(n_iter, f):
+                converged = True
+                break
+            if change <= tol:
+                converged = True
+                break
+            eta *= decay
+
+    matrix = LowRankMatrix.from_factors(U, V)
+    return SubgradientResult(
+        factor=U,
+        factor_right=V,
+        matrix=matrix,
+        n_iter=n_iter,
+        converged=converged and not diverged,
+        history=np.asarray(losses),
+        error_history=np.asarray(errors),
+        step_history=np.asarray(steps),
+        step0=float(step0),
+        decay=float(decay),
+        loss=loss,
+        symmetric=symmetric,
+    )

@@ -1,0 +1,200 @@
+"""Sub-gradient robust recovery (Ma & Fattahi): figure B1, baselines, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tensorapprox.completion.lowrank import LowRankMatrix
+from tensorapprox.completion.operators import EntrySampling, GaussianSensing, corrupt
+from tensorapprox.completion.subgradient import SubgradientResult, subgradient_recover
+
+D, R = 50, 3
+M_B1 = 20 * D * R  # 3000 measurements
+
+
+def _psd(n, r, seed):
+    U = np.random.default_rng(seed).standard_normal((n, r))
+    X = U @ U.T
+    return X / np.linalg.norm(X)
+
+
+@pytest.fixture(scope="module")
+def b1():
+    """Figure B1 data: d = 50, r = 3, ||X*||_F = 1, m = 3000 Gaussian measurements."""
+    X = _psd(D, R, 0)
+    op = GaussianSensing(D, M_B1, random_state=1)
+    return op, X, op.apply(X)
+
+
+def _b1_case(b1, p, rank, loss="l1"):
+    op, X, y0 = b1
+    y = corrupt(y0, p, kind="outlier", scale=100.0, random_state=2)
+    return subgradient_recover(op, y, rank, alpha=1e-3, max_iter=3000, loss=loss, random_state=3, X_true=X)
+
+
+# ------------------------------------------------------------------ figure B1
+@pytest.mark.parametrize("p, rank", [(0.0, 3), (0.0, 50), (0.3, 3), (0.3, 50)])
+def test_b1_l1_recovers(b1, p, rank):
+    res = _b1_case(b1, p, rank)
+    assert res.n_iter <= 3000
+    assert res.error_history[-1] <= 1e-2, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
+    assert np.all(np.isfinite(res.factor))
+
+
+def test_b1_l2_baseline_fails_with_outliers(b1):
+    res = _b1_case(b1, 0.1, 3, loss="l2")
+    assert res.error_history[-1] > 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.2, 0.3])
+@pytest.mark.parametrize("rank", [3, 10, 50])
+def test_b1_full_grid(b1, p, rank):
+    res = _b1_case(b1, p, rank)
+    assert res.n_iter <= 3000
+    assert res.error_history[-1] <= 1e-2, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
+    if p >= 0.1:
+        res2 = _b1_case(b1, p, rank, loss="l2")
+        assert res2.error_history[-1] > 0.1
+
+
+# ------------------------------------------------------------- other settings
+def test_l2_recovers_without_noise():
+    X = _psd(15, 2, 4)
+    op = GaussianSensing(15, 400, random_state=5)
+    res = subgradient_recover(op, op.apply(X), 2, loss="l2", random_state=0, X_true=X)
+    assert res.converged and res.decay == 1.0
+    assert res.error_history[-1] < 1e-4
+
+
+def test_result_fields_and_lowrank_matrix():
+    X = _psd(12, 2, 7)
+    op = GaussianSensing(12, 300, random_state=8)
+    res = subgradient_recover(op, op.apply(X), 4, random_state=0, X_true=LowRankMatrix.from_factors(X, np.eye(12)))
+    assert isinstance(res, SubgradientResult)
+    assert res.history.shape == (res.n_iter + 1,)
+    assert res.error_history.shape == (res.n_iter + 1,)
+    assert res.step_history.shape == (res.n_iter,)
+    np.testing.assert_allclose(res.step_history[1:] / res.step_history[:-1], res.decay)
+    assert res.factor is res.factor_right and res.symmetric
+    np.testing.assert_allclose(res.matrix.full(), res.factor @ res.factor.T, atol=1e-12)
+    # the low-rank error monitor agrees with the dense one
+    dense = np.linalg.norm(res.factor @ res.factor.T - X) / np.linalg.norm(X)
+    assert abs(res.error_history[-1] - dense) < 1e-7
+    assert res.error_history[-1] < 1e-2
+    with pytest.raises(Exception):
+        res.n_iter = 3  # frozen
+
+
+def test_reproducible_and_callback_and_verbose(capsys):
+    X = _psd(10, 1, 9)
+    op = GaussianSensing(10, 150, random_state=1)
+    y = op.apply(X)
+    a = subgradient_recover(op, y, 2, random_state=4, max_iter=50, tol=0)
+    b = subgradient_recover(op, y, 2, random_state=4, max_iter=50, tol=0)
+    np.testing.assert_array_equal(a.factor, b.factor)
+    seen = []
+
+    def stop_at_7(k, f):
+        seen.append((k, f))
+        return k == 7
+
+    c = subgradient_recover(op, y, 2, random_state=4, callback=stop_at_7, verbose=True, max_iter=50)
+    assert c.n_iter == 7 and c.converged and [k for k, _ in seen] == list(range(1, 8))
+    assert "subgradient_recover: step" in capsys.readouterr().err
+
+
+def test_asymmetric_variant_experimental():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((14, 2)) @ rng.standard_normal((2, 11))
+    X /= np.linalg.norm(X)
+    op = GaussianSensing((14, 11), 900, random_state=1, symmetric=False)
+    y = corrupt(op.apply(X), 0.1, scale=100.0, random_state=2)
+    res = subgradient_recover(op, y, 3, symmetric=False, random_state=3, X_true=X)
+    assert not res.symmetric and res.factor_right.shape == (11, 3)
+    # balanced factors
+    np.testing.assert_allclose(res.factor.T @ res.factor, res.factor_right.T @ res.factor_right, atol=1e-10)
+    assert res.error_history[-1] < 1e-2
+
+
+def test_entry_sampling_completion_with_outliers_small():
+    n, r = 60, 2
+    X = _psd(n, r, 11) * n  # entries of order one
+    rng = np.random.default_rng(12)
+    mask = rng.random((n, n)) < 0.5
+    rows, cols = np.nonzero(mask)
+    op = EntrySampling(rows, cols, (n, n))
+    y = corrupt(op.apply(X), 0.1, kind="outlier", random_state=13)
+    res = subgradient_recover(op, y, 4, random_state=14, X_true=X)
+    assert res.error_history[-1] <= 1e-2
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.fixture(scope="module")
+def small():
+    op = GaussianSensing(6, 40, random_state=0)
+    X = _psd(6, 1, 1)
+    return op, op.apply(X), X
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(y=np.zeros(39)), ValueError, "y has length 39 but the operator has m = 40"),
+        (dict(y="nan"), TypeError, "y must be a numpy array"),
+        (dict(rank=0), ValueError, r"rank must lie in \[1, n\] with n = 6, got 0"),
+        (dict(rank=7), ValueError, r"rank must lie in \[1, n\] with n = 6, got 7"),
+        (dict(rank=2.0), TypeError, "rank must be an int"),
+        (dict(alpha=0.0), ValueError, "alpha must be > 0"),
+        (dict(alpha=-1e-3), ValueError, "alpha must be > 0"),
+        (dict(step0=0.0), ValueError, "step0 must be > 0"),
+        (dict(step0=-1.0), ValueError, "step0 must be > 0"),
+        (dict(decay=0.0), ValueError, r"decay must lie in \(0, 1\]"),
+        (dict(decay=1.5), ValueError, r"decay must lie in \(0, 1\]"),
+        (dict(decay="x"), TypeError, "decay must be a real number"),
+        (dict(loss="huber"), ValueError, "loss must be one of"),
+        (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
+        (dict(tol=-1.0), ValueError, "tol must be >= 0"),
+        (dict(callback=3), TypeError, "callback must be callable"),
+        (dict(X_true=np.eye(5)), ValueError, r"X_true has shape \(5, 5\) but the operator acts on \(6, 6\)"),
+        (dict(X_true=LowRankMatrix(np.ones((5, 1)), np.ones(1), np.ones((5, 1)))), ValueError,
+         "X_true has shape"),
+        (dict(X_true=[[1.0]]), TypeError, "X_true must be a numpy array or a LowRankMatrix"),
+        (dict(random_state="seed"), TypeError, "random_state"),
+    ],
+)
+def test_bad_input(small, kwargs, exc, match):
+    op, y, _ = small
+    args = dict(op=op, y=y, rank=2)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        subgradient_recover(**args)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_bad_input_nonfinite_y(small, bad):
+    op, y, _ = small
+    y = y.copy()
+    y[3] = bad
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        subgradient_recover(op, y, 2)
+
+
+def test_bad_input_operator(small):
+    _, y, _ = small
+    with pytest.raises(TypeError, match="op must be a measurement operator"):
+        subgradient_recover(np.eye(6), y, 2)
+    rect = GaussianSensing((6, 5), 40, random_state=0, symmetric=False)
+    with pytest.raises(ValueError, match="symmetric=True needs a square operator"):
+        subgradient_recover(rect, y, 2)
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2"])
+def test_divergence_warns_and_returns_finite(small, loss):
+    op, y, _ = small
+    with pytest.warns(RuntimeWarning, match=r"diverged .* step size eta = .*reduce step0"):
+        res = subgradient_recover(op, y, 2, step0=1e6, decay=1.0, loss=loss, max_iter=500, random_state=0)
+    assert not res.converged
+    assert res.n_iter < 500
+    assert np.all(np.isfinite(res.factor)) and np.all(np.isfinite(res.history))
