@@ -3,7 +3,7 @@
 The public API is re-exported here; see ``__all__``.
 """
 
-from . import chebyshev
+from . import chebyshev, nn
 from .bayes import FunctionalTucker, kalman_smoother, matern_state_space
 from .chebtucker import ChebTucker
 from .completion import (
@@ -48,6 +48,7 @@ __all__ = [
     "tucker_als",
     # Chebyshev-Tucker and particles
     "chebyshev",
+    "nn",
     "ChebTucker",
     "newton_kernel",
     "long_range_kernel",

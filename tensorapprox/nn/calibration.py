@@ -1,0 +1,98 @@
+"""Real, offline text for calibrating and evaluating compressed language models.
+
+Two kinds of text from the Python standard library, so that evaluation text
+differs in kind from calibration text: the first lines of docstrings of
+functions and classes (terse API summaries) and sentences of the reference
+manual's topics in :mod:`pydoc_data.topics` (explanatory prose).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+__all__ = ["docstring_first_lines", "reference_sentences", "CALIBRATION_MODULES"]
+
+CALIBRATION_MODULES = ("os", "json", "re", "collections", "itertools", "functools", "pathlib", "subprocess")
+
+
+def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str]:
+    """First lines of the docstrings of public members of ``modules``.
+
+    Deterministic: modules in the given order, members sorted by name,
+    round-robin over the modules, duplicates and lines under four words
+    dropped.
+
+    Examples
+    --------
+    >>> from tensorapprox.nn.calibration import docstring_first_lines
+    >>> lines = docstring_first_lines(n=10)
+    >>> len(lines)
+    10
+    """
+    per = []
+    for mod_name in modules:
+        mod = importlib.import_module(mod_name)
+        lines = []
+        for name in sorted(dir(mod)):
+            if name.startswith("_"):
+                continue
+            doc = inspect.getdoc(getattr(mod, name, None))
+            if not doc:
+                continue
+            first = doc.strip().splitlines()[0].strip()
+            if len(first.split()) >= 4 and "(" not in first[:1]:
+                lines.append(first)
+        per.append(lines)
+    out, seen, i = [], set(), 0
+    while len(out) < n and any(i < len(p) for p in per):
+        for p in per:
+            if i < len(p) and p[i] not in seen and len(out) < n:
+                seen.add(p[i])
+                out.append(p[i])
+        i += 1
+    return out
+
+
+def reference_sentences(n: int = 200, min_words: int = 6, max_words: int = 40) -> list[str]:
+    """Prose sentences of the language reference topics in :mod:`pydoc_data.topics`.
+
+    Code blocks, headings and indented lines are skipped; topics are taken
+    in sorted order, round-robin, so the sentences span many topics.
+
+    Examples
+    --------
+    >>> from tensorapprox.nn.calibration import reference_sentences
+    >>> len(reference_sentences(n=20))
+    20
+    """
+    from pydoc_data.topics import topics
+
+    per = []
+    for key in sorted(topics):
+        paras, cur = [], []
+        for line in topics[key].splitlines():
+            if not line.strip() or line.startswith(" ") or set(line.strip()) <= set("*=-~^"):
+                if cur:
+                    paras.append(" ".join(cur))
+                cur = []
+                continue
+            cur.append(line.strip())
+        if cur:
+            paras.append(" ".join(cur))
+        sents = []
+        for p in paras:
+            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", p):
+                words = s.split()
+                if min_words <= len(words) <= max_words and s.endswith(".") and ">>>" not in s:
+                    sents.append(s)
+        per.append(sents)
+    out, seen, i = [], set(), 0
+    while len(out) < n and any(i < len(p) for p in per):
+        for p in per:
+            if i < len(p) and p[i] not in seen and len(out) < n:
+                seen.add(p[i])
+                out.append(p[i])
+        i += 1
+    return out

@@ -1,0 +1,940 @@
+"""Framework-free factorizations of network weights.
+
+Every function takes plain arrays (numpy, cupy or any array-API array) and
+returns a small frozen result object holding the factors on the input's
+device. Weights follow the convention of a linear layer ``y = W x``: a dense
+weight ``W`` has shape ``(out_features, in_features)`` and a convolution kernel
+``K`` has shape ``(out_channels, in_channels, kh, kw)``. The Gram matrix of a
+layer's inputs is ``gram = X^T X`` for the inputs stacked as rows of ``X``
+(shape ``(in_features, in_features)``).
+
+A two-factor split of an ``m x n`` matrix at rank ``r`` stores ``r (m + n)``
+numbers, so it saves parameters only below the break-even rank
+``m n / (m + n)`` (:func:`breakeven_rank`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._array import check_random_state, get_namespace, random_normal, to_numpy
+from .._validation import check_choice, check_int, check_positive_float, check_rtol, check_tensor
+from ..tensor import khatri_rao, multi_mode_product, unfold
+
+__all__ = [
+    "LowRankFactors",
+    "SparseLowRankFactors",
+    "TuckerConvFactors",
+    "CPConvFactors",
+    "TTMatrix",
+    "breakeven_rank",
+    "svd_factorize",
+    "whitened_svd",
+    "sparse_plus_lowrank",
+    "vbmf_rank",
+    "tucker2_conv",
+    "cp_conv",
+    "tt_matrix",
+]
+
+
+# ---------------------------------------------------------------------------
+# result objects
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LowRankFactors:
+    """A rank-``r`` split ``W ~= left @ right`` of an ``m x n`` weight.
+
+    Attributes
+    ----------
+    left : array, shape (m, r)
+    right : array, shape (r, n)
+    singular_values : array, shape (min(m, n),)
+        The full spectrum the truncation was chosen from: of ``W`` for
+        :func:`svd_factorize`, of the whitened ``W S`` for :func:`whitened_svd`
+        (so its tail is the calibrated output error).
+    """
+
+    left: Any
+    right: Any
+    singular_values: Any
+
+    @property
+    def rank(self) -> int:
+        return int(self.left.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.left.shape[0]), int(self.right.shape[1]))
+
+    @property
+    def n_params(self) -> int:
+        """Numbers stored: ``r (m + n)``."""
+        m, n = self.shape
+        return self.rank * (m + n)
+
+    def full(self):
+        """The dense ``m x n`` product ``left @ right``."""
+        return self.left @ self.right
+
+
+@dataclass(frozen=True)
+class SparseLowRankFactors:
+    """``W ~= left @ right + S`` with ``S`` sparse, given by coordinates.
+
+    Attributes
+    ----------
+    left, right : arrays, shapes (m, r) and (r, n)
+    rows, cols : integer arrays, shape (nnz,)
+        Coordinates of the sparse residual, sorted row-major.
+    values : array, shape (nnz,)
+    shape : tuple of int
+    """
+
+    left: Any
+    right: Any
+    rows: Any
+    cols: Any
+    values: Any
+    shape: tuple
+
+    @property
+    def rank(self) -> int:
+        return int(self.left.shape[1])
+
+    @property
+    def nnz(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_params(self) -> int:
+        """Stored numbers: ``r (m + n)`` plus two per nonzero (value and column
+        index; a compressed-row layout adds ``m + 1`` row pointers)."""
+        m, n = self.shape
+        return self.rank * (m + n) + 2 * self.nnz + m + 1
+
+    def full(self):
+        """The dense product plus the scattered residual."""
+        xp = get_namespace(self.left)
+        D = self.left @ self.right
+        m, n = self.shape
+        flat = xp.reshape(D, (-1,))
+        idx = self.rows * n + self.cols
+        flat_np = to_numpy(flat).copy()
+        np.add.at(flat_np, to_numpy(idx), to_numpy(self.values))
+        return xp.asarray(np.reshape(flat_np, (m, n)), dtype=D.dtype)
+
+
+@dataclass(frozen=True)
+class TuckerConvFactors:
+    """Tucker-2 split of a kernel ``K[o, i, y, x]`` over its channel modes.
+
+    ``K ~= core x_0 last x_1 first.T``, i.e. a 1x1 convolution ``first``
+    (``r_in x c_in``), a ``kh x kw`` convolution ``core``
+    (``r_out x r_in x kh x kw``) and a 1x1 convolution ``last``
+    (``c_out x r_out``).
+    """
+
+    first: Any
+    core: Any
+    last: Any
+
+    @property
+    def ranks(self) -> tuple[int, int]:
+        """``(r_out, r_in)``."""
+        return (int(self.core.shape[0]), int(self.core.shape[1]))
+
+    @property
+    def n_params(self) -> int:
+        return int(math.prod(self.first.shape) + math.prod(self.core.shape) + math.prod(self.last.shape))
+
+    def full(self):
+        """The dense kernel, shape ``(c_out, c_in, kh, kw)``."""
+        return multi_mode_product(self.core, [self.last, self.first.T], modes=[0, 1])
+
+
+@dataclass(frozen=True)
+class CPConvFactors:
+    """Rank-``R`` CP split of a kernel into separable one-way filters.
+
+    ``K[o, i, y, x] ~= sum_r out[o, r] inp[i, r] vert[y, r] horiz[x, r]``:
+    a 1x1 convolution to ``R`` channels, a ``kh x 1`` and a ``1 x kw``
+    depth-wise convolution, and a 1x1 convolution back.
+    """
+
+    out: Any
+    inp: Any
+    vert: Any
+    horiz: Any
+    history: tuple
+
+    @property
+    def rank(self) -> int:
+        return int(self.out.shape[1])
+
+    @property
+    def n_params(self) -> int:
+        return self.rank * sum(int(A.shape[0]) for A in (self.out, self.inp, self.vert, self.horiz))
+
+    def full(self):
+        xp = get_namespace(self.out)
+        shape = tuple(int(A.shape[0]) for A in (self.out, self.inp, self.vert, self.horiz))
+        M = self.out @ khatri_rao([self.inp, self.vert, self.horiz]).T
+        return xp.reshape(M, shape)
+
+
+@dataclass(frozen=True)
+class TTMatrix:
+    """A matrix in tensor-train (MPO) format.
+
+    ``W[(i_1..i_d), (j_1..j_d)] = G_1[:, i_1, j_1, :] ... G_d[:, i_d, j_d, :]``
+    with the row index ``(i_1, ..., i_d)`` over ``out_shape`` and the column
+    index over ``in_shape`` (C order, the first index slowest).
+
+    Attributes
+    ----------
+    cores : tuple of arrays, shapes (r_{k-1}, m_k, n_k, r_k), r_0 = r_d = 1
+    in_shape, out_shape : tuple of int
+    """
+
+    cores: tuple
+    in_shape: tuple
+    out_shape: tuple
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """Inner bond ranks ``(r_1, ..., r_{d-1})``."""
+        return tuple(int(G.shape[3]) for G in self.cores[:-1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (math.prod(self.out_shape), math.prod(self.in_shape))
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(math.prod(G.shape) for G in self.cores))
+
+    def full(self):
+        """The dense ``(prod out_shape, prod in_shape)`` matrix."""
+        xp = get_namespace(self.cores[0])
+        N = self.shape[1]
+        return self.matvec(xp.eye(N, dtype=self.cores[0].dtype)).T
+
+    def matvec(self, x):
+        """``x @ W.T`` for ``x`` of shape ``(..., prod in_shape)`` without forming ``W``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import tt_matrix
+        >>> W = np.random.default_rng(0).standard_normal((12, 6))
+        >>> T = tt_matrix(W, in_shape=(2, 3), out_shape=(3, 4))
+        >>> x = np.ones((5, 6))
+        >>> bool(np.allclose(T.matvec(x), x @ W.T))
+        True
+        """
+        xp = get_namespace(x, self.cores[0])
+        lead = tuple(x.shape[:-1])
+        B = math.prod(lead)
+        N = self.shape[1]
+        if int(x.shape[-1]) != N:
+            raise ValueError(f"x has {int(x.shape[-1])} features but the TT matrix takes {N}")
+        t = xp.reshape(x, (B, 1, self.in_shape[0], N // self.in_shape[0]))
+        P = B
+        for k, G in enumerate(self.cores):
+            r0, m, n, r1 = (int(s) for s in G.shape)
+            rest = int(t.shape[3])
+            t = xp.permute_dims(xp.reshape(t, (P, r0 * n, rest)), (0, 2, 1))       # (P, rest, r0 n)
+            Gm = xp.reshape(xp.permute_dims(G, (0, 2, 1, 3)), (r0 * n, m * r1))   # (r0 n, m r1)
+            t = xp.reshape(t @ Gm, (P, rest, m, r1))
+            t = xp.permute_dims(t, (0, 2, 3, 1))                                  # (P, m, r1, rest)
+            P = P * m
+            nxt = self.in_shape[k + 1] if k + 1 < len(self.cores) else 1
+            t = xp.reshape(t, (P, r1, nxt, rest // nxt))
+        return xp.reshape(t, lead + (self.shape[0],))
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def breakeven_rank(m: int, n: int) -> int:
+    """Largest rank whose two-factor split of an ``m x n`` matrix stores fewer numbers.
+
+    ``r (m + n) < m n``; returns 0 when no rank saves anything.
+
+    Examples
+    --------
+    >>> from tensorapprox.nn import breakeven_rank
+    >>> breakeven_rank(384, 384)
+    191
+    """
+    r = (m * n - 1) // (m + n)
+    return max(int(r), 0)
+
+
+def _check_matrix(W, name="W"):
+    W = check_tensor(W, name=name, min_ndim=2)
+    if W.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D weight matrix (out_features, in_features), got shape {tuple(W.shape)}")
+    return W
+
+
+def _check_fraction(value, name, *, upper_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float in (0, 1], got {type(value).__name__}")
+    value = float(value)
+    ok = 0.0 < value < 1.0 if upper_open else 0.0 < value <= 1.0
+    if not ok:
+        interval = "(0, 1)" if upper_open else "(0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def _rank_from(sigma, m, n, rank, energy, param_ratio) -> int:
+    """Resolve exactly one of rank / energy / param_ratio to an int rank."""
+    given = [x is not None for x in (rank, energy, param_ratio)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of rank, energy and param_ratio "
+                         f"(got {sum(given)}: {[k for k, g in zip(('rank', 'energy', 'param_ratio'), given) if g]})")
+    kmax = min(m, n)
+    if rank is not None:
+        return check_int(rank, name="rank", minimum=1, maximum=kmax)
+    if energy is not None:
+        energy = _check_fraction(energy, "energy")
+        s2 = to_numpy(sigma).astype(np.float64) ** 2
+        total = float(s2.sum())
+        if total == 0.0:
+            return 1
+        cum = np.cumsum(s2) / total
+        return int(min(kmax, max(1, np.searchsorted(cum, energy - 1e-15) + 1)))
+    param_ratio = _check_fraction(param_ratio, "param_ratio")
+    return int(min(kmax, max(1, math.floor(param_ratio * m * n / (m + n)))))
+
+
+def _warn_no_saving(r, m, n):
+    if r * (m + n) >= m * n:
+        warnings.warn(
+            f"rank {r} does not save parameters for a {m} x {n} matrix ({r * (m + n)} >= {m * n}); "
+            f"use a rank of at most {breakeven_rank(m, n)} or keep the layer dense",
+            UserWarning, stacklevel=3)
+
+
+def _split(xp, U, s, Vt, r):
+    """Balanced factors ``U sqrt(s)``, ``sqrt(s) Vt`` at rank ``r``."""
+    root = xp.sqrt(s[:r])
+    return U[:, :r] * root[None, :], root[:, None] * Vt[:r, :]
+
+
+# ---------------------------------------------------------------------------
+# plain and whitened SVD
+# ---------------------------------------------------------------------------
+
+def svd_factorize(W, rank=None, energy=None, param_ratio=None) -> LowRankFactors:
+    """Truncated SVD of a weight matrix (the data-free baseline).
+
+    Parameters
+    ----------
+    W : array, shape (m, n)
+        Dense weight (``out_features x in_features``); not modified.
+    rank : int, optional
+        Target rank, ``1 <= rank <= min(m, n)``.
+    energy : float in (0, 1], optional
+        Keep the smallest rank holding this fraction of ``||W||_F^2``.
+    param_ratio : float in (0, 1], optional
+        Keep at most this fraction of the ``m n`` numbers:
+        ``rank = floor(param_ratio m n / (m + n))``.
+        Give exactly one of ``rank``, ``energy`` and ``param_ratio``.
+
+    Returns
+    -------
+    LowRankFactors
+        ``left = U_r sqrt(S_r)``, ``right = sqrt(S_r) V_r^T``: the best rank-r
+        approximation in every unitarily invariant norm (Eckart-Young).
+
+    Raises
+    ------
+    ValueError
+        If ``W`` is not 2-D or holds NaN/Inf, or the rank specification is
+        missing, ambiguous or out of range.
+
+    Warns
+    -----
+    UserWarning
+        When the rank stores at least ``m n`` numbers (no saving).
+
+    Notes
+    -----
+    One-shot low-rank compression of linear layers as in LoRD (Kaushal et al.
+    2023) and the low-rank transformer literature; Eckart & Young (1936).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import svd_factorize
+    >>> W = np.random.default_rng(0).standard_normal((64, 32))
+    >>> f = svd_factorize(W, rank=8)
+    >>> f.left.shape, f.right.shape, f.n_params
+    ((64, 8), (8, 32), 768)
+    """
+    W = _check_matrix(W)
+    xp = get_namespace(W)
+    m, n = (int(s) for s in W.shape)
+    U, s, Vt = xp.linalg.svd(W, full_matrices=False)
+    r = _rank_from(s, m, n, rank, energy, param_ratio)
+    _warn_no_saving(r, m, n)
+    left, right = _split(xp, U, s, Vt, r)
+    return LowRankFactors(left, right, s)
+
+
+def _whitening(xp, gram, damping):
+    """A square root ``S`` with ``S S^T = gram + damping * mean(diag) * I``.
+
+    A damped Cholesky factor; if it fails (singular or indefinite Gram after
+    rounding), the damping grows tenfold a few times, and as the last resort
+    the symmetric square root from an eigen-decomposition with the negative
+    eigenvalues clipped is used. The callers never invert ``S``.
+    """
+    n = int(gram.shape[0])
+    eye = xp.eye(n, dtype=gram.dtype)
+    scale = float(xp.sum(xp.linalg.diagonal(gram))) / n
+    if scale <= 0.0:
+        return None  # no activation energy at all: nothing to whiten with
+    lam = damping
+    for _ in range(4):
+        try:
+            L = xp.linalg.cholesky(gram + (lam * scale) * eye)
+            if bool(xp.all(xp.isfinite(L))):
+                return L
+        except Exception:  # numpy's LinAlgError and its array-API cousins
+            pass
+        if damping == 0:
+            break
+        lam *= 10.0
+    evals, V = xp.linalg.eigh(gram)
+    evals = xp.clip(evals, 0.0, None) + damping * scale
+    return V * xp.sqrt(evals)[None, :]
+
+
+def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: float = 1e-2,
+                 scaling: str = "cholesky", alpha: float = 0.5) -> LowRankFactors:
+    """Activation-aware (calibrated) low-rank split of a weight.
+
+    Minimizes the output error on the calibration inputs,
+    ``||(W - W_r) S||_F`` with ``S S^T = gram``, over rank-``r`` matrices
+    ``W_r`` instead of the weight error.
+
+    Parameters
+    ----------
+    W : array, shape (m, n)
+        Dense weight; not modified.
+    gram : array, shape (n, n)
+        ``X^T X`` of the layer's inputs (rows of ``X`` are input vectors);
+        symmetric positive semi-definite, singular allowed.
+    rank, energy, param_ratio
+        As in :func:`svd_factorize`; ``energy`` counts the spectrum of ``W S``
+        (the calibrated output energy).
+    damping : float, default 1e-2
+        Ridge added to the Gram matrix relative to its mean diagonal,
+        ``gram + damping * mean(diag(gram)) * I``; it blends toward plain SVD
+        and keeps rarely excited input directions. 0 gives the exact
+        minimizer on the calibration data.
+    scaling : {'cholesky', 'asvd'}
+        'cholesky': full whitening by a damped Cholesky factor of the Gram
+        matrix (SVD-LLM); 'asvd': diagonal scaling by the root-mean-square
+        activation of each input feature raised to ``alpha`` (ASVD).
+    alpha : float, default 0.5
+        Exponent of the ASVD scaling.
+
+    Returns
+    -------
+    LowRankFactors
+        ``left`` has orthonormal columns (the leading left singular vectors
+        ``U_r`` of ``W S``) and ``right = U_r^T W``; ``singular_values`` is the
+        spectrum of ``W S``.
+
+    Raises
+    ------
+    ValueError
+        If ``W`` or ``gram`` holds NaN/Inf, or their shapes disagree.
+
+    Notes
+    -----
+    With ``W S = U Sigma V^T`` the minimizer is
+    ``trunc_r(W S) S^{-1} = U_r U_r^T W`` (the projection of ``W`` on the
+    leading output directions), so ``S`` is never inverted and a singular
+    Gram matrix is harmless: this is the truncation-aware whitening of
+    SVD-LLM (Wang et al. 2024, Theorem 3.2) in the output-feature form of
+    MoDeGPT (Lin et al. 2024) and the CTR view of calibrated low-rank
+    compression. ``scaling='asvd'`` follows ASVD (Yuan et al. 2023, Sec. 3.2).
+    The optimality holds for the damped Gram matrix; with ``damping=0`` the
+    output error on the calibration data is never above plain SVD's at the
+    same rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import svd_factorize, whitened_svd
+    >>> rng = np.random.default_rng(0)
+    >>> W = rng.standard_normal((48, 32))
+    >>> X = rng.standard_normal((500, 32)) * np.linspace(0.1, 3, 32)
+    >>> f = whitened_svd(W, X.T @ X, rank=8, damping=0.0)
+    >>> g = svd_factorize(W, rank=8)
+    >>> e_w = np.linalg.norm(X @ (W - f.full()).T)
+    >>> e_s = np.linalg.norm(X @ (W - g.full()).T)
+    >>> bool(e_w <= e_s)
+    True
+    """
+    W = _check_matrix(W)
+    xp = get_namespace(W)
+    m, n = (int(s) for s in W.shape)
+    gram = check_tensor(gram, name="gram", min_ndim=2)
+    if tuple(gram.shape) != (n, n):
+        raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
+    damping = check_positive_float(damping, name="damping", allow_zero=True)
+    check_choice(scaling, name="scaling", choices=("cholesky", "asvd"))
+    alpha = check_positive_float(alpha, name="alpha", allow_zero=True)
+    gram = xp.astype(gram, W.dtype)
+    gram = 0.5 * (gram + gram.T)
+    if scaling == "asvd":
+        d = xp.clip(xp.linalg.diagonal(gram), 0.0, None)
+        scale = float(xp.sum(d)) / n
+        d = d + max(damping, 1e-12) * scale if scale > 0 else xp.ones_like(d)
+        WS = W * (d ** (alpha / 2))[None, :]
+    else:
+        S = _whitening(xp, gram, damping)
+        WS = W if S is None else W @ S
+    U, s, _ = xp.linalg.svd(WS, full_matrices=False)
+    r = _rank_from(s, m, n, rank, energy, param_ratio)
+    _warn_no_saving(r, m, n)
+    left = U[:, :r]
+    return LowRankFactors(left, left.T @ W, s)
+
+
+# ---------------------------------------------------------------------------
+# sparse plus low rank
+# ---------------------------------------------------------------------------
+
+def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: float = 1e-2,
+                        max_iter: int = 50) -> SparseLowRankFactors:
+    """Low-rank plus sparse split ``W ~= L R + S`` by alternating projections.
+
+    Parameters
+    ----------
+    W : array, shape (m, n)
+        Dense weight; not modified.
+    rank : int
+        Rank of the low-rank part.
+    density : float in (0, 1)
+        Fraction of the ``m n`` entries kept in the sparse residual.
+    gram : array, shape (n, n), optional
+        Input Gram matrix; when given the low-rank part is the whitened split
+        (:func:`whitened_svd`) and residual entries are chosen by
+        ``|R_ij| * sqrt(gram_jj)`` (their contribution to the output).
+    damping : float, default 1e-2
+        Damping of the whitening (see :func:`whitened_svd`).
+    max_iter : int, default 50
+        Most alternations; each keeps the error of the previous one or lowers
+        it (with ``gram=None``); they stop when the error stalls.
+
+    Returns
+    -------
+    SparseLowRankFactors
+
+    Notes
+    -----
+    The sparse-plus-low-rank weight model of LOST (Li et al. 2025) and
+    SLTrain (Han et al. 2024), fitted here post hoc by alternating a
+    truncated SVD of ``W - S`` with hard thresholding of ``W - L R``
+    (GoDec, Zhou & Tao 2011). Like GoDec it converges to a fixed point, not
+    necessarily the global optimum: a large isolated outlier can be partly
+    absorbed by the low-rank part.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import sparse_plus_lowrank, svd_factorize
+    >>> rng = np.random.default_rng(0)
+    >>> W = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
+    >>> W[3, 7] += 5.0
+    >>> f = sparse_plus_lowrank(W, rank=4, density=0.05)
+    >>> e_sparse = np.linalg.norm(f.full() - W)
+    >>> e_svd = np.linalg.norm(svd_factorize(W, rank=4).full() - W)
+    >>> bool(e_sparse < 0.5 * e_svd)
+    True
+    """
+    W = _check_matrix(W)
+    xp = get_namespace(W)
+    m, n = (int(s) for s in W.shape)
+    rank = check_int(rank, name="rank", minimum=1, maximum=min(m, n))
+    density = _check_fraction(density, "density", upper_open=True)
+    max_iter = check_int(max_iter, name="max_iter", minimum=1)
+    nnz = max(1, int(round(density * m * n)))
+    weight = None
+    if gram is not None:
+        gram = check_tensor(gram, name="gram", min_ndim=2)
+        if tuple(gram.shape) != (n, n):
+            raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
+        weight = xp.sqrt(xp.clip(xp.linalg.diagonal(xp.astype(gram, W.dtype)), 0.0, None))[None, :]
+    S = xp.zeros_like(W)
+    idx = None
+    prev_err = math.inf
+    for _ in range(max_iter):
+        if gram is None:
+            f = svd_factorize(W - S, rank=rank) if rank * (m + n) < m * n else _nowarn_svd(W - S, rank)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                f = whitened_svd(W - S, gram, rank=rank, damping=damping)
+        Rz = W - f.full()
+        score = xp.abs(Rz) if weight is None else xp.abs(Rz) * weight
+        order = xp.argsort(xp.reshape(score, (-1,)), descending=True)
+        new_idx = xp.sort(order[:nnz])
+        mask = xp.zeros((m * n,), dtype=xp.bool)
+        mask = _scatter_true(xp, mask, new_idx)
+        S = xp.where(xp.reshape(mask, (m, n)), Rz, xp.zeros_like(Rz))
+        idx = new_idx
+        err = float(xp.linalg.vector_norm(Rz - S))
+        if prev_err - err <= 1e-9 * prev_err:
+            break
+        prev_err = err
+    rows = idx // n
+    cols = idx % n
+    values = xp.take(xp.reshape(S, (-1,)), idx)
+    return SparseLowRankFactors(f.left, f.right, rows, cols, values, (m, n))
+
+
+def _nowarn_svd(W, rank):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return svd_factorize(W, rank=rank)
+
+
+def _scatter_true(xp, mask, idx):
+    host = to_numpy(mask).copy()
+    host[to_numpy(idx)] = True
+    return xp.asarray(host)
+
+
+# ---------------------------------------------------------------------------
+# convolution kernels
+# ---------------------------------------------------------------------------
+
+def _tau_bar(alpha: float) -> float:
+    """Zero of ``Phi(t) + Phi(t / alpha)``, ``Phi(z) = log(z + 1) / z - 1/2``."""
+    from scipy.optimize import brentq
+
+    def phi(z):
+        return math.log1p(z) / z - 0.5
+
+    return brentq(lambda t: phi(t) + phi(t / alpha), 1e-6, 1e3)
+
+
+def vbmf_rank(M) -> int:
+    """Rank picked by empirical variational Bayesian matrix factorization.
+
+    The analytic global solution of fully observed EVBMF with the noise
+    variance estimated by minimizing the free energy (Nakajima, Sugiyama,
+    Babacan, Tomioka 2013, Theorem 13 and Eq. 41): components whose
+    ``gamma_h^2 / (M sigma^2)`` exceeds ``(1 + tau)(1 + alpha / tau)`` are kept.
+
+    Parameters
+    ----------
+    M : array, shape (a, b)
+        Matrix (e.g. an unfolding of a kernel).
+
+    Returns
+    -------
+    int
+        The estimated rank, at least 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import vbmf_rank
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((60, 5)) @ rng.standard_normal((5, 80))
+    >>> vbmf_rank(A + 0.1 * rng.standard_normal((60, 80)))
+    5
+    """
+    M = to_numpy(check_tensor(M, name="M", min_ndim=2)).astype(np.float64)
+    if M.ndim != 2:
+        raise ValueError(f"M must be 2-D, got shape {M.shape}")
+    if M.shape[0] > M.shape[1]:
+        M = M.T
+    L, Mdim = M.shape
+    gamma = np.linalg.svd(M, compute_uv=False)
+    g2 = gamma ** 2
+    if g2[0] == 0.0:
+        return 1
+    alpha = L / Mdim
+    tau = _tau_bar(alpha)
+    xbar = (1 + tau) * (1 + alpha / tau)
+
+    def free_energy(log_s2):
+        s2 = math.exp(log_s2)
+        x = g2 / (Mdim * s2)
+        # psi_0(x) = x - log x, written so that zero singular values stay finite
+        obj = float(np.sum(x) + L * math.log(Mdim * s2))
+        big = x > xbar
+        if np.any(big):
+            z = x[big]
+            t = 0.5 * (z - (1 + alpha) + np.sqrt((z - (1 + alpha)) ** 2 - 4 * alpha))
+            obj += float(np.sum(np.log1p(t) + alpha * np.log1p(t / alpha) - t))
+        return obj
+
+    from scipy.optimize import minimize_scalar
+
+    upper = float(g2.sum()) / (L * Mdim)
+    h_max = max(0, min(int(math.ceil(L / (1 + alpha))) - 1, L - 1))
+    tail = g2[h_max:]
+    lower = max(float(g2[h_max]) / (Mdim * xbar), float(tail.mean()) / Mdim, upper * 1e-12)
+    if lower >= upper:
+        lower = upper * 1e-6
+    grid = np.linspace(math.log(lower), math.log(upper), 64)
+    vals = [free_energy(v) for v in grid]
+    i = int(np.argmin(vals))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    res = minimize_scalar(free_energy, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    s2 = math.exp(res.x if res.fun <= vals[i] else grid[i])
+    rank = int(np.sum(g2 / (Mdim * s2) > xbar))
+    return max(1, rank)
+
+
+def _check_kernel(K):
+    K = check_tensor(K, name="K", min_ndim=4)
+    if K.ndim != 4:
+        raise ValueError(f"K must be a 4-D convolution kernel (out, in, kh, kw), got shape {tuple(K.shape)}")
+    return K
+
+
+def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
+    """Tucker-2 split of a convolution kernel over its two channel modes.
+
+    Parameters
+    ----------
+    K : array, shape (c_out, c_in, kh, kw)
+        Kernel; not modified.
+    ranks : 'auto' or (r_out, r_in)
+        Channel ranks; 'auto' picks each by :func:`vbmf_rank` of the mode-0
+        and mode-1 unfoldings.
+    max_iter : int, default 10
+        HOOI sweeps after the HOSVD start (:func:`tensorapprox.tucker_als`).
+
+    Returns
+    -------
+    TuckerConvFactors
+        ``first`` (r_in x c_in), ``core`` (r_out x r_in x kh x kw),
+        ``last`` (c_out x r_out).
+
+    Notes
+    -----
+    The a-priori Tucker-2 compression of Kim et al. (2016), "Compression of
+    deep convolutional neural networks for fast and low power mobile
+    applications", with ranks from EVBMF (Nakajima et al. 2013).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import tucker2_conv
+    >>> K = np.random.default_rng(0).standard_normal((16, 8, 3, 3))
+    >>> f = tucker2_conv(K, ranks=(4, 3))
+    >>> f.first.shape, f.core.shape, f.last.shape
+    ((3, 8), (4, 3, 3, 3), (16, 4))
+    """
+    from ..tucker import tucker_als
+
+    K = _check_kernel(K)
+    xp = get_namespace(K)
+    c_out, c_in, kh, kw = (int(s) for s in K.shape)
+    if isinstance(ranks, str):
+        check_choice(ranks, name="ranks", choices=("auto",))
+        r_out = min(vbmf_rank(unfold(K, 0)), c_out)
+        r_in = min(vbmf_rank(unfold(K, 1)), c_in)
+    else:
+        try:
+            r_out, r_in = ranks
+        except (TypeError, ValueError):
+            raise TypeError(f"ranks must be 'auto' or a pair (r_out, r_in), got {ranks!r}") from None
+        r_out = check_int(r_out, name="ranks[0]", minimum=1, maximum=c_out)
+        r_in = check_int(r_in, name="ranks[1]", minimum=1, maximum=c_in)
+    max_iter = check_int(max_iter, name="max_iter", minimum=0)
+    res = tucker_als(K, rank=(r_out, r_in, kh, kw), max_iter=max(max_iter, 1))
+    T = res.tucker
+    U_out, U_in, U_y, U_x = T.factors
+    core = multi_mode_product(T.core, [U_y, U_x], modes=[2, 3])  # spatial factors are square: fold them in
+    return TuckerConvFactors(first=xp.asarray(U_in.T), core=core, last=U_out)
+
+
+def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_state=None) -> CPConvFactors:
+    """Rank-``R`` CP split of a kernel into separable one-way filters (CP-ALS).
+
+    Parameters
+    ----------
+    K : array, shape (c_out, c_in, kh, kw)
+    rank : int
+    max_iter : int, default 200
+    tol : float, default 1e-7
+        Stop when the relative error decreases by less than ``tol``.
+    random_state : None, int or numpy.random.Generator
+        Seed of the random start.
+
+    Returns
+    -------
+    CPConvFactors
+        Factors ``out``, ``inp``, ``vert``, ``horiz`` and the ``history`` of
+        the relative error per sweep.
+
+    Notes
+    -----
+    Lebedev et al. (2015), "Speeding-up convolutional neural networks using
+    fine-tuned CP-decomposition": a 1x1, a kh x 1 and a 1 x kw depth-wise,
+    and a 1x1 convolution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import cp_conv
+    >>> rng = np.random.default_rng(0)
+    >>> A = [rng.standard_normal((n, 2)) for n in (6, 5, 3, 3)]
+    >>> K = np.einsum('ar,br,cr,dr->abcd', *A)
+    >>> f = cp_conv(K, rank=2, random_state=0)
+    >>> bool(f.history[-1] < 1e-5)
+    True
+    """
+    K = _check_kernel(K)
+    xp = get_namespace(K)
+    rank = check_int(rank, name="rank", minimum=1)
+    max_iter = check_int(max_iter, name="max_iter", minimum=1)
+    tol = check_positive_float(tol, name="tol", allow_zero=True)
+    rng = check_random_state(random_state)
+    shape = tuple(int(s) for s in K.shape)
+    normK = float(xp.linalg.vector_norm(K))
+    A = [random_normal(xp, (n, rank), K.dtype, rng, like=K) for n in shape]
+    unf = [unfold(K, k) for k in range(4)]
+    history = []
+    prev = math.inf
+    for _ in range(max_iter):
+        for k in range(4):
+            V = xp.ones((rank, rank), dtype=K.dtype)
+            for j in range(4):
+                if j != k:
+                    V = V * (A[j].T @ A[j])
+            M = unf[k] @ khatri_rao(A, skip=k)
+            # V is symmetric PSD; a pseudo-inverse copes with collinear columns
+            A[k] = M @ xp.linalg.pinv(V, rtol=1e-12)
+        err = float(xp.linalg.vector_norm(unf[0] - A[0] @ khatri_rao(A, skip=0).T)) / max(normK, 1e-300)
+        history.append(err)
+        if prev - err < tol * max(prev if math.isfinite(prev) else 1.0, 1e-300) and math.isfinite(prev):
+            break
+        prev = err
+        # keep the columns balanced so no factor under- or overflows
+        norms = [xp.linalg.vector_norm(Ak, axis=0) for Ak in A]
+        g = (norms[0] * norms[1] * norms[2] * norms[3]) ** 0.25
+        A = [Ak * (g / xp.where(nk > 0, nk, xp.ones_like(nk)))[None, :] for Ak, nk in zip(A, norms)]
+    return CPConvFactors(out=A[0], inp=A[1], vert=A[2], horiz=A[3], history=tuple(history))
+
+
+# ---------------------------------------------------------------------------
+# tensor train
+# ---------------------------------------------------------------------------
+
+def _check_shape(shape, name):
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints, got {type(shape).__name__}") from None
+    return tuple(check_int(s, name=f"{name}[{i}]", minimum=1) for i, s in enumerate(shape))
+
+
+def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, rtol=None) -> TTMatrix:
+    """Tensor-train (MPO) factorization of a weight matrix by TT-SVD.
+
+    Parameters
+    ----------
+    W : array, shape (prod(out_shape), prod(in_shape))
+        Dense weight; not modified.
+    in_shape, out_shape : sequence of int, same length d >= 2
+        Factorizations of the column and row counts.
+    ranks : int or sequence of d-1 ints, optional
+        Maximal bond ranks (capped by the exact ranks).
+    rtol : float in (0, 1), optional
+        Relative error bound ``||W - T||_F <= rtol ||W||_F``; each of the d-1
+        truncations discards at most ``rtol ||W|| / sqrt(d - 1)``.
+        Without ``ranks`` and ``rtol`` the factorization is exact up to
+        rounding (singular values below ``eps * max(shape) * sigma_1`` of each
+        unfolding are dropped, so exact TT ranks are found).
+
+    Returns
+    -------
+    TTMatrix
+
+    Notes
+    -----
+    TT-SVD (Oseledets 2011, Algorithm 1 and Theorem 2.2) of the matrix
+    reshaped into a d-way tensor with merged row/column indices (Novikov et
+    al. 2015, "Tensorizing neural networks"); the MPO layers of
+    CompactifAI (Tomut et al. 2024).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import tt_matrix
+    >>> W = np.random.default_rng(0).standard_normal((16, 12))
+    >>> T = tt_matrix(W, in_shape=(3, 4), out_shape=(4, 4), rtol=0.5)
+    >>> bool(np.linalg.norm(T.full() - W) <= 0.5 * np.linalg.norm(W))
+    True
+    """
+    W = _check_matrix(W)
+    xp = get_namespace(W)
+    in_shape = _check_shape(in_shape, "in_shape")
+    out_shape = _check_shape(out_shape, "out_shape")
+    d = len(in_shape)
+    if len(out_shape) != d or d < 2:
+        raise ValueError(f"in_shape and out_shape need the same length d >= 2, got {in_shape} and {out_shape}")
+    if (math.prod(out_shape), math.prod(in_shape)) != tuple(int(s) for s in W.shape):
+        raise ValueError(f"W has shape {tuple(W.shape)} but out_shape x in_shape gives "
+                         f"({math.prod(out_shape)}, {math.prod(in_shape)})")
+    if ranks is not None:
+        if isinstance(ranks, numbers.Integral) and not isinstance(ranks, bool):
+            ranks = (int(ranks),) * (d - 1)
+        ranks = _check_shape(ranks, "ranks")
+        if len(ranks) != d - 1:
+            raise ValueError(f"ranks needs d - 1 = {d - 1} entries, got {len(ranks)}")
+    delta = 0.0
+    if rtol is not None:
+        rtol = check_rtol(rtol)
+        delta = rtol * float(xp.linalg.vector_norm(W)) / math.sqrt(d - 1)
+    T = xp.reshape(W, out_shape + in_shape)
+    perm = []
+    for k in range(d):
+        perm += [k, d + k]
+    T = xp.permute_dims(T, tuple(perm))
+    sizes = [out_shape[k] * in_shape[k] for k in range(d)]
+    C = xp.reshape(T, (sizes[0], -1))
+    cores = []
+    r_prev = 1
+    for k in range(d - 1):
+        C = xp.reshape(C, (r_prev * sizes[k], -1))
+        U, s, Vt = xp.linalg.svd(C, full_matrices=False)
+        s_np = to_numpy(s).astype(np.float64)
+        # numerical rank: values at rounding level of the largest are zeros
+        floor = s_np[0] * np.finfo(s_np.dtype).eps * max(C.shape) if s_np.size else 0.0
+        r = max(1, int(np.sum(s_np > floor)))
+        if delta > 0:
+            tails = np.concatenate([np.sqrt(np.cumsum((s_np ** 2)[::-1])[::-1]), [0.0]])
+            r = max(1, int(np.nonzero(tails <= delta)[0][0]))
+        if ranks is not None:
+            r = min(r, ranks[k])
+        cores.append(xp.reshape(U[:, :r], (r_prev, out_shape[k], in_shape[k], r)))
+        C = s[:r, None] * Vt[:r, :]
+        r_prev = r
+    cores.append(xp.reshape(C, (r_prev, out_shape[-1], in_shape[-1], 1)))
+    return TTMatrix(tuple(cores), in_shape, out_shape)

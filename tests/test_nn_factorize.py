@@ -1,0 +1,357 @@
+"""Framework-free weight factorizations (no torch needed)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import array_api_strict as xps
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tensorapprox.nn import (
+    allocate_ranks,
+    breakeven_rank,
+    cp_conv,
+    sparse_plus_lowrank,
+    svd_factorize,
+    tt_matrix,
+    tucker2_conv,
+    vbmf_rank,
+    whitened_svd,
+)
+from tensorapprox.nn.calibration import docstring_first_lines, reference_sentences
+
+
+def _tt_dense(cores, in_shape, out_shape):
+    """Independent reference: contract the TT cores entry by entry."""
+    M, N = math.prod(out_shape), math.prod(in_shape)
+    W = np.zeros((M, N))
+    for I in range(M):
+        ii = np.unravel_index(I, out_shape)
+        for J in range(N):
+            jj = np.unravel_index(J, in_shape)
+            v = np.ones((1, 1))
+            for k, G in enumerate(cores):
+                v = v @ G[:, ii[k], jj[k], :]
+            W[I, J] = v[0, 0]
+    return W
+
+
+# ---------------------------------------------------------------------------
+# svd_factorize
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=25)
+@given(m=st.integers(2, 12), n=st.integers(2, 12), seed=st.integers(0, 2**16), data=st.data())
+def test_svd_factorize_is_eckart_young_optimal(m, n, seed, data):
+    r = data.draw(st.integers(1, min(m, n)))
+    W = np.random.default_rng(seed).standard_normal((m, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        f = svd_factorize(W, rank=r)
+    s = np.linalg.svd(W, compute_uv=False)
+    err = np.linalg.norm(W - f.full())
+    assert f.left.shape == (m, r) and f.right.shape == (r, n)
+    assert err == pytest.approx(np.sqrt(np.sum(s[r:] ** 2)), rel=1e-9, abs=1e-11)
+    assert np.linalg.norm(W - f.full(), 2) == pytest.approx(s[r] if r < min(m, n) else 0.0, abs=1e-10 * s[0])
+
+
+def test_svd_factorize_energy_and_param_ratio():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((40, 30))
+    s = np.linalg.svd(W, compute_uv=False)
+    f = svd_factorize(W, energy=0.6)
+    cum = np.cumsum(s ** 2) / np.sum(s ** 2)
+    assert cum[f.rank - 1] >= 0.6 > cum[f.rank - 2]
+    g = svd_factorize(W, param_ratio=0.5)
+    assert g.rank == math.floor(0.5 * 40 * 30 / 70)
+    assert g.n_params <= 0.5 * W.size
+
+
+def test_svd_factorize_bad_input():
+    W = np.ones((4, 3))
+    with pytest.raises(ValueError, match="exactly one of rank, energy and param_ratio"):
+        svd_factorize(W)
+    with pytest.raises(ValueError, match="exactly one of rank, energy and param_ratio"):
+        svd_factorize(W, rank=1, energy=0.5)
+    with pytest.raises(ValueError, match="param_ratio must lie in"):
+        svd_factorize(W, param_ratio=1.5)
+    with pytest.raises(ValueError, match="param_ratio must lie in"):
+        svd_factorize(W, param_ratio=0.0)
+    with pytest.raises(ValueError, match="rank must be <= 3"):
+        svd_factorize(W, rank=4)
+    with pytest.raises(ValueError, match="W contains NaN or Inf"):
+        svd_factorize(np.full((3, 3), np.nan), rank=1)
+    with pytest.raises(ValueError, match="2-D weight matrix"):
+        svd_factorize(np.ones((2, 2, 2)), rank=1)
+    with pytest.warns(UserWarning, match="does not save parameters"):
+        svd_factorize(np.ones((4, 4)), rank=2)
+
+
+def test_breakeven_rank():
+    for m, n in [(384, 384), (1536, 384), (3, 5), (1, 1)]:
+        r = breakeven_rank(m, n)
+        assert r * (m + n) < m * n or r == 0
+        assert (r + 1) * (m + n) >= m * n
+
+
+# ---------------------------------------------------------------------------
+# whitened_svd
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=25)
+@given(m=st.integers(2, 10), n=st.integers(2, 10), N=st.integers(1, 30), seed=st.integers(0, 2**16), data=st.data())
+def test_whitened_svd_output_error_never_worse_than_svd(m, n, N, seed, data):
+    """On the calibration inputs (any rank of X, singular Gram included)."""
+    r = data.draw(st.integers(1, min(m, n)))
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((m, n))
+    X = rng.standard_normal((N, n)) * rng.uniform(0.01, 5.0, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fw = whitened_svd(W, X.T @ X, rank=r, damping=0.0)
+        fs = svd_factorize(W, rank=r)
+    e_w = np.linalg.norm(X @ (W - fw.full()).T)
+    e_s = np.linalg.norm(X @ (W - fs.full()).T)
+    assert e_w <= e_s * (1 + 1e-9) + 1e-9 * np.linalg.norm(X @ W.T)
+    # and it is the optimum: the tail of the whitened spectrum. The Cholesky
+    # factor of a singular Gram matrix is accurate to about sqrt(eps) of its
+    # scale, so the spectrum's zero tail shows up at that level.
+    scale = np.sqrt(np.finfo(float).eps) * np.linalg.norm(W) * np.linalg.norm(X)
+    assert e_w == pytest.approx(np.sqrt(np.sum(fw.singular_values[r:] ** 2)), rel=1e-6, abs=scale)
+
+
+def test_whitened_svd_singular_gram_and_zero_gram():
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((20, 16))
+    X = rng.standard_normal((5, 16))  # rank-5 Gram: a plain Cholesky fails
+    X[:, 3] = 0.0                      # a dead input feature
+    G = X.T @ X
+    for damping in (0.0, 1e-8, 1e-2):
+        f = whitened_svd(W, G, rank=4, damping=damping)
+        assert np.all(np.isfinite(f.full()))
+    # with the damped Gram the result is the exact minimizer of the damped objective
+    f = whitened_svd(W, G, rank=4, damping=1e-2)
+    Gd = G + 1e-2 * np.trace(G) / 16 * np.eye(16)
+    s = np.linalg.svd(W @ np.linalg.cholesky(Gd), compute_uv=False)
+    err = np.sqrt(np.trace((W - f.full()) @ Gd @ (W - f.full()).T))
+    assert err == pytest.approx(np.sqrt(np.sum(s[4:] ** 2)), rel=1e-9)
+    # no activation at all: falls back to the weight itself
+    f0 = whitened_svd(W, np.zeros((16, 16)), rank=4)
+    assert np.linalg.norm(W - f0.full()) == pytest.approx(np.linalg.norm(W - svd_factorize(W, rank=4).full()))
+
+
+def test_whitened_svd_asvd_and_bad_input():
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((12, 8))
+    X = rng.standard_normal((50, 8)) * np.linspace(0.1, 4, 8)
+    f = whitened_svd(W, X.T @ X, rank=3, scaling="asvd")
+    assert f.left.shape == (12, 3)
+    np.testing.assert_allclose(f.left.T @ f.left, np.eye(3), atol=1e-12)
+    with pytest.raises(ValueError, match=r"gram must have shape \(8, 8\)"):
+        whitened_svd(W, np.eye(7), rank=2)
+    with pytest.raises(ValueError, match="gram contains NaN or Inf"):
+        whitened_svd(W, np.full((8, 8), np.inf), rank=2)
+    with pytest.raises(ValueError, match="scaling must be one of"):
+        whitened_svd(W, np.eye(8), rank=2, scaling="diag")
+    with pytest.raises(ValueError, match="damping must be >= 0"):
+        whitened_svd(W, np.eye(8), rank=2, damping=-1.0)
+
+
+def test_whitened_svd_is_array_api_generic():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((10, 6))
+    X = rng.standard_normal((40, 6))
+    f = whitened_svd(xps.asarray(W), xps.asarray(X.T @ X), rank=2)
+    assert type(f.left).__module__.startswith("array_api_strict")
+    g = whitened_svd(W, X.T @ X, rank=2)
+    np.testing.assert_allclose(np.asarray(f.full()), g.full(), atol=1e-12)
+    h = svd_factorize(xps.asarray(W), rank=2)
+    assert type(h.left).__module__.startswith("array_api_strict")
+
+
+# ---------------------------------------------------------------------------
+# sparse plus low rank
+# ---------------------------------------------------------------------------
+
+def test_sparse_plus_lowrank_beats_svd_and_is_consistent():
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((30, 3)) @ rng.standard_normal((3, 25))
+    spikes = rng.choice(W.size, 8, replace=False)
+    W.flat[spikes] += rng.choice([-4.0, 4.0], 8)
+    f = sparse_plus_lowrank(W, rank=3, density=0.02)
+    assert f.nnz == round(0.02 * W.size)
+    e_slr = np.linalg.norm(W - f.full())
+    e_svd = np.linalg.norm(W - svd_factorize(W, rank=3).full())
+    assert e_slr < 0.5 * e_svd
+    # independent reconstruction from the coordinates
+    D = f.left @ f.right
+    D[np.asarray(f.rows), np.asarray(f.cols)] += np.asarray(f.values)
+    np.testing.assert_allclose(D, f.full(), atol=1e-12)
+    assert f.n_params == 3 * (30 + 25) + 2 * f.nnz + 31
+    g = sparse_plus_lowrank(W, rank=3, density=0.02, gram=np.eye(25))
+    assert np.linalg.norm(W - g.full()) < e_svd
+
+
+def test_sparse_plus_lowrank_bad_input():
+    W = np.ones((5, 4))
+    with pytest.raises(ValueError, match=r"density must lie in \(0, 1\)"):
+        sparse_plus_lowrank(W, rank=1, density=1.0)
+    with pytest.raises(ValueError, match="rank must be <= 4"):
+        sparse_plus_lowrank(W, rank=5, density=0.1)
+
+
+# ---------------------------------------------------------------------------
+# convolutions
+# ---------------------------------------------------------------------------
+
+def test_vbmf_rank_finds_planted_rank():
+    rng = np.random.default_rng(5)
+    for r in (1, 3, 7):
+        A = rng.standard_normal((50, r)) @ rng.standard_normal((r, 70)) * 3
+        assert vbmf_rank(A + 0.3 * rng.standard_normal((50, 70))) == r
+        assert vbmf_rank((A + 0.3 * rng.standard_normal((50, 70))).T) == r
+
+
+def test_tucker2_conv_exact_and_truncated():
+    rng = np.random.default_rng(6)
+    core = rng.standard_normal((3, 2, 3, 3))
+    Uo, Ui = rng.standard_normal((10, 3)), rng.standard_normal((6, 2))
+    K = np.einsum("abyx,oa,ib->oiyx", core, Uo, Ui)
+    f = tucker2_conv(K, ranks=(3, 2))
+    np.testing.assert_allclose(f.full(), K, atol=1e-10 * np.abs(K).max())
+    assert f.first.shape == (2, 6) and f.core.shape == (3, 2, 3, 3) and f.last.shape == (10, 3)
+    assert f.n_params == 12 + 54 + 30
+    # automatic ranks recover the planted ones under small noise
+    g = tucker2_conv(K + 1e-3 * rng.standard_normal(K.shape), ranks="auto")
+    assert g.ranks == (3, 2)
+    # truncation: never worse than the truncated HOSVD it starts from
+    K2 = rng.standard_normal((8, 6, 3, 3))
+    h = tucker2_conv(K2, ranks=(4, 3))
+    U0 = np.linalg.svd(K2.reshape(8, -1), full_matrices=False)[0][:, :4]
+    U1 = np.linalg.svd(np.moveaxis(K2, 1, 0).reshape(6, -1), full_matrices=False)[0][:, :3]
+    P = np.einsum("oa,pa,ib,jb,pjyx->oiyx", U0, U0, U1, U1, K2)
+    assert np.linalg.norm(K2 - h.full()) <= np.linalg.norm(K2 - P) * (1 + 1e-12)
+
+
+def test_tucker2_and_cp_bad_input():
+    with pytest.raises(ValueError, match="4-D convolution kernel"):
+        tucker2_conv(np.ones((3, 3, 3, 3, 3)))
+    with pytest.raises(ValueError, match=r"ranks\[0\] must be <= 3"):
+        tucker2_conv(np.ones((3, 2, 3, 3)), ranks=(4, 1))
+    with pytest.raises(ValueError, match="ranks must be one of 'auto'"):
+        tucker2_conv(np.ones((3, 2, 3, 3)), ranks="vbmf")
+    with pytest.raises(ValueError, match="K must have at least 4 dimensions"):
+        cp_conv(np.ones((3, 3)), rank=1)
+
+
+def test_cp_conv_recovers_exact_cp_kernel():
+    rng = np.random.default_rng(7)
+    A = [rng.standard_normal((n, 3)) for n in (8, 5, 3, 3)]
+    K = np.einsum("ar,br,cr,dr->abcd", *A)
+    f = cp_conv(K, rank=3, random_state=0, max_iter=500, tol=0.0)
+    ref = np.einsum("ar,br,cr,dr->abcd", f.out, f.inp, f.vert, f.horiz)
+    np.testing.assert_allclose(ref, f.full(), atol=1e-12)
+    assert np.linalg.norm(ref - K) <= 1e-6 * np.linalg.norm(K)
+    # ALS never increases the error (up to rounding once it reaches machine precision)
+    assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in zip(f.history, f.history[1:]))
+    assert f.n_params == 3 * (8 + 5 + 3 + 3)
+
+
+# ---------------------------------------------------------------------------
+# tensor train
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**16), d=st.integers(2, 3), r=st.integers(1, 3))
+def test_tt_matrix_reproduces_tt_structured_matrix(seed, d, r):
+    rng = np.random.default_rng(seed)
+    in_shape = tuple(rng.integers(2, 4, d))
+    out_shape = tuple(rng.integers(2, 4, d))
+    bonds = (1,) + (r,) * (d - 1) + (1,)
+    cores = [rng.standard_normal((bonds[k], out_shape[k], in_shape[k], bonds[k + 1])) for k in range(d)]
+    W = _tt_dense(cores, in_shape, out_shape)
+    T = tt_matrix(W, in_shape, out_shape)
+    np.testing.assert_allclose(_tt_dense(T.cores, in_shape, out_shape), W, atol=1e-9 * np.abs(W).max())
+    assert all(rk <= r for rk in T.ranks)
+    x = rng.standard_normal((4, math.prod(in_shape)))
+    np.testing.assert_allclose(T.matvec(x), x @ W.T, atol=1e-9 * np.abs(x @ W.T).max())
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 2**16), rtol=st.floats(0.05, 0.9))
+def test_tt_matrix_respects_error_bound(seed, rtol):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((24, 18)) * np.logspace(0, -2, 18)
+    T = tt_matrix(W, in_shape=(3, 3, 2), out_shape=(2, 3, 4), rtol=rtol)
+    dense = _tt_dense(T.cores, T.in_shape, T.out_shape)
+    assert np.linalg.norm(W - dense) <= rtol * np.linalg.norm(W) * (1 + 1e-12)
+    np.testing.assert_allclose(T.full(), dense, atol=1e-12 * np.abs(W).max() + 1e-14)
+
+
+def test_tt_matrix_bad_input():
+    W = np.ones((6, 4))
+    with pytest.raises(ValueError, match="out_shape x in_shape gives"):
+        tt_matrix(W, (2, 2), (2, 2))
+    with pytest.raises(ValueError, match="same length d >= 2"):
+        tt_matrix(W, (4,), (6,))
+    with pytest.raises(ValueError, match="ranks needs d - 1 = 1 entries"):
+        tt_matrix(W, (2, 2), (2, 3), ranks=(1, 1))
+    with pytest.raises(ValueError, match="rtol must lie in the open interval"):
+        tt_matrix(W, (2, 2), (2, 3), rtol=1.0)
+    T = tt_matrix(W, (2, 2), (2, 3))
+    with pytest.raises(ValueError, match="x has 5 features but the TT matrix takes 4"):
+        T.matvec(np.ones((2, 5)))
+
+
+# ---------------------------------------------------------------------------
+# allocation
+# ---------------------------------------------------------------------------
+
+def test_allocate_uniform_and_global():
+    shapes = [(64, 64), (64, 64), (128, 32)]
+    rng = np.random.default_rng(8)
+    spectra = [0.5 ** np.arange(64), np.ones(64), np.sort(rng.uniform(0, 1, 32))[::-1]]
+    u = allocate_ranks(spectra, 0.5, "uniform", shapes=shapes)
+    assert u == [16, 16, math.floor(0.5 * 128 * 32 / 160)]
+    for p in (0.1, 0.3, 0.5, 0.8):
+        g = allocate_ranks(spectra, p, "global", shapes=shapes)
+        cost = sum(m * n if r * (m + n) >= m * n else r * (m + n) for r, (m, n) in zip(g, shapes))
+        assert cost <= p * sum(m * n for m, n in shapes)
+        assert all(r >= 1 for r in g)
+        # the global allocation removes at least as much relative error as the uniform one
+        def removed(ranks):
+            return sum(np.sum(s[:r] ** 2) / np.sum(s ** 2) for s, r in zip(spectra, ranks))
+        assert removed(g) >= removed(allocate_ranks(spectra, p, "uniform", shapes=shapes)) - 1e-12
+    # the nearly low-rank layer gets a small rank
+    assert allocate_ranks(spectra, 0.5, "global", shapes=shapes)[0] < 8
+    # budget 1: square layers stay dense (rank 32 saves nothing), the 128 x 32 one
+    # can still be split at its break-even rank 25 (25 * 160 < 4096)
+    assert allocate_ranks(spectra, 1.0, "uniform", shapes=shapes) == [64, 64, 25]
+
+
+def test_allocate_bad_input():
+    with pytest.raises(ValueError, match=r"budget must lie in \(0, 1\]"):
+        allocate_ranks([np.ones(3)], 1.5, shapes=[(3, 3)])
+    with pytest.raises(ValueError, match=r"budget must lie in \(0, 1\]"):
+        allocate_ranks([np.ones(3)], 0.0, shapes=[(3, 3)])
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        allocate_ranks([np.ones(3)], 0.5, "greedy", shapes=[(3, 3)])
+    with pytest.raises(ValueError, match="got 2 spectra but 1 shapes"):
+        allocate_ranks([np.ones(3)] * 2, 0.5, shapes=[(3, 3)])
+
+
+# ---------------------------------------------------------------------------
+# calibration text
+# ---------------------------------------------------------------------------
+
+def test_calibration_and_evaluation_text_differ():
+    cal = docstring_first_lines(n=128)
+    ev = reference_sentences(n=200)
+    assert len(cal) == 128 and len(ev) == 200
+    assert len(set(cal)) == 128 and len(set(ev)) == 200
+    assert not set(cal) & set(ev)
+    assert cal == docstring_first_lines(n=128)  # deterministic

