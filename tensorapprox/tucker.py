@@ -675,6 +675,20 @@ def _check_truncation_inputs(X, rank, rtol):
     return get_namespace(X), X, normX2, ranks, rtol
 
 
+def _unit_scale(xp, X, normX2):
+    """``(X / s, ||X / s||^2, s)`` with ``s = max|X|`` when ``||X||^2`` overflows.
+
+    Finite data whose squared norm overflows (entries near 1e154 and above)
+    would turn Gram matrices and norms into Inf; the algorithms run on the
+    scaled tensor and the caller multiplies the core back by ``s``.
+    """
+    if math.isfinite(normX2):
+        return X, normX2, 1.0
+    s = float(xp.max(xp.abs(X)))
+    X = X / s
+    return X, _sumsq(xp, X), s
+
+
 def _check_method(method):
     return check_choice(method, name="method", choices=_METHODS)
 
@@ -734,6 +748,7 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
     True
     """
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
+    X, normX2, scale = _unit_scale(xp, X, normX2)
     method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
     d = X.ndim
     if normX2 == 0.0:
@@ -748,7 +763,7 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
                                  n_power_iter=0, oversampling=0, rng=None, want_core=False)
         factors.append(U)
     core = multi_mode_product(X, factors, transpose=True)
-    return TuckerTensor(core, factors)
+    return TuckerTensor(core * scale if scale != 1.0 else core, factors)
 
 
 def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None, method: str = "auto",
@@ -820,6 +835,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     True
     """
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
+    X, normX2, scale = _unit_scale(xp, X, normX2)
     method = _check_method(method)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
@@ -844,7 +860,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         )
         used += discarded
         factors[k] = U
-    return TuckerTensor(Y, factors)
+    return TuckerTensor(Y * scale if scale != 1.0 else Y, factors)
 
 
 def _resolve_mode_order(mode_order, shape, ranks):
@@ -950,6 +966,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     """
     X, normX2 = check_tensor(X, name="X", return_sumsq=True)
     xp = get_namespace(X)
+    X, normX2, scale = _unit_scale(xp, X, normX2)
     ranks = check_rank(rank, X.shape)
     _check_rank_product(ranks)
     tol = check_positive_float(tol, name="tol", allow_zero=True)
@@ -1013,4 +1030,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
             break
         if stop:
             break
+    if scale != 1.0:
+        core = core * scale
+        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
     return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)

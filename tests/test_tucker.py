@@ -377,9 +377,19 @@ def test_bad_options():
 
 
 def test_huge_values_are_not_mistaken_for_inf():
-    X = np.full((3, 4, 5), 1e200)  # the squared norm overflows, the data is finite
-    T = ta.st_hosvd(X, rank=1, method="svd")
-    np.testing.assert_allclose(T.full(), X, rtol=1e-12)
+    # the squared norm overflows, the data is finite: results are scaled back
+    X = low_rank((6, 5, 4), (2, 2, 2), seed=13, noise=1e-3) * 1e200
+    ref = ta.st_hosvd(X / 1e200, rank=2)
+    for method in ("eigh", "svd", "randomized"):
+        T = ta.st_hosvd(X, rank=2, method=method, random_state=0)
+        np.testing.assert_allclose(T.full() / 1e200, ref.full(), rtol=1e-8, atol=1e-10)
+    H = ta.hosvd(X, rtol=0.1)
+    assert np.all(np.isfinite(H.core))
+    res = ta.tucker_als(X, 2)
+    assert np.all(np.isfinite(res.history)) and np.all(np.isfinite(res.tucker.core))
+    unit = ta.tucker_als(X / 1e200, 2)
+    assert res.rel_error == pytest.approx(unit.rel_error, rel=1e-8)
+    np.testing.assert_allclose(res.tucker.full() / 1e200, unit.tucker.full(), rtol=1e-8, atol=1e-10)
 
 
 # ---------------------------------------------------------------- array API
