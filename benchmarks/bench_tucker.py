@@ -159,7 +159,6 @@ def main():
             rk = "x".join(map(str, ranks)) if ranks else ""
             e = "" if err != err else f"{err:.3e}"
             print(f"{label:36s} {rk:>16s} {t:10.4f} {t / t_floor:9.2f} {e:>11s}")
-        times = {label: t for label, t, _, _ in rows}
         als = next(t for label, t, _, _ in rows if label.startswith("tucker_als"))
         tl_rows = [(label, t) for label, t, _, _ in rows if label.startswith("tensorly")]
         if tl_rows:
@@ -167,7 +166,6 @@ def main():
             default = next(t for label, t in tl_rows if "default" in label)
             print(f"tucker_als speed-up: {fastest / als:.1f}x over TensorLy's fastest, "
                   f"{default / als:.1f}x over its default")
-        del times
         if mem is not None:
             print(f"st_hosvd peak memory beyond the input: {mem:.2f}x the input's size")
 

@@ -257,7 +257,6 @@ class LowRankMatrix:
 
         Correct whether or not the factors are orthonormal.
         """
-        xp = self._xp
         G = (self.U.T @ self.U) * (self.V.T @ self.V)
         val = float(self.s @ (G @ self.s))
         return math.sqrt(max(val, 0.0))
