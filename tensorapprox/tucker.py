@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._array import check_random_state, float_dtype_for, get_namespace, random_normal, to_numpy
+from ._dask import is_dask_collection
 from ._kernels.tucker import tucker_entries
 from ._validation import check_choice, check_int, check_positive_float, check_rank, check_rank_or_rtol, check_tensor
 from .tensor import _ttm, multi_mode_product
@@ -578,9 +579,16 @@ def _khatri_rao_sketch(xp, Y, mode, width, rng):
     GEMM over the full tensor; the others act on a tensor ``width / n_j``
     times smaller.
     """
+    others = [j for j in range(Y.ndim) if j != mode]
+    omegas = {j: random_normal(xp, (Y.shape[j], width), Y.dtype, rng, like=Y) for j in others}
+    return _kr_sketch(xp, Y, mode, omegas)
+
+
+def _kr_sketch(xp, Y, mode, omegas):
+    """``Y_(mode) @ khatri_rao(omegas)`` for given ``omegas[j]`` of shape ``(n_j, width)``, ``j != mode``."""
     d = Y.ndim
     others = [j for j in range(d) if j != mode]
-    omegas = {j: random_normal(xp, (Y.shape[j], width), Y.dtype, rng, like=Y) for j in others}
+    width = omegas[others[0]].shape[1]
     first = others[-1] if others[-1] == d - 1 else others[0]
     # T carries the sketch column index c as its last axis
     T = xp.reshape(Y, (-1, Y.shape[first])) if first == d - 1 else None
@@ -706,7 +714,7 @@ def _method_for(method, n, m, rtol, d, eps):
     return method
 
 
-def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
+def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = False):
     """Truncated higher-order SVD (De Lathauwer, De Moor, Vandewalle 2000).
 
     Each factor holds the leading left singular vectors of the unfolding of
@@ -747,6 +755,14 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
     >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
     True
     """
+    if is_dask_collection(X):
+        from ._dask_tucker import check_dask_tensor, dask_hosvd
+
+        X = check_dask_tensor(X)
+        ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+        _check_rank_product(ranks)
+        check_choice(method, name="method", choices=("auto", "eigh", "svd"))
+        return dask_hosvd(X, ranks, rtol, method, bool(progress))
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     X, normX2, scale = _unit_scale(xp, X, normX2)
     method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
@@ -767,7 +783,7 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto"):
 
 
 def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None, method: str = "auto",
-             n_power_iter: int = 1, oversampling: int = 10, random_state=None):
+             n_power_iter: int = 1, oversampling: int = 10, random_state=None, progress: bool = False):
     """Sequentially truncated higher-order SVD (Vannieuwenhoven, Vandebril, Meerbergen 2012).
 
     Modes are processed one after the other, each on the tensor already
@@ -834,6 +850,18 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
     True
     """
+    if is_dask_collection(X):
+        from ._dask_tucker import check_dask_tensor, dask_st_hosvd
+
+        X = check_dask_tensor(X)
+        ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+        _check_rank_product(ranks)
+        method = _check_method(method)
+        n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
+        oversampling = check_int(oversampling, name="oversampling", minimum=0)
+        order = _resolve_mode_order(mode_order, X.shape, ranks)
+        return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
+                             bool(progress))
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     X, normX2, scale = _unit_scale(xp, X, normX2)
     method = _check_method(method)
@@ -844,12 +872,24 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     rng = check_random_state(random_state) if method == "randomized" else None
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
-    eps = float(xp.finfo(X.dtype).eps)
     budget_total = None if rtol is None else rtol * rtol * normX2
-    used = 0.0
     factors = [None] * d
-    Y = X
-    for i, k in enumerate(order):
+    Y, _ = _st_hosvd_modes(xp, X, order, 0, ranks, rtol, budget_total, 0.0, method, factors,
+                           n_power_iter=n_power_iter, oversampling=oversampling, rng=rng)
+    return TuckerTensor(Y * scale if scale != 1.0 else Y, factors)
+
+
+def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method, factors, *,
+                    n_power_iter, oversampling, rng):
+    """Truncate modes ``order[start:]`` of ``Y`` in turn; fills ``factors``, returns ``(core, used)``.
+
+    ``used`` is the energy the modes before ``start`` discarded; each mode may
+    discard an even share of what is left of ``budget_total``.
+    """
+    d = len(order)
+    eps = float(xp.finfo(Y.dtype).eps)
+    for i in range(start, d):
+        k = order[i]
         n = Y.shape[k]
         m = math.prod(Y.shape) // n
         share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
@@ -860,7 +900,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         )
         used += discarded
         factors[k] = U
-    return TuckerTensor(Y * scale if scale != 1.0 else Y, factors)
+    return Y, used
 
 
 def _resolve_mode_order(mode_order, shape, ranks):
@@ -909,8 +949,41 @@ def _relative_error(xp, X, normX2, core, factors):
     return math.sqrt(total / normX2)
 
 
+def _check_init(init, shape, ranks):
+    if isinstance(init, TuckerTensor):
+        if init.shape != tuple(shape) or init.ranks != ranks:
+            raise ValueError(
+                f"init has shape {init.shape} and ranks {init.ranks}; expected {tuple(shape)} and {ranks}"
+            )
+    elif not (isinstance(init, str) and init in ("st_hosvd", "random")):
+        raise ValueError(f"init must be 'st_hosvd', 'random' or a TuckerTensor; got {init!r}")
+
+
+def _als_group(xp, P, group, factors, ranks, *, want_core):
+    """One HOOI half-sweep: update ``factors[k]`` for ``k`` in ``group`` from ``P``.
+
+    ``P`` is the data already multiplied by the (transposed) factors of the
+    other modes; with ``want_core`` the core of the last update is returned.
+    """
+    d = P.ndim
+    core = None
+    for k in group:
+        rest = [j for j in group if j != k]
+        Yk = multi_mode_product(P, [factors[j] for j in rest], modes=rest, transpose=True) if rest else P
+        n = Yk.shape[k]
+        U, Yproj, _ = _truncate_mode(
+            xp, Yk, k, ranks[k], None, _method_for("auto", n, math.prod(Yk.shape) // n, None, d, 0.0),
+            n_power_iter=0, oversampling=0, rng=None, want_core=want_core and k == group[-1],
+        )
+        factors[k] = U
+        if Yproj is not None:
+            core = Yproj
+    return core
+
+
 def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 50,
-               callback: Callable | None = None, verbose: bool = False, random_state=None) -> TuckerALSResult:
+               callback: Callable | None = None, verbose: bool = False, random_state=None,
+               progress: bool = False) -> TuckerALSResult:
     """Tucker decomposition by alternating least squares (HOOI).
 
     Higher-order orthogonal iteration (De Lathauwer, De Moor, Vandewalle
@@ -964,6 +1037,18 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     >>> res.converged, res.rel_error < 1e-12
     (True, True)
     """
+    if is_dask_collection(X):
+        from ._dask_tucker import check_dask_tensor, dask_tucker_als
+
+        X = check_dask_tensor(X)
+        ranks = check_rank(rank, X.shape)
+        _check_rank_product(ranks)
+        tol = check_positive_float(tol, name="tol", allow_zero=True)
+        max_iter = check_int(max_iter, name="max_iter", minimum=0)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable or None")
+        _check_init(init, X.shape, ranks)
+        return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state, bool(progress))
     X, normX2 = check_tensor(X, name="X", return_sumsq=True)
     xp = get_namespace(X)
     X, normX2, scale = _unit_scale(xp, X, normX2)
@@ -973,25 +1058,20 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     max_iter = check_int(max_iter, name="max_iter", minimum=0)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
+    _check_init(init, X.shape, ranks)
     d = X.ndim
 
     if isinstance(init, TuckerTensor):
-        if init.shape != tuple(X.shape) or init.ranks != ranks:
-            raise ValueError(
-                f"init has shape {init.shape} and ranks {init.ranks}; expected {tuple(X.shape)} and {ranks}"
-            )
         factors = [_orthonormalize(xp, xp.astype(U, X.dtype)) for U in init.factors]
         init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
     elif init == "st_hosvd":
         init_t = st_hosvd(X, ranks)
         factors = list(init_t.factors)
-    elif init == "random":
+    else:  # 'random'
         rng = check_random_state(random_state)
         factors = [_orthonormalize(xp, random_normal(xp, (n, r), X.dtype, rng, like=X))
                    for n, r in zip(X.shape, ranks)]
         init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
-    else:
-        raise ValueError(f"init must be 'st_hosvd', 'random' or a TuckerTensor; got {init!r}")
 
     if normX2 == 0.0:
         zero = _zero_result(xp, X, ranks)
@@ -1007,16 +1087,9 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     for it in range(1, max_iter + 1):
         for group, other in ((left, right), (right, left)):
             P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
-            for k in group:
-                Yk = multi_mode_product(P, [factors[j] for j in group if j != k],
-                                        modes=[j for j in group if j != k], transpose=True)
-                U, Yproj, _ = _truncate_mode(
-                    xp, Yk, k, ranks[k], None, _method_for("auto", Yk.shape[k], math.prod(Yk.shape) // Yk.shape[k], None, d, 0.0),
-                    n_power_iter=0, oversampling=0, rng=None, want_core=(k == group[-1] and group is right),
-                )
-                factors[k] = U
-                if Yproj is not None:
-                    core = Yproj
+            Yproj = _als_group(xp, P, group, factors, ranks, want_core=group is right)
+            if Yproj is not None:
+                core = Yproj
         n_iter = it
         err = _relative_error(xp, X, normX2, core, factors)
         history.append(err)

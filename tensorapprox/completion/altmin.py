@@ -23,7 +23,8 @@ from .._array import check_random_state
 from .._kernels.completion import sampled_dot, solve_rows_exact, solve_rows_iterative
 from .._validation import check_choice, check_int, check_positive_float
 from .lowrank import LowRankMatrix
-from .observations import Observations, check_observations
+from ._partitioned import is_partitioned
+from .observations import Observations, _check_shape, check_observations
 
 __all__ = ["altmin_complete", "CompletionResult", "randomized_svd_sparse"]
 
@@ -132,24 +133,92 @@ def randomized_svd_sparse(A, k: int, rng: np.random.Generator, *, n_oversample: 
     return Q @ W[:, :k], s[:k], Vt[:k].T
 
 
-class _Problem:
+def sketch_keys(seed: int, rows: np.ndarray, cols: np.ndarray, n2: int) -> np.ndarray:
+    """CountSketch keys of observed entries: a hash (splitmix64) of ``(seed, row, col)``.
+
+    The key of an entry depends on the entry only, not on where it is stored,
+    so a solver that holds the observations in partitions draws the same
+    sketches as one that holds them whole.
+    """
+    z = (rows.astype(np.uint64) * np.uint64(n2) + cols.astype(np.uint64)) + np.uint64(seed)
+    z = z * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(2)).astype(np.int64)  # 62 random bits, non-negative
+
+
+def _layout(rows, cols, vals, n, by_row: bool, seed: int, shape, lo: int = 0):
+    """Compressed layout (CSR when ``by_row``, else CSC) of entries of rows/cols ``lo .. lo + n``.
+
+    Entries must already be sorted by (row, col) for CSR; for CSC they are
+    sorted here by (col, row). Returns ``(indptr, indices, vals, other, keys)``
+    where ``indices`` are the global indices of the other side and ``other``
+    the global index of the compressed side of each entry.
+    """
+    if by_row:
+        major, minor = rows, cols
+    else:
+        perm = np.argsort(cols * shape[0] + rows, kind="stable")
+        rows, cols, vals = rows[perm], cols[perm], vals[perm]
+        major, minor = cols, rows
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(major - lo, minlength=n), out=indptr[1:])
+    keys = sketch_keys(seed, rows, cols, shape[1])
+    return indptr, minor, vals, major, keys
+
+
+class _Solver:
+    """Per-row solves of one half-step over a compressed layout (shared by every backend)."""
+
+    def __init__(self, solver, regularization, inner_rtol, inner_max_iter, sketch_size):
+        self.solver = solver
+        self.reg = regularization
+        self.inner_rtol = inner_rtol
+        self.inner_max_iter = inner_max_iter
+        self.sketch_size = sketch_size
+
+    def __call__(self, layout, F, X0, mu, b_other, want_rss):
+        """``(X, rss sum, inner steps sum)`` for the rows of ``layout``."""
+        indptr, indices, vals, _, keys = layout
+        targets = vals if b_other is None and mu == 0.0 else vals - mu - b_other[indices]
+        if self.solver == "exact":
+            X, rss = solve_rows_exact(indptr, indices, targets, F, self.reg, want_rss)
+            steps = 0.0
+        else:
+            X, rss, st = solve_rows_iterative(
+                indptr, indices, targets, F, self.reg, X0, self.inner_rtol, self.inner_max_iter,
+                self.sketch_size if self.solver == "sketch" else 0, keys, want_rss,
+            )
+            steps = float(np.sum(st))
+        return X, float(np.sum(rss)), steps
+
+
+class _InMemory:
     """CSR and CSC views of the observations, built once per fit."""
 
-    def __init__(self, obs: Observations, rng: np.random.Generator):
+    def __init__(self, obs: Observations, seeds):
         n1, n2 = obs.shape
+        self.obs = obs
         self.shape = obs.shape
+        self.nnz = obs.nnz
+        self.dtype = obs.values.dtype
         # observations are sorted by (row, col): that is the CSR order
-        self.r_rows, self.r_cols, self.r_vals = obs.rows, obs.cols, obs.values
-        self.r_indptr = np.zeros(n1 + 1, dtype=np.int64)
-        np.cumsum(np.bincount(obs.rows, minlength=n1), out=self.r_indptr[1:])
-        perm = np.argsort(obs.cols * n1 + obs.rows, kind="stable")
-        self.c_rows, self.c_cols, self.c_vals = obs.rows[perm], obs.cols[perm], obs.values[perm]
-        self.c_indptr = np.zeros(n2 + 1, dtype=np.int64)
-        np.cumsum(np.bincount(obs.cols, minlength=n2), out=self.c_indptr[1:])
-        # CountSketch keys, one per observation and orientation
-        self.r_keys = rng.integers(0, 2**62, size=obs.nnz, dtype=np.int64)
-        self.c_keys = rng.integers(0, 2**62, size=obs.nnz, dtype=np.int64)
+        self.csr = _layout(obs.rows, obs.cols, obs.values, n1, True, seeds[0], obs.shape)
+        self.csc = _layout(obs.rows, obs.cols, obs.values, n2, False, seeds[1], obs.shape)
+        self.row_counts = np.diff(self.csr[0])
+        self.col_counts = np.diff(self.csc[0])
         self.norm_values = float(np.linalg.norm(obs.values))
+        self.sum_values = float(np.sum(obs.values))
+
+    def operator(self, mu: float, p: float):
+        obs = self.obs
+        M = sp.csr_matrix(((obs.values - mu) / p, (obs.rows, obs.cols)), shape=obs.shape)
+        return M
+
+    def solve(self, side, F, X0, mu, b_other, step: _Solver, want_rss):
+        X, rss, steps = step(self.csc if side == "col" else self.csr, F, X0, mu, b_other, want_rss)
+        return X, rss, steps / max(1, X.shape[0])
 
 
 # --------------------------------------------------------------------------
@@ -287,20 +356,22 @@ def altmin_complete(
     >>> bool(np.linalg.norm(res.matrix.full() - X) / np.linalg.norm(X) < 1e-8)
     True
     """
-    obs = check_observations(rows, cols, values, shape, duplicates=duplicates)
-    n1, n2 = obs.shape
+    partitioned = is_partitioned(rows, cols, values)
+    if partitioned:
+        check_choice(duplicates, name="duplicates", choices=("error", "mean"))
+        n1, n2 = _check_shape(shape)
+        obs = None
+    else:
+        obs = check_observations(rows, cols, values, shape, duplicates=duplicates)
+        n1, n2 = obs.shape
     check_choice(solver, name="solver", choices=_SOLVERS)
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
         raise TypeError(f"rank must be an int, got {type(rank).__name__}")
     if not 1 <= int(rank) <= min(n1, n2):
         raise ValueError(f"rank must be in [1, min(shape)] = [1, {min(n1, n2)}], got {rank}")
     k = int(rank)
-    need = (n1 + n2) * k
-    if obs.nnz < need:
-        raise ValueError(
-            f"{obs.nnz} observations are fewer than the (n1 + n2) * rank = ({n1} + {n2}) * {k} = {need} "
-            f"degrees of freedom; observe at least {need} entries or lower the rank"
-        )
+    if obs is not None:
+        _check_enough(obs.nnz, n1, n2, k)
     tol = check_positive_float(tol, name="tol")
     max_iter = check_int(max_iter, name="max_iter", minimum=1)
     regularization = check_positive_float(regularization, name="regularization", allow_zero=True)
@@ -331,30 +402,57 @@ def altmin_complete(
             vr, vc, vv = validation
         except (TypeError, ValueError):
             raise TypeError("validation must be a tuple (rows, cols, values)") from None
-        val = check_observations(vr, vc, vv, obs.shape, duplicates="mean")
+        val = check_observations(vr, vc, vv, (n1, n2), duplicates="mean")
     rng = check_random_state(random_state)
+    seeds = [int(x) for x in rng.integers(0, 2**62, size=2)]
+    if partitioned:
+        from ._partitioned import PartitionedObservations
 
-    n_empty_rows = int(np.sum(np.bincount(obs.rows, minlength=n1) == 0))
-    n_empty_cols = int(np.sum(np.bincount(obs.cols, minlength=n2) == 0))
+        backend = PartitionedObservations(rows, cols, values, (n1, n2), duplicates=duplicates, seeds=seeds,
+                                          progress=progress)
+        _check_enough(backend.nnz, n1, n2, k)
+    else:
+        backend = _InMemory(obs, seeds)
+    return _fit(backend, k=k, solver=solver, tol=tol, max_iter=max_iter, init=init, regularization=regularization,
+                biases=bool(biases), rng=rng, callback=callback, progress=progress, val=val,
+                inner_rtol=inner_rtol, inner_max_iter=inner_max_iter, sketch_size=sketch_size,
+                orthonormalize=orthonormalize)
+
+
+def _check_enough(nnz, n1, n2, k):
+    need = (n1 + n2) * k
+    if nnz < need:
+        raise ValueError(
+            f"{nnz} observations are fewer than the (n1 + n2) * rank = ({n1} + {n2}) * {k} = {need} "
+            f"degrees of freedom; observe at least {need} entries or lower the rank"
+        )
+
+
+def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng, callback, progress, val,
+         inner_rtol, inner_max_iter, sketch_size, orthonormalize) -> CompletionResult:
+    """The alternating iteration, on any backend holding the observations (in memory or partitioned)."""
+    n1, n2 = backend.shape
+    n_empty_rows = int(np.sum(backend.row_counts == 0))
+    n_empty_cols = int(np.sum(backend.col_counts == 0))
     if n_empty_rows or n_empty_cols:
         warnings.warn(
             f"{n_empty_rows} rows and {n_empty_cols} columns have no observation; their factor rows "
             "(and biases) are set to zero, so their predictions are the global mean plus the other bias",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
-    P = _Problem(obs, rng)
-    dtype = obs.values.dtype
-    mu = float(np.mean(obs.values)) if biases else 0.0
+    dtype = backend.dtype
+    mu = backend.sum_values / backend.nnz if biases else 0.0
+    step = _Solver(solver, regularization, inner_rtol, inner_max_iter, sketch_size)
 
     # ---------------- initialization (never dense)
     if isinstance(init, LowRankMatrix):
         A0 = np.asarray(init.U, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype))
         B0 = np.asarray(init.V, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype))
     else:
-        p_obs = obs.density
-        M = sp.csr_matrix(((obs.values - mu) / p_obs, (obs.rows, obs.cols)), shape=obs.shape)
+        p_obs = backend.nnz / (n1 * n2)
+        M = backend.operator(mu, p_obs)
         if init == "svd":
             Ui, si, Vi = randomized_svd_sparse(M, k, rng)
             # trimming for incoherence: clip rows whose norm exceeds 3x the RMS
@@ -367,36 +465,24 @@ def altmin_complete(
         else:
             Qu, _ = np.linalg.qr(rng.standard_normal((n1, k)))
             si = None
+        MtQ = np.asarray(M.rmatmat(Qu) if hasattr(M, "rmatmat") else M.T @ Qu)
         if orthonormalize:
-            A0, B0 = Qu, np.asarray(M.T @ Qu)
+            A0, B0 = Qu, MtQ
         else:
             if si is None:
-                si = np.linalg.svd(np.asarray(M.T @ Qu), compute_uv=False)
+                si = np.linalg.svd(MtQ, compute_uv=False)
             scale = np.sqrt(np.maximum(si, 0.0))
             A0 = Qu * scale
-            B0 = np.asarray(M.T @ Qu) / np.where(scale > 0, scale, 1.0)
+            B0 = MtQ / np.where(scale > 0, scale, 1.0)
     A0 = np.ascontiguousarray(A0, dtype=dtype)
     B0 = np.ascontiguousarray(B0, dtype=dtype)
 
     bu = np.zeros(n1, dtype=dtype)
     bv = np.zeros(n2, dtype=dtype)
 
-    def solve(side, F, X0, targets):
-        if side == "col":
-            indptr, indices, keys = P.c_indptr, P.c_rows, P.c_keys
-        else:
-            indptr, indices, keys = P.r_indptr, P.r_cols, P.r_keys
-        want_rss = side == "row"  # the fit is monitored after the row half-step only
-        if solver == "exact":
-            X, rss = solve_rows_exact(indptr, indices, targets, F, regularization, want_rss)
-            steps = 0.0
-        else:
-            X, rss, st = solve_rows_iterative(
-                indptr, indices, targets, F, regularization, X0, inner_rtol, inner_max_iter,
-                sketch_size if solver == "sketch" else 0, keys, want_rss,
-            )
-            steps = float(np.mean(st))
-        return X, float(np.sum(rss)), steps
+    def solve(side, F, X0, b_other=None):
+        # the fit is monitored after the row half-step only
+        return backend.solve(side, np.ascontiguousarray(F), X0, mu, b_other, step, side == "row")
 
     history, test_history, inner_steps = [], [], []
     converged = False
@@ -404,28 +490,29 @@ def altmin_complete(
     V = B0  # warm start for the first column solve
     ones_r = np.ones((n1, 1), dtype=dtype)
     ones_c = np.ones((n2, 1), dtype=dtype)
+    norm_values = backend.norm_values
     it = 0
     for it in range(1, max_iter + 1):
         if orthonormalize:
-            V, _, s1 = solve("col", U, V, P.c_vals)
+            V, _, s1 = solve("col", U, V)
             Qv, Rv = np.linalg.qr(V)
-            U, rss, s2 = solve("row", Qv, U @ Rv.T, P.r_vals)
+            U, rss, s2 = solve("row", Qv, U @ Rv.T)
             Qu, Ru = np.linalg.qr(U)
             U, V = Qu, Qv @ Ru.T
         else:
             if biases:
                 F = np.hstack([U, ones_r])
                 X0 = np.hstack([V, bv[:, None]])
-                W, _, s1 = solve("col", F, X0, P.c_vals - mu - bu[P.c_rows])
+                W, _, s1 = solve("col", F, X0, bu)
                 V, bv = np.ascontiguousarray(W[:, :k]), W[:, k].copy()
                 F = np.hstack([V, ones_c])
                 X0 = np.hstack([U, bu[:, None]])
-                W, rss, s2 = solve("row", F, X0, P.r_vals - mu - bv[P.r_cols])
+                W, rss, s2 = solve("row", F, X0, bv)
                 U, bu = np.ascontiguousarray(W[:, :k]), W[:, k].copy()
             else:
-                V, _, s1 = solve("col", U, V, P.c_vals)
-                U, rss, s2 = solve("row", V, U, P.r_vals)
-        res = math.sqrt(rss) / P.norm_values if P.norm_values > 0 else math.sqrt(rss)
+                V, _, s1 = solve("col", U, V)
+                U, rss, s2 = solve("row", V, U)
+        res = math.sqrt(rss) / norm_values if norm_values > 0 else math.sqrt(rss)
         history.append(res)
         inner_steps.append(0.5 * (s1 + s2))
         if val is not None:

@@ -1,0 +1,160 @@
+"""Shared pieces of the Dask paths: detection, import, limits, computing with progress.
+
+Nothing here imports Dask at module import time: a plain ``import tensorapprox``
+never needs the ``dask`` extra. Functions that take a Dask collection import it
+through :func:`import_dask`, which names the extra when it is missing.
+
+Two limits, read from Dask's own configuration (``dask.config.set``) so that
+they travel with the rest of a user's Dask settings:
+
+``tensorapprox.max-block-bytes`` (default ``"512 MiB"``)
+    The largest block an algorithm may materialize at once: the fibre of a
+    tensor along the mode whose Gram matrix or projection is being formed,
+    or a partition of observed entries. A chunking that would force a larger
+    block is refused with an error naming the rechunk that fits.
+``tensorapprox.in-memory-bytes`` (default ``"256 MiB"``)
+    Intermediate results up to this size (a tensor projected in some modes,
+    a Tucker core) are computed into memory and the algorithm goes on with
+    the in-memory code; larger ones stay lazy and cost one more pass over
+    the data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["is_dask_collection", "import_dask", "max_block_bytes", "in_memory_bytes", "compute", "check_known_chunks"]
+
+_DEFAULTS = {"max-block-bytes": "512 MiB", "in-memory-bytes": "256 MiB"}
+
+
+def is_dask_collection(x: Any) -> bool:
+    """True for a Dask array (or any Dask collection), without importing Dask."""
+    mod = type(x).__module__ or ""
+    return mod.split(".")[0] == "dask" and hasattr(x, "__dask_graph__")
+
+
+def import_dask():
+    """``(dask, dask.array)``, or an ImportError naming the extra to install."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - exercised without the extra only
+        raise ImportError(
+            "Dask support needs the 'dask' extra: pip install 'tensorapprox[dask]'"
+        ) from exc
+    return dask, da
+
+
+def _limit(key: str) -> int:
+    dask, _ = import_dask()
+    from dask.utils import parse_bytes
+
+    value = dask.config.get(f"tensorapprox.{key}", _DEFAULTS[key])
+    n = parse_bytes(value) if isinstance(value, str) else int(value)
+    if n <= 0:
+        raise ValueError(f"dask config 'tensorapprox.{key}' must be a positive size, got {value!r}")
+    return n
+
+
+def max_block_bytes() -> int:
+    """Largest block an algorithm may hold at once (``tensorapprox.max-block-bytes``)."""
+    return _limit("max-block-bytes")
+
+
+def in_memory_bytes() -> int:
+    """Size up to which intermediate results are computed into memory (``tensorapprox.in-memory-bytes``)."""
+    return _limit("in-memory-bytes")
+
+
+def check_known_chunks(X, name: str = "X") -> None:
+    """Refuse arrays whose chunk sizes are unknown (NaN), e.g. after boolean indexing."""
+    if any(isinstance(c, float) and math.isnan(c) for cs in X.chunks for c in cs):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (NaN in {name}.chunks); call "
+            f"{name}.compute_chunk_sizes() (or {name} = {name}.compute_chunk_sizes()) first"
+        )
+
+
+def _distributed_client():
+    """The active ``dask.distributed.Client``, or None."""
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def compute(*objs, progress: bool = False):
+    """``dask.compute(*objs)``, showing Dask's progress bar when asked.
+
+    With a ``dask.distributed.Client`` active the work runs on its cluster
+    (Dask's default) and progress comes from ``distributed.progress``;
+    otherwise from ``dask.diagnostics.ProgressBar`` on the local scheduler.
+    """
+    dask, _ = import_dask()
+    if not progress:
+        return dask.compute(*objs)
+    client = _distributed_client()
+    if client is not None:
+        from distributed import progress as dist_progress
+
+        flat, rebuild = _flatten(objs)
+        futures = client.compute(flat)
+        dist_progress(futures)
+        return rebuild(client.gather(futures))
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar():
+        return dask.compute(*objs)
+
+
+def _flatten(objs):
+    """Nested lists/tuples of collections -> a flat list, and the function that nests results back."""
+    flat = []
+
+    def walk(o):
+        if isinstance(o, (list, tuple)):
+            return [walk(x) for x in o]
+        flat.append(o)
+        return len(flat) - 1
+
+    shape = walk(list(objs))
+
+    def rebuild(values):
+        def back(s):
+            return [back(x) for x in s] if isinstance(s, list) else values[s]
+
+        return tuple(back(shape))
+
+    return flat, rebuild
+
+
+def tree_sum(dask, items, arity: int = 8):
+    """Sum delayed values pairwise-in-groups, so no task holds more than ``arity`` of them."""
+    items = list(items)
+    if not items:
+        raise ValueError("nothing to sum")
+    add = dask.delayed(_add_all, pure=True)
+    while len(items) > 1:
+        items = [add(*items[i:i + arity]) if len(items[i:i + arity]) > 1 else items[i]
+                 for i in range(0, len(items), arity)]
+    return items[0]
+
+
+def _add_all(*parts):
+    """Sum of tuples (element-wise) or of arrays/scalars."""
+    first = parts[0]
+    if isinstance(first, tuple):
+        return tuple(_add_all(*col) for col in zip(*parts))
+    total = first.copy() if hasattr(first, "copy") else first
+    with np.errstate(over="ignore", invalid="ignore"):  # Inf/NaN sums are reported by the callers
+        for p in parts[1:]:
+            total = total + p
+    return total

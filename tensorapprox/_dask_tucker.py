@@ -1,0 +1,579 @@
+"""HOSVD, ST-HOSVD and Tucker-ALS on chunked Dask arrays (larger than memory).
+
+The public functions in :mod:`tensorapprox.tucker` hand a ``dask.array`` here.
+The tensor is never held whole; it is read block by block, and each step
+costs one pass over it:
+
+- the Gram matrix ``X_(k) X_(k)^T`` of an unfolding is a sum over the *fibres*
+  of blocks along mode ``k`` (blocks spanning mode ``k`` whole, each at most
+  ``tensorapprox.max-block-bytes``), so one pass per mode;
+- products with factors in several modes (``X x_j U_j^T``) are sums of
+  block-wise products, grouped by the chunks of the modes left alone, one pass;
+- the randomized variant forms the Khatri-Rao sketches of *all* modes in a
+  single pass, then the core in a second one.
+
+Intermediate results that fit ``tensorapprox.in-memory-bytes`` (a tensor
+projected in its largest mode, the core) are computed into memory and the
+algorithm goes on with the in-memory code of :mod:`tensorapprox.tucker`, so
+small results and the returned :class:`TuckerTensor` are numpy arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ._array import check_random_state
+from ._dask import check_known_chunks, compute, import_dask, in_memory_bytes, max_block_bytes, tree_sum
+from .tensor import _ttm, multi_mode_product
+
+__all__ = ["check_dask_tensor"]
+
+
+# ---------------------------------------------------------------------------
+# the door
+# ---------------------------------------------------------------------------
+def check_dask_tensor(X, name: str = "X"):
+    """Shape, chunk and dtype checks of a Dask tensor (values are checked on the first pass)."""
+    import_dask()
+    check_known_chunks(X, name)
+    if X.ndim < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions, got shape {tuple(X.shape)}")
+    if any(int(n) == 0 for n in X.shape):
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(X.shape)}")
+    dt = np.dtype(X.dtype)
+    if np.issubdtype(dt, np.complexfloating):
+        raise TypeError(f"{name} is complex ({dt}); only real tensors are supported")
+    if dt == np.float32 or dt == np.float64:
+        return X
+    if dt == np.bool_ or np.issubdtype(dt, np.number):
+        return X.astype(np.float64)
+    raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+
+
+def _mib(nbytes: float) -> str:
+    return f"{nbytes / 2**20:.0f} MiB"
+
+
+def _fibres(X, mode: int, name: str = "X"):
+    """``X`` rechunked so that every block spans ``mode`` whole, within the block cap."""
+    cap = max_block_bytes()
+    item = np.dtype(X.dtype).itemsize
+    other = {j: max(c) for j, c in enumerate(X.chunks) if j != mode}
+    size = X.shape[mode] * math.prod(other.values()) * item
+    if size > cap:
+        # shrink the largest other chunks until a fibre fits
+        sugg = dict(other)
+        while X.shape[mode] * math.prod(sugg.values()) * item > cap and max(sugg.values()) > 1:
+            j = max(sugg, key=sugg.get)
+            sugg[j] = max(1, sugg[j] // 2)
+        spec = ", ".join([f"{mode}: -1"] + [f"{j}: {c}" for j, c in sorted(sugg.items())])
+        raise ValueError(
+            f"mode {mode} needs blocks that span it whole: {X.shape[mode]} x "
+            f"{' x '.join(str(other[j]) for j in sorted(other))} {np.dtype(X.dtype).name} = {_mib(size)}, "
+            f"above the block cap of {_mib(cap)} (dask config 'tensorapprox.max-block-bytes'); "
+            f"rechunk first, e.g. {name} = {name}.rechunk({{{spec}}}), or raise the cap"
+        )
+    if len(X.chunks[mode]) > 1:
+        X = X.rechunk({mode: -1})
+    return X
+
+
+def _blocks(X):
+    """``(delayed block, block index)`` pairs of a Dask array."""
+    D = X.to_delayed()
+    return [(D[idx], idx) for idx in itertools.product(*(range(n) for n in D.shape))]
+
+
+def _offsets(chunks):
+    return [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in chunks]
+
+
+# ---------------------------------------------------------------------------
+# block kernels (run inside Dask tasks, on numpy blocks)
+# ---------------------------------------------------------------------------
+def _fibre_gram(F, mode):
+    """Gram matrix of the mode-``mode`` unfolding of a fibre, in float64."""
+    from .tucker import _gram
+
+    F = np.asarray(F)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected from the norm
+        return np.asarray(_gram(np, F, mode), dtype=np.float64)
+
+
+def _fibre_power(F, mode, Q):
+    """``F_(mode) F_(mode)^T Q`` of a fibre (one step of a power iteration), in float64."""
+    F = np.asarray(F)
+    Z = _ttm(np, F, np.ascontiguousarray(Q.T.astype(F.dtype)), mode)  # Z_(mode) = Q^T F_(mode)
+    shape = F.shape
+    a, b = math.prod(shape[:mode]), math.prod(shape[mode + 1:])
+    F3 = F.reshape(a, shape[mode], b)
+    Z3 = Z.reshape(a, Q.shape[1], b)
+    return np.asarray(np.tensordot(F3, Z3, axes=([0, 2], [0, 2])), dtype=np.float64)  # (n, w)
+
+
+def _fibre_project(F, mode, U, want_residual):
+    """``(F x_mode U^T, ||F - U U^T F||^2)`` of a fibre."""
+    from .tucker import _residual_energy
+
+    F = np.asarray(F)
+    P = _ttm(np, F, np.ascontiguousarray(U.T), mode)
+    res = _residual_energy(np, F, P, U, mode) if want_residual else 0.0
+    return P, res
+
+
+def _block_sumsq(B):
+    """``(sum of squares in float64, number of non-finite entries)`` of a block."""
+    v = np.asarray(B).reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = float(np.vecdot(v, v, dtype=np.float64))
+    bad = 0 if math.isfinite(s) else int(np.count_nonzero(~np.isfinite(v)))
+    return s, bad
+
+
+def _block_maxabs(B):
+    return float(np.max(np.abs(np.asarray(B))))
+
+
+def _block_ttm(B, mats, modes):
+    """``B x_j mats[j]^T`` over ``modes`` (``mats`` are the factor rows of this block)."""
+    return multi_mode_product(np.asarray(B), list(mats), modes=list(modes), transpose=True)
+
+
+def _block_residual(B, core, mats):
+    """``||B - core x_j mats[j]||^2`` of one block (``mats`` are its factor rows)."""
+    R = np.asarray(B, dtype=np.float64) - multi_mode_product(core, list(mats))
+    v = R.reshape(-1)
+    return float(v @ v)
+
+
+def _block_sketches(B, mode_omegas):
+    """Khatri-Rao sketches of every mode of one block: ``[B_(k) KR(omegas of the other modes)]``."""
+    from .tucker import _kr_sketch
+
+    B = np.asarray(B)
+    return tuple(_kr_sketch(np, B, k, om) for k, om in enumerate(mode_omegas))
+
+
+# ---------------------------------------------------------------------------
+# passes (each reads the data once)
+# ---------------------------------------------------------------------------
+def _norm_pass(X, progress):
+    """``||X||^2`` (float64) in one pass, raising for NaN/Inf and rescaling on overflow."""
+    dask, _ = import_dask()
+    parts = [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(X)]
+    (total,) = compute(tree_sum(dask, parts), progress=progress)
+    return _finish_norm(X, total, progress)
+
+
+def _finish_norm(X, stats, progress):
+    """Turn pass statistics into ``(X, ||X||^2, scale)``; raise for NaN/Inf."""
+    sumsq, bad = stats
+    if bad:
+        raise ValueError(f"X contains {int(bad)} NaN or Inf values; remove or impute them first")
+    if math.isfinite(sumsq):
+        return X, sumsq, 1.0
+    # finite data whose squared norm overflows: run on X / max|X|
+    dask, _ = import_dask()
+    (s,) = compute(tree_max(dask, [dask.delayed(_block_maxabs, pure=True)(b) for b, _ in _blocks(X)]),
+                   progress=progress)
+    Xs = X / s
+    parts = [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(Xs)]
+    (stats2,) = compute(tree_sum(dask, parts), progress=progress)
+    return Xs, stats2[0], s
+
+
+def tree_max(dask, items):
+    items = list(items)
+    while len(items) > 1:
+        items = [dask.delayed(max, pure=True)(*items[i:i + 8]) if len(items[i:i + 8]) > 1 else items[i]
+                 for i in range(0, len(items), 8)]
+    return items[0]
+
+
+def _gram_pass(X, mode, progress, with_norm):
+    """Gram matrix of the mode-``mode`` unfolding (float64), and ``(||X||^2, bad)`` if asked, in one pass."""
+    dask, _ = import_dask()
+    Xf = _fibres(X, mode)
+    grams = []
+    norms = []
+    for b, _ in _blocks(Xf):
+        grams.append(dask.delayed(_fibre_gram, pure=True)(b, mode))
+        if with_norm:
+            norms.append(dask.delayed(_block_sumsq, pure=True)(b))
+    todo = [tree_sum(dask, grams)] + ([tree_sum(dask, norms)] if with_norm else [])
+    out = compute(*todo, progress=progress)
+    return out[0], (out[1] if with_norm else None)
+
+
+def _lazy_multi_ttm(X, factors, modes):
+    """``X x_j factors[j]^T`` for ``j`` in ``modes``, as a lazy Dask array (sums of block products)."""
+    dask, da = import_dask()
+    modes = list(modes)
+    offs = _offsets(X.chunks)
+    keep = [j for j in range(X.ndim) if j not in modes]
+    groups: dict = {}
+    for b, idx in _blocks(X):
+        mats = [np.ascontiguousarray(factors[i][offs[j][idx[j]]:offs[j][idx[j] + 1], :])
+                for i, j in enumerate(modes)]
+        part = dask.delayed(_block_ttm, pure=True)(b, mats, modes)
+        groups.setdefault(tuple(idx[j] for j in keep), []).append(part)
+    ranks = {j: factors[i].shape[1] for i, j in enumerate(modes)}
+    out_shape_of = lambda key: tuple(  # noqa: E731
+        ranks[j] if j in ranks else X.chunks[j][key[keep.index(j)]] for j in range(X.ndim)
+    )
+    arrays = {}
+    for key, parts in groups.items():
+        arrays[key] = da.from_delayed(tree_sum(dask, parts), shape=out_shape_of(key), dtype=X.dtype)
+    if not keep:
+        return arrays[()]
+    # da.block wants nesting over all axes of the output; contracted axes have one block
+    def nest(level_key, axis):
+        if axis == X.ndim:
+            return arrays[tuple(level_key)]
+        if axis in ranks:
+            return [nest(level_key, axis + 1)]
+        return [nest(level_key + [i], axis + 1) for i in range(len(X.chunks[axis]))]
+
+    return da.block(nest([], 0))
+
+
+def _maybe_materialize(Y, progress):
+    """Compute ``Y`` into memory when it fits the in-memory cap; else keep it lazy."""
+    if Y.nbytes <= in_memory_bytes():
+        (Y,) = compute(Y, progress=progress)
+        return np.asarray(Y)
+    return Y
+
+
+def _residual_pass(X, core, factors, progress) -> float:
+    """``||X - core x U||^2`` formed explicitly, block by block, in one pass."""
+    dask, _ = import_dask()
+    offs = _offsets(X.chunks)
+    parts = []
+    for b, idx in _blocks(X):
+        mats = [np.ascontiguousarray(factors[j][offs[j][idx[j]]:offs[j][idx[j] + 1], :]) for j in range(X.ndim)]
+        parts.append(dask.delayed(_block_residual, pure=True)(b, core, mats))
+    (total,) = compute(tree_sum(dask, parts), progress=progress)
+    return float(total)
+
+
+def _project_pass(X, mode, U, want_residual, progress):
+    """``X x_mode U^T`` (lazy, or in memory when it fits) and, if asked, the residual energy."""
+    dask, da = import_dask()
+    Xf = _fibres(X, mode)
+    r = U.shape[1]
+    Ud = dask.delayed(np.ascontiguousarray(U.astype(X.dtype)), pure=True)  # one copy in the graph
+    pieces = {}
+    residuals = []
+    for b, idx in _blocks(Xf):
+        t = dask.delayed(_fibre_project, pure=True, nout=2)(b, mode, Ud, want_residual)
+        shape = tuple(r if j == mode else Xf.chunks[j][idx[j]] for j in range(X.ndim))
+        pieces[idx] = da.from_delayed(t[0], shape=shape, dtype=X.dtype)
+        residuals.append(t[1])
+
+    def nest(key, axis):
+        if axis == X.ndim:
+            return pieces[tuple(key)]
+        return [nest(key + [i], axis + 1) for i in range(len(Xf.chunks[axis]))]
+
+    Y = da.block(nest([], 0))
+    fits = Y.nbytes <= in_memory_bytes()
+    if want_residual or fits:
+        todo = ([Y] if fits else []) + ([tree_sum(dask, residuals)] if want_residual else [])
+        out = compute(*todo, progress=progress)
+        if fits:
+            Y = np.asarray(out[0])
+        res = float(out[-1]) if want_residual else None
+        return Y, res
+    return Y, None
+
+
+# ---------------------------------------------------------------------------
+# algorithms
+# ---------------------------------------------------------------------------
+def _eig_desc(G):
+    w, V = np.linalg.eigh(G)
+    return np.clip(w[::-1], 0.0, None), V[:, ::-1]
+
+
+def _first_norm(X, mode, progress):
+    """Gram of ``mode`` and ``||X||^2`` in one pass (the Gram's trace is the norm; NaN/Inf checked)."""
+    G, stats = _gram_pass(X, mode, progress, with_norm=True)
+    X2, normX2, scale = _finish_norm(X, stats, progress)
+    if scale != 1.0:
+        G, _ = _gram_pass(X2, mode, progress, with_norm=False)
+    return X2, G, normX2, scale
+
+
+def dask_hosvd(X, ranks, rtol, method, progress):
+    """HOSVD of a Dask tensor: one Gram pass per mode, one pass for the core."""
+    from .tucker import TuckerTensor, _rank_for_budget, _zero_result
+
+    d = X.ndim
+    factors = []
+    normX2 = None
+    scale = 1.0
+    for k in range(d):
+        if k == 0:
+            X, G, normX2, scale = _first_norm(X, 0, progress)
+            if normX2 == 0.0:
+                return _zero_result(np, X, ranks or (1,) * d)
+        else:
+            G, _ = _gram_pass(X, k, progress, with_norm=False)
+        sigma2, V = _eig_desc(G)
+        if ranks is not None:
+            U = V[:, :ranks[k]]
+        else:
+            budget = rtol * rtol * normX2 / d
+            r = _rank_for_budget(sigma2, budget)
+            # the eigenvalues carry errors of about n * eps * ||X||^2 (Gram of
+            # fibres in the data's precision): near that, measure the discarded
+            # energy explicitly (one more pass) and grow the rank until it fits
+            if budget < 100 * X.shape[k] * float(np.finfo(X.dtype).eps) * normX2:
+                U, _, _ = _verify_rank(X, k, V, sigma2, r, budget, progress)
+            else:
+                U = V[:, :r]
+        factors.append(np.ascontiguousarray(U).astype(X.dtype))
+    core = _maybe_materialize(_lazy_multi_ttm(X, factors, range(d)), progress)
+    core = np.asarray(core)
+    return TuckerTensor(core * scale if scale != 1.0 else core, factors)
+
+
+def _verify_rank(X, mode, V, sigma2, r, budget, progress):
+    """Projection of ``X`` onto ``V[:, :r]`` with its explicitly measured residual, growing ``r`` to fit ``budget``."""
+    n = V.shape[0]
+    while True:
+        U = np.ascontiguousarray(V[:, :r]).astype(X.dtype)
+        Y, res = _project_pass(X, mode, U, budget is not None, progress)
+        if budget is None or res <= budget or r == n:
+            return U, Y, (res if budget is not None else float(np.sum(sigma2[r:])))
+        r += 1
+
+
+def dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state, progress):
+    """ST-HOSVD of a Dask tensor (see :func:`_st_hosvd_scaled`); the core scaled back."""
+    from .tucker import TuckerTensor
+
+    if method == "randomized":
+        return dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_state, progress)
+    T, _, scale, _ = _st_hosvd_scaled(X, ranks, rtol, order, method, progress)
+    return TuckerTensor(T.core * scale, T.factors) if scale != 1.0 else T
+
+
+def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
+    """ST-HOSVD of a Dask tensor: ``(T, ||X / s||^2, s, X / s)``, ``T`` the decomposition of ``X / s``.
+
+    While the projected tensor is larger than ``tensorapprox.in-memory-bytes``
+    each mode costs a Gram pass and a projection pass (which also measures
+    the discarded energy explicitly); once it fits, it is computed into
+    memory and the remaining modes run in-memory.
+    """
+    from .tucker import TuckerTensor, _rank_for_budget, _st_hosvd_modes, _zero_result
+
+    d = X.ndim
+    factors = [None] * d
+    Y = X
+    used = 0.0
+    scale = 1.0
+    budget_total = None
+    for i, k in enumerate(order):
+        if not hasattr(Y, "__dask_graph__"):
+            break
+        if i == 0:
+            Y, G, normX2, scale = _first_norm(Y, k, progress)
+            Xs = Y
+            if normX2 == 0.0:
+                return _zero_result(np, X, ranks or (1,) * d), 0.0, 1.0, X
+            budget_total = None if rtol is None else rtol * rtol * normX2
+        else:
+            G, _ = _gram_pass(Y, k, progress, with_norm=False)
+        sigma2, V = _eig_desc(G)
+        share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
+        r = ranks[k] if ranks is not None else _rank_for_budget(sigma2, share)
+        U, Y, discarded = _verify_rank(Y, k, V, sigma2, r, share, progress)
+        used += discarded
+        factors[k] = U
+    else:
+        i = d
+    if hasattr(Y, "__dask_graph__"):  # every mode done, core still lazy (too large for memory)
+        (Y,) = compute(Y, progress=progress)
+        Y = np.asarray(Y)
+    if i < d:
+        Y, used = _st_hosvd_modes(np, Y, order, i, ranks, rtol, budget_total, used, method, factors,
+                                  n_power_iter=0, oversampling=0, rng=None)
+    return TuckerTensor(Y, factors), normX2, scale, Xs
+
+
+def _sketch_pass(X, omegas, progress):
+    """Khatri-Rao sketches of every mode and ``(||X||^2, bad)``, in one pass.
+
+    ``omegas[k][j]`` is the Gaussian matrix of mode ``j`` in the sketch of mode ``k``.
+    """
+    dask, _ = import_dask()
+    d = X.ndim
+    offs = _offsets(X.chunks)
+    per_mode_chunk = [dict() for _ in range(d)]
+    norms = []
+    for b, idx in _blocks(X):
+        sl = [slice(offs[j][idx[j]], offs[j][idx[j] + 1]) for j in range(d)]
+        mode_omegas = [{j: np.ascontiguousarray(omegas[k][j][sl[j]]) for j in range(d) if j != k} for k in range(d)]
+        t = dask.delayed(_block_sketches, pure=True, nout=d)(b, mode_omegas)
+        for k in range(d):
+            per_mode_chunk[k].setdefault(idx[k], []).append(t[k])
+        norms.append(dask.delayed(_block_sumsq, pure=True)(b))
+    todo = []
+    for k in range(d):
+        todo.append([tree_sum(dask, per_mode_chunk[k][c]) for c in range(len(X.chunks[k]))])
+    out = compute(todo, tree_sum(dask, norms), progress=progress)
+    sketches = [np.concatenate([np.asarray(p) for p in parts], axis=0) for parts in out[0]]
+    return sketches, out[1]
+
+
+def _power_pass(X, mode, Q, progress):
+    """``X_(mode) X_(mode)^T Q`` in one pass over the fibres of ``mode``."""
+    dask, _ = import_dask()
+    Xf = _fibres(X, mode)
+    Qd = dask.delayed(np.ascontiguousarray(Q), pure=True)
+    parts = [dask.delayed(_fibre_power, pure=True)(b, mode, Qd) for b, _ in _blocks(Xf)]
+    (Z,) = compute(tree_sum(dask, parts), progress=progress)
+    return Z
+
+
+def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_state, progress):
+    """Randomized Tucker of a Dask tensor from sketches of all modes taken in one pass.
+
+    Pass 1 forms every mode's Khatri-Rao sketch ``X_(k) Omega_k`` (and
+    ``||X||^2``); each power iteration costs one pass per mode; the last pass
+    forms ``W = X x_k Q_k^T``. The small ``W`` is truncated in memory by
+    ST-HOSVD, and ``U_k = Q_k V_k``. With ``rtol`` the sketch width doubles
+    until the exact error ``||X||^2 - ||core||^2`` fits.
+    """
+    from .tucker import TuckerTensor, st_hosvd, _zero_result
+
+    rng = check_random_state(random_state)
+    d = X.ndim
+    shape = tuple(int(n) for n in X.shape)
+    total = math.prod(shape)
+    width = [min(r + oversampling, n, total // n) for r, n in zip(ranks, shape)] if ranks is not None else \
+        [min(max(2 * oversampling, 16), n, total // n) for n in shape]
+    scale = 1.0
+    while True:
+        omegas = [{j: rng.standard_normal((shape[j], width[k])).astype(X.dtype) for j in range(d) if j != k}
+                  for k in range(d)]
+        sketches, stats = _sketch_pass(X, omegas, progress)
+        if scale == 1.0:
+            X2, normX2, scale = _finish_norm(X, stats, progress)
+            if scale != 1.0:  # sketch again on the rescaled data
+                X = X2
+                continue
+            if normX2 == 0.0:
+                return _zero_result(np, X, ranks or (1,) * d)
+        Qs = [np.linalg.qr(S.astype(np.float64))[0] for S in sketches]
+        for _ in range(n_power_iter):
+            Qs = [np.linalg.qr(_power_pass(X, k, Q.astype(X.dtype), progress))[0] for k, Q in enumerate(Qs)]
+        Qs = [np.ascontiguousarray(Q).astype(X.dtype) for Q in Qs]
+        W = _maybe_materialize(_lazy_multi_ttm(X, Qs, range(d)), progress)
+        if hasattr(W, "__dask_graph__"):
+            (W,) = compute(W, progress=progress)
+        W = np.asarray(W)
+        if ranks is not None:
+            T = st_hosvd(W, rank=ranks)
+            break
+        normW2 = float(np.vecdot(W.reshape(-1), W.reshape(-1), dtype=np.float64))
+        left = rtol * rtol * normX2 - max(normX2 - normW2, 0.0)
+        full = all(w >= min(n, total // n) for w, n in zip(width, shape))
+        if left > 0 and normW2 > 0:
+            T = st_hosvd(W, rtol=min(math.sqrt(left / normW2), 0.999999))
+            break
+        if full:
+            T = st_hosvd(W, rank=tuple(W.shape))
+            break
+        width = [min(2 * w, n, total // n) for w, n in zip(width, shape)]
+    factors = [np.ascontiguousarray(Q @ V) for Q, V in zip(Qs, T.factors)]
+    core = T.core * scale if scale != 1.0 else T.core
+    return TuckerTensor(core, factors)
+
+
+def _relative_error(X, normX2, core, factors, progress):
+    """As :func:`tensorapprox.tucker._relative_error`: the shortcut, or an explicit residual pass below 1e-5."""
+    from .tucker import _EXPLICIT_RESIDUAL_BELOW
+
+    if normX2 == 0.0:
+        return 0.0
+    c = np.asarray(core).reshape(-1)
+    short2 = max(normX2 - float(np.vecdot(c, c, dtype=np.float64)), 0.0)
+    rel = math.sqrt(short2 / normX2)
+    if rel >= _EXPLICIT_RESIDUAL_BELOW:
+        return rel
+    return math.sqrt(_residual_pass(X, core, factors, progress) / normX2)
+
+
+def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state, progress):
+    """HOOI on a Dask tensor: per sweep, one pass per half of the modes (as in memory)."""
+    import time
+
+    from .tucker import TuckerALSResult, TuckerTensor, _als_group, _orthonormalize, _resolve_mode_order, _zero_result
+
+    d = X.ndim
+    if isinstance(init, TuckerTensor) or init == "random":
+        if isinstance(init, TuckerTensor):
+            factors = [_orthonormalize(np, np.asarray(U, dtype=X.dtype)) for U in init.factors]
+        else:
+            rng = check_random_state(random_state)
+            factors = [_orthonormalize(np, rng.standard_normal((n, r)).astype(X.dtype))
+                       for n, r in zip(X.shape, ranks)]
+        dask, _ = import_dask()
+        norms = tree_sum(dask, [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(X)])
+        core, stats = compute(_lazy_multi_ttm(X, factors, range(d)), norms, progress=progress)
+        X, normX2, scale = _finish_norm(X, stats, progress)
+        if scale != 1.0:
+            (core,) = compute(_lazy_multi_ttm(X, factors, range(d)), progress=progress)
+        init_t = TuckerTensor(np.asarray(core), factors)
+    else:  # 'st_hosvd'
+        order = _resolve_mode_order(None, X.shape, ranks)
+        init_t, normX2, scale, X = _st_hosvd_scaled(X, ranks, None, order, "auto", progress)
+        factors = list(init_t.factors)
+    if normX2 == 0.0:
+        return TuckerALSResult(_zero_result(np, X, ranks), 0, True, (0.0,), init_t)
+    history = [_relative_error(X, normX2, init_t.core, factors, progress)]
+    half = (d + 1) // 2
+    left, right = list(range(half)), list(range(half, d))
+    core = init_t.core
+    converged = False
+    n_iter = 0
+    t0 = time.perf_counter()
+    for it in range(1, max_iter + 1):
+        for group, other in ((left, right), (right, left)):
+            P = _lazy_multi_ttm(X, [factors[j] for j in other], other)
+            P = _maybe_materialize(P, progress)
+            if hasattr(P, "__dask_graph__"):  # too large to hold: one small product per mode of the group
+                for k in group:
+                    rest = [j for j in group if j != k]
+                    Pk = _lazy_multi_ttm(P, [factors[j] for j in rest], rest) if rest else P
+                    (Pk,) = compute(Pk, progress=progress)
+                    Yproj = _als_group(np, np.asarray(Pk), [k], factors, ranks,
+                                       want_core=group is right and k == group[-1])
+                    if Yproj is not None:  # Pk was projected in every other mode: this is the core
+                        core = Yproj
+            else:
+                Yproj = _als_group(np, P, group, factors, ranks, want_core=group is right)
+                if Yproj is not None:
+                    core = Yproj
+        n_iter = it
+        err = _relative_error(X, normX2, core, factors, progress)
+        history.append(err)
+        if verbose:
+            print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
+        stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
+        if history[-2] - err <= tol:
+            converged = True
+            break
+        if stop:
+            break
+    if scale != 1.0:
+        core = core * scale
+        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
+    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)

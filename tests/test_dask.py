@@ -1,0 +1,274 @@
+"""Dask paths: Tucker on chunked arrays and completion on partitioned observations.
+
+Every result is compared with the in-memory code on the same data (the
+reference), for random chunkings drawn by hypothesis.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+import tensorapprox as ta  # noqa: E402
+from tensorapprox.completion import altmin_complete  # noqa: E402
+
+
+def _lowrank_plus_noise(shape, ranks, noise, seed):
+    rng = np.random.default_rng(seed)
+    T = ta.TuckerTensor(rng.standard_normal(ranks), [rng.standard_normal((n, r)) for n, r in zip(shape, ranks)])
+    return T.full() + noise * rng.standard_normal(shape)
+
+
+def _chunks(draw, shape):
+    return tuple(draw(st.integers(1, n)) for n in shape)
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@st.composite
+def tensors(draw, max_d=3):
+    d = draw(st.integers(2, max_d))
+    shape = tuple(draw(st.integers(3, 9)) for _ in range(d))
+    ranks = tuple(draw(st.integers(1, min(3, n))) for n in shape)
+    # a rank must not exceed the product of the others
+    ranks = tuple(min(r, int(np.prod(ranks)) // r) for r in ranks)
+    X = _lowrank_plus_noise(shape, ranks, 1e-3, draw(st.integers(0, 2**16)))
+    return X, ranks, _chunks(draw, shape)
+
+
+_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class TestTuckerEqualsNumpy:
+    @_settings
+    @given(tensors())
+    def test_st_hosvd_rank(self, case):
+        X, ranks, chunks = case
+        ref = ta.st_hosvd(X, rank=ranks)
+        got = ta.st_hosvd(da.from_array(X, chunks=chunks), rank=ranks)
+        assert isinstance(got.core, np.ndarray) and all(isinstance(U, np.ndarray) for U in got.factors)
+        assert got.ranks == ref.ranks
+        assert _rel(got.full(), ref.full()) < 1e-8
+
+    @_settings
+    @given(tensors(), st.sampled_from([1e-1, 1e-2]))
+    def test_st_hosvd_rtol(self, case, rtol):
+        X, _, chunks = case
+        ref = ta.st_hosvd(X, rtol=rtol)
+        got = ta.st_hosvd(da.from_array(X, chunks=chunks), rtol=rtol)
+        assert _rel(got.full(), X) <= rtol
+        assert got.ranks == ref.ranks
+        assert _rel(got.full(), ref.full()) < 1e-8
+
+    @_settings
+    @given(tensors(), st.booleans())
+    def test_hosvd(self, case, by_rtol):
+        X, ranks, chunks = case
+        kw = {"rtol": 0.05} if by_rtol else {"rank": ranks}
+        ref = ta.hosvd(X, **kw)
+        got = ta.hosvd(da.from_array(X, chunks=chunks), **kw)
+        assert got.ranks == ref.ranks
+        assert _rel(got.full(), ref.full()) < 1e-8
+
+    @_settings
+    @given(tensors(max_d=4), st.sampled_from(["st_hosvd", "random"]))
+    def test_tucker_als(self, case, init):
+        X, ranks, chunks = case
+        ref = ta.tucker_als(X, ranks, init=init, random_state=5, max_iter=6)
+        got = ta.tucker_als(da.from_array(X, chunks=chunks), ranks, init=init, random_state=5, max_iter=6)
+        assert got.n_iter == ref.n_iter
+        np.testing.assert_allclose(got.history, ref.history, rtol=1e-6, atol=1e-10)
+        assert _rel(got.tucker.full(), ref.tucker.full()) < 1e-7
+
+
+def test_lazy_intermediates_equal_numpy():
+    """With a tiny in-memory cap every intermediate stays lazy: more passes, same result."""
+    X = _lowrank_plus_noise((14, 12, 10, 6), (3, 3, 2, 2), 1e-3, 1)
+    Xd = da.from_array(X, chunks=(5, 4, 10, 3))
+    with dask.config.set({"tensorapprox.in-memory-bytes": 64}):
+        for kw in ({"rank": (3, 3, 2, 2)}, {"rtol": 1e-2}):
+            assert _rel(ta.st_hosvd(Xd, **kw).full(), ta.st_hosvd(X, **kw).full()) < 1e-8
+        got = ta.tucker_als(Xd, (3, 3, 2, 2), max_iter=4)
+        ref = ta.tucker_als(X, (3, 3, 2, 2), max_iter=4)
+        assert _rel(got.tucker.full(), ref.tucker.full()) < 1e-7
+        assert _rel(ta.hosvd(Xd, rank=(3, 3, 2, 2)).full(), ta.hosvd(X, rank=(3, 3, 2, 2)).full()) < 1e-8
+
+
+def test_float32_kept_and_tight_rtol_verified():
+    X = _lowrank_plus_noise((20, 18, 16), (3, 3, 3), 1e-4, 2).astype(np.float32)
+    T = ta.st_hosvd(da.from_array(X, chunks=(7, 6, 16)), rank=3)
+    assert T.dtype == np.float32
+    # a tolerance near the Gram's rounding level is met thanks to the explicit residual
+    X64 = X.astype(np.float64)
+    for f in (ta.hosvd, ta.st_hosvd):
+        T = f(da.from_array(X64, chunks=(7, 6, 16)), rtol=1e-7)
+        assert _rel(T.full(), X64) <= 1e-7
+
+
+def test_randomized_single_sketch_pass():
+    X = _lowrank_plus_noise((30, 28, 26), (4, 4, 4), 1e-2, 3)
+    Xd = da.from_array(X, chunks=(10, 14, 13))
+    best = _rel(ta.st_hosvd(X, rank=4).full(), X)
+    errs = []
+    for q in (0, 1):
+        T = ta.st_hosvd(Xd, rank=4, method="randomized", n_power_iter=q, random_state=0)
+        assert T.ranks == (4, 4, 4)
+        errs.append(_rel(T.full(), X))
+    # one power iteration (one more pass per mode) brings the sketch to the optimum;
+    # the plain two-pass sketch is within the few-fold factor of Halko et al.'s bound
+    assert errs[1] <= 1.05 * best
+    assert errs[1] < errs[0] <= 3 * best
+    T = ta.st_hosvd(Xd, rtol=0.05, method="randomized", random_state=0)
+    assert _rel(T.full(), X) <= 0.05
+    # reproducible with a seed
+    a = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
+    b = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_overflowing_norm_and_zero_tensor():
+    X = _lowrank_plus_noise((10, 9, 8), (2, 2, 2), 0.0, 4)
+    big = X * 1e200
+    T = ta.st_hosvd(da.from_array(big, chunks=4), rank=2)
+    assert np.all(np.isfinite(T.core))
+    assert _rel(T.full() / 1e200, X) < 1e-10
+    Z = ta.st_hosvd(da.zeros((6, 5, 4), chunks=3), rank=2)
+    assert Z.ranks == (2, 2, 2) and np.all(Z.full() == 0)
+
+
+def test_progress_bar(capsys):
+    X = da.from_array(_lowrank_plus_noise((8, 8, 8), (2, 2, 2), 0.0, 5), chunks=4)
+    ta.st_hosvd(X, rank=2, progress=True)
+    out = capsys.readouterr()
+    assert "Completed" in out.out + out.err
+
+
+class TestBadInput:
+    def test_unknown_chunks(self):
+        x = da.from_array(np.arange(60.0).reshape(6, 10), chunks=3)
+        y = x[x[:, 0] > 10]  # boolean indexing: NaN chunk sizes
+        with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
+            ta.st_hosvd(y, rank=1)
+
+    def test_block_cap_names_the_rechunk(self):
+        X = da.zeros((200, 100, 100), chunks=(50, 100, 100))
+        with dask.config.set({"tensorapprox.max-block-bytes": "2 MiB"}):
+            with pytest.raises(ValueError, match=r"X = X\.rechunk\(\{0: -1, 1: \d+, 2: \d+\}\)") as exc:
+                ta.st_hosvd(X, rank=2)
+        # the suggested chunking really fits the cap
+        import re
+
+        spec = re.search(r"rechunk\((\{[^}]*\})\)", str(exc.value)).group(1)
+        chunks = eval(spec)  # a dict literal of ints from our own message
+        assert 200 * chunks[1] * chunks[2] * 8 <= 2 * 2**20
+
+    def test_nan_values(self):
+        X = np.ones((6, 6, 6))
+        X[2, 3, 4] = np.nan
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            ta.st_hosvd(da.from_array(X, chunks=3), rank=2)
+
+    def test_complex_and_rank(self):
+        with pytest.raises(TypeError, match="complex"):
+            ta.hosvd(da.zeros((4, 4), dtype=complex, chunks=2), rank=1)
+        with pytest.raises(ValueError, match="rank"):
+            ta.st_hosvd(da.zeros((4, 4, 4), chunks=2), rank=(5, 1, 1))
+
+    def test_missing_dask_names_the_extra(self, monkeypatch):
+        from tensorapprox import _dask
+
+        monkeypatch.setitem(sys.modules, "dask", None)
+        monkeypatch.setitem(sys.modules, "dask.array", None)
+        with pytest.raises(ImportError, match=r"tensorapprox\[dask\]"):
+            _dask.import_dask()
+
+
+# --------------------------------------------------------------------------
+# completion
+# --------------------------------------------------------------------------
+def _completion_problem(n1=240, n2=200, k=3, p=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2))
+    r, c = np.nonzero(rng.random(X.shape) < p)
+    perm = rng.permutation(r.size)  # partitions need not be sorted
+    return X, r[perm], c[perm], X[r, c][perm]
+
+
+class TestCompletionPartitioned:
+    @settings(max_examples=8, deadline=None)
+    @given(st.integers(1, 9), st.sampled_from(["exact", "cg", "sketch"]), st.booleans())
+    def test_equals_in_memory(self, n_parts, solver, biases):
+        X, r, c, v = _completion_problem()
+        ref = altmin_complete(r, c, v, X.shape, 3, solver=solver, biases=biases, random_state=1, max_iter=15)
+        chunk = -(-r.size // n_parts)
+        got = altmin_complete(*(da.from_array(a, chunks=chunk) for a in (r, c, v)), X.shape, 3, solver=solver,
+                              biases=biases, random_state=1, max_iter=15)
+        assert got.n_iter == ref.n_iter
+        np.testing.assert_allclose(got.history, ref.history, rtol=1e-8, atol=1e-14)
+        assert np.abs(got.matrix.full() - ref.matrix.full()).max() < 1e-10
+        if biases:
+            assert np.abs(got.row_bias - ref.row_bias).max() < 1e-10
+
+    def test_list_of_coo_blocks(self):
+        X, r, c, v = _completion_problem(seed=2)
+        ref = altmin_complete(r, c, v, X.shape, 3, solver="cg", random_state=4)
+        idx = np.array_split(np.arange(r.size), 4)
+        got = altmin_complete([r[i] for i in idx], [c[i] for i in idx], [v[i] for i in idx], X.shape, 3,
+                              solver="cg", random_state=4)
+        assert np.abs(got.matrix.full() - ref.matrix.full()).max() < 1e-10
+        assert got.converged and np.linalg.norm(got.matrix.full() - X) / np.linalg.norm(X) < 1e-8
+
+    def test_bad_partitions(self):
+        X, r, c, v = _completion_problem()
+        rd, cd = da.from_array(r, chunks=1000), da.from_array(c, chunks=1000)
+        with pytest.raises(ValueError, match="same chunks"):
+            altmin_complete(rd, cd, da.from_array(v, chunks=500), X.shape, 3)
+        bad = c.copy()
+        bad[7] = X.shape[1] + 3
+        with pytest.raises(ValueError, match="cols"):
+            altmin_complete(rd, da.from_array(bad, chunks=1000), da.from_array(v, chunks=1000), X.shape, 3)
+        # a pair repeated across two partitions is still caught
+        r2, c2, v2 = np.r_[r, r[:1]], np.r_[c, c[:1]], np.r_[v, v[:1]]
+        with pytest.raises(ValueError, match="duplicate"):
+            altmin_complete([r2[:-1], r2[-1:]], [c2[:-1], c2[-1:]], [v2[:-1], v2[-1:]], X.shape, 3)
+        mask = rd > 10
+        with pytest.raises(ValueError, match=r"compute_chunk_sizes"):
+            altmin_complete(rd[mask], cd[mask], da.from_array(v, chunks=1000)[mask], X.shape, 3)
+        with pytest.raises(ValueError, match="fewer than"):
+            altmin_complete([r[:50]], [c[:50]], [v[:50]], X.shape, 3)
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_local_cluster_equals_threaded(local_cluster):
+    X = _lowrank_plus_noise((24, 20, 18), (3, 3, 3), 1e-3, 6)
+    Xd = da.from_array(X, chunks=(8, 10, 9))
+    with dask.config.set(scheduler="threads"):
+        t_threads = ta.st_hosvd(Xd, rank=3)
+        a_threads = ta.tucker_als(Xd, 3, max_iter=3)
+    t_cluster = ta.st_hosvd(Xd, rank=3)  # the client is the default scheduler now
+    a_cluster = ta.tucker_als(Xd, 3, max_iter=3)
+    assert _rel(t_cluster.full(), t_threads.full()) < 1e-10
+    assert _rel(a_cluster.tucker.full(), a_threads.tucker.full()) < 1e-10
+    M, r, c, v = _completion_problem(seed=3)
+    parts = [da.from_array(a, chunks=2000) for a in (r, c, v)]
+    with dask.config.set(scheduler="threads"):
+        ref = altmin_complete(*parts, M.shape, 3, solver="sketch", random_state=0)
+    got = altmin_complete(*parts, M.shape, 3, solver="sketch", random_state=0)
+    assert np.abs(got.matrix.full() - ref.matrix.full()).max() < 1e-10
