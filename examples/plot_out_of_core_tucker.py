@@ -11,8 +11,8 @@ The example caps the memory it allows itself (Dask configuration
 ``tensorapprox.max-block-bytes`` and ``tensorapprox.in-memory-bytes``) below
 the size of the tensor.
 
-Left: the singular values of each unfolding, recovered from the factors'
-Gram spectra (the noise floor shows where the field ends). Right: the
+Left: the leading singular values of each unfolding (those of the core's
+unfoldings; the noise floor shows where the field ends). Right: the
 relative error of the out-of-core result against the rank, compared with the
 same computation in memory on the same data (at this size it still fits).
 
@@ -103,13 +103,13 @@ with dask.config.set({"tensorapprox.max-block-bytes": allowed, "tensorapprox.in-
     T = ta.st_hosvd(X, rank=rank)
     t_ooc = time.perf_counter() - t0
 err = relative_error(X, T)
+print(f"out-of-core st_hosvd rank {T.ranks}: {t_ooc:.1f} s, relative error {err:.3e}, "
+      f"compression ratio {T.compression_ratio:.0f}")
 if args.floor:
     t0 = time.perf_counter()
     X.sum(dtype=np.float64).compute()
     t_floor = time.perf_counter() - t0
     print(f"floor (one blockwise reduction over X): {t_floor:.1f} s; st_hosvd / floor = {t_ooc / t_floor:.2f}")
-print(f"out-of-core st_hosvd rank {T.ranks}: {t_ooc:.1f} s, relative error {err:.3e}, "
-      f"compression ratio {T.compression_ratio:.0f}")
 
 if not args.no_plot:
     # singular values of each unfolding, from the core (orthonormal factors)

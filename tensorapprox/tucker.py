@@ -732,6 +732,8 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = Fal
         ranks are the smallest that meet this per-mode criterion.
     method : {'auto', 'eigh', 'svd'}
         How the spectrum of an unfolding is computed (see :func:`st_hosvd`).
+    progress : bool, default False
+        For a Dask array: show Dask's progress bar for every pass.
 
     Returns
     -------
@@ -742,9 +744,20 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = Fal
     ------
     ValueError
         NaN/Inf in ``X``, fewer than 2 dimensions, a bad ``rank`` (the message
-        names the mode) or ``rtol``, or both/neither of them given.
+        names the mode) or ``rtol``, or both/neither of them given; for a Dask
+        array also unknown (NaN) chunk sizes, or chunks too large for the block
+        cap (the message names the rechunk to do).
     TypeError
         Complex or non-array input.
+    ImportError
+        A Dask array given without the ``dask`` extra installed.
+
+    Notes
+    -----
+    ``X`` may be a chunked ``dask.array`` larger than memory (extra ``dask``):
+    each mode's Gram matrix is then a sum over fibres of blocks (one pass per
+    mode) and the core is a sum of block-wise products (one more pass); the
+    result holds numpy arrays. See :func:`st_hosvd` for the configuration.
 
     Examples
     --------
@@ -826,11 +839,16 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         Extra sketch columns of the randomized method.
     random_state : None, int or numpy.random.Generator
         Seed for the randomized method.
+    progress : bool, default False
+        For a Dask array: show Dask's progress bar for every pass over the
+        data (``distributed.progress`` when a ``dask.distributed.Client`` is
+        active).
 
     Returns
     -------
     TuckerTensor
-        Orthonormal factors and core, on the device of ``X``.
+        Orthonormal factors and core, on the device of ``X`` (numpy arrays
+        for a Dask array).
 
     Raises
     ------
@@ -838,8 +856,33 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         If ``X`` holds NaN or Inf, has fewer than 2 dimensions, ``rank`` does
         not fit ``X.shape`` (the message names the mode), ``rtol`` is outside
         (0, 1), or both or neither of ``rank`` and ``rtol`` are given.
+        For a Dask array also: unknown (NaN) chunk sizes (call
+        ``X.compute_chunk_sizes()``), or a chunking whose fibres along a mode
+        exceed the block cap (the message names the rechunk that fits).
     TypeError
         If ``X`` is complex or not an array.
+    ImportError
+        If ``X`` is a Dask array and the ``dask`` extra is not installed.
+
+    Notes
+    -----
+    **Dask arrays (out of core).** A chunked ``dask.array`` is read block by
+    block and never held whole; it runs on Dask's current scheduler (the
+    local threads by default, a ``dask.distributed`` cluster when a
+    ``Client`` is active). While the tensor projected so far is larger than
+    ``tensorapprox.in-memory-bytes`` (Dask config, default 256 MiB), each
+    mode costs two passes: the Gram matrix of the unfolding as a sum over
+    fibres of blocks (blocks spanning the mode whole, at most
+    ``tensorapprox.max-block-bytes``, default 512 MiB), then the projection,
+    which also measures the discarded energy explicitly, so the ``rtol``
+    bound holds. Once the projected tensor fits, it is computed into memory
+    and the remaining modes run in memory with ``method``. With
+    ``method='randomized'`` the sketches of *all* modes are formed in a
+    single pass, each power iteration costs one pass per mode, and a last
+    pass forms the small core ``X x_k Q_k^T``, truncated in memory (a
+    randomized HOSVD rather than the sequential variant used in memory).
+    Set the limits with ``dask.config.set({"tensorapprox.max-block-bytes":
+    "1 GiB"})``.
 
     Examples
     --------
@@ -848,6 +891,13 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     >>> X = 1 / (1 + x[:, None, None] + x[None, :, None] + x[None, None, :])
     >>> T = ta.st_hosvd(X, rtol=1e-6)
     >>> float(np.linalg.norm(T.full() - X) / np.linalg.norm(X)) <= 1e-6
+    True
+
+    The same on a chunked Dask array, read block by block:
+
+    >>> import dask.array as da
+    >>> Td = ta.st_hosvd(da.from_array(X, chunks=8), rtol=1e-6)
+    >>> Td.ranks == T.ranks
     True
     """
     if is_dask_collection(X):
@@ -1011,6 +1061,8 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         Print the relative error after every sweep.
     random_state : None, int or numpy.random.Generator
         Seed for ``init='random'``.
+    progress : bool, default False
+        For a Dask array: show Dask's progress bar for every pass.
 
     Returns
     -------
@@ -1018,12 +1070,27 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         ``tucker``, ``n_iter``, ``converged``, ``history`` (relative error of
         the initial guess then per sweep) and ``init``.
 
+    Raises
+    ------
+    ValueError
+        NaN/Inf in ``X``, fewer than 2 dimensions, a ``rank`` that does not fit
+        ``X.shape``, a negative ``tol`` or ``max_iter``, an unknown ``init`` or
+        one of another shape or rank; for a Dask array also unknown chunk
+        sizes or chunks too large for the block cap (see :func:`st_hosvd`).
+    TypeError
+        Complex or non-array ``X``, or a ``callback`` that is not callable.
+    ImportError
+        A Dask array given without the ``dask`` extra installed.
+
     Notes
     -----
     Work is shared across the modes of a sweep: with the modes split in two
     halves ``L`` and ``R``, ``X x_{j in R} U_j^T`` serves every mode of ``L``
     and ``X x_{j in L} U_j^T`` every mode of ``R``, so a sweep passes over the
-    full tensor twice, whatever ``d``. The relative error is
+    full tensor twice, whatever ``d``. A chunked ``dask.array`` (extra
+    ``dask``) is handled the same way, each of the two products being one
+    pass of block-wise products, computed into memory when it fits
+    ``tensorapprox.in-memory-bytes`` (see :func:`st_hosvd`). The relative error is
     ``sqrt(||X||^2 - ||G||^2) / ||X||`` while that is above 1e-5 and the
     explicitly formed residual below it, where the shortcut cancels.
 

@@ -88,48 +88,51 @@ def _split(r, c, v, shape, row_edges, dtype):
     if v.dtype == bool or not np.issubdtype(v.dtype, np.number):
         raise TypeError(f"values must hold real numbers, got dtype {v.dtype}")
     v = v.astype(dtype, copy=False)
-    b = np.searchsorted(row_edges, r, side="right") - 1
+    return _by_block(row_edges, r, r, c, v)
+
+
+def _by_block(edges, key, r, c, v):
+    """``[(r, c, v) of the entries whose key lies in [edges[b], edges[b + 1])]``, stable."""
+    b = np.searchsorted(edges, key, side="right") - 1
     order = np.argsort(b, kind="stable")
-    bounds = np.searchsorted(b[order], np.arange(len(row_edges)))
+    bounds = np.searchsorted(b[order], np.arange(len(edges)))
     return [(r[order[i:j]], c[order[i:j]], v[order[i:j]]) for i, j in zip(bounds[:-1], bounds[1:])]
 
 
-def _row_block(pieces, shape, lo, hi, duplicates, seed):
+def _gather(pieces, n, dtype):
+    """The pieces of one block concatenated, or None with an empty layout when there are none."""
+    r, c, v = (np.concatenate([p[j] for p in pieces]) for j in range(3))
+    if r.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return None, (np.zeros(n + 1, dtype=np.int64), e, np.zeros(0, dtype=dtype), e, e)
+    return (r, c, v), None
+
+
+def _row_block(pieces, shape, lo, hi, duplicates, seed, dtype):
     """One row block: validated (sorted by row, col; duplicates handled) and laid out as CSR."""
     from .altmin import _layout
 
-    r = np.concatenate([p[0] for p in pieces])
-    c = np.concatenate([p[1] for p in pieces])
-    v = np.concatenate([p[2] for p in pieces])
-    if r.size == 0:
-        return _empty_layout(hi - lo, v.dtype)
-    obs = check_observations(r, c, v, shape, duplicates=duplicates)
+    entries, empty = _gather(pieces, hi - lo, dtype)
+    if empty is not None:
+        return empty
+    obs = check_observations(*entries, shape, duplicates=duplicates)
     return _layout(obs.rows, obs.cols, obs.values, hi - lo, True, seed, shape, lo=lo)
-
-
-def _empty_layout(n, dtype):
-    e = np.zeros(0, dtype=np.int64)
-    return np.zeros(n + 1, dtype=np.int64), e, np.zeros(0, dtype=dtype), e, e
 
 
 def _split_cols(layout, col_edges):
     """The entries of a row block, split by column block: ``[(rows, cols, vals)]``."""
     _, cols, vals, rows, _ = layout
-    b = np.searchsorted(col_edges, cols, side="right") - 1
-    order = np.argsort(b, kind="stable")
-    bounds = np.searchsorted(b[order], np.arange(len(col_edges)))
-    return [(rows[order[i:j]], cols[order[i:j]], vals[order[i:j]]) for i, j in zip(bounds[:-1], bounds[1:])]
+    return _by_block(col_edges, cols, rows, cols, vals)
 
 
 def _col_block(pieces, shape, lo, hi, seed, dtype):
+    """One column block laid out as CSC (entries already validated by their row blocks)."""
     from .altmin import _layout
 
-    r = np.concatenate([p[0] for p in pieces])
-    c = np.concatenate([p[1] for p in pieces])
-    v = np.concatenate([p[2] for p in pieces])
-    if r.size == 0:
-        return _empty_layout(hi - lo, dtype)
-    return _layout(r, c, v, hi - lo, False, seed, shape, lo=lo)
+    entries, empty = _gather(pieces, hi - lo, dtype)
+    if empty is not None:
+        return empty
+    return _layout(*entries, hi - lo, False, seed, shape, lo=lo)
 
 
 def _block_stats(layout):
@@ -189,7 +192,7 @@ class PartitionedObservations:
         pieces = [split(r, c, v, self.shape, self.row_edges, dtype) for r, c, v in parts]
         row_blocks = [
             dask.delayed(_row_block, pure=True)([pc[b] for pc in pieces], self.shape, int(self.row_edges[b]),
-                                                int(self.row_edges[b + 1]), duplicates, seeds[0])
+                                                int(self.row_edges[b + 1]), duplicates, seeds[0], dtype)
             for b in range(rb)
         ]
         csplit = dask.delayed(_split_cols, pure=True, nout=cb)
