@@ -99,8 +99,38 @@ def compute(*objs, progress: bool = False):
     otherwise from ``dask.diagnostics.ProgressBar`` on the local scheduler.
     """
     dask, _ = import_dask()
-    if not progress:
-        return dask.compute(*objs)
+    with _blas_threads_for_local_scheduler(dask, objs):
+        if not progress:
+            return dask.compute(*objs)
+        return _compute_with_progress(dask, objs)
+
+
+def _blas_threads_for_local_scheduler(dask, objs):
+    """Share the cores between Dask's local threads and BLAS (needs threadpoolctl, in the extra).
+
+    The local threaded scheduler runs one task per core, and each task's BLAS
+    call would start its own threads on every core: oversubscribed, OpenBLAS
+    slows down several-fold. For the duration of the computation BLAS gets
+    ``cores // dask threads`` threads (one by default). Distributed workers set
+    their own limits; other schedulers are left alone.
+    """
+    import os
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+        import dask.threaded
+    except ImportError:
+        return nullcontext()
+    flat, _ = _flatten(objs)
+    if dask.base.get_scheduler(collections=[o for o in flat if dask.is_dask_collection(o)]) is not dask.threaded.get:
+        return nullcontext()
+    cores = os.cpu_count() or 1
+    workers = dask.config.get("num_workers", None) or cores
+    return threadpool_limits(max(1, cores // int(workers)), user_api="blas")
+
+
+def _compute_with_progress(dask, objs):
     client = _distributed_client()
     if client is not None:
         from distributed import progress as dist_progress

@@ -29,7 +29,7 @@ from ._array import check_random_state
 from ._dask import check_known_chunks, compute, import_dask, in_memory_bytes, max_block_bytes, tree_sum
 from .tensor import _ttm, multi_mode_product
 
-__all__ = ["check_dask_tensor"]
+__all__ = ["check_dask_tensor", "gather_if_small"]
 
 
 # ---------------------------------------------------------------------------
@@ -51,6 +51,18 @@ def check_dask_tensor(X, name: str = "X"):
     if dt == np.bool_ or np.issubdtype(dt, np.number):
         return X.astype(np.float64)
     raise TypeError(f"{name} must hold real numbers, got dtype {dt}")
+
+
+def gather_if_small(X, progress=False):
+    """``X`` computed into a numpy array when it fits ``tensorapprox.in-memory-bytes``, else None.
+
+    A chunked array that fits the in-memory budget costs one pass to gather;
+    the in-memory algorithms then beat any block-wise schedule.
+    """
+    if X.nbytes <= in_memory_bytes():
+        (Xm,) = compute(X, progress=progress)
+        return np.asarray(Xm)
+    return None
 
 
 def _mib(nbytes: float) -> str:
@@ -193,19 +205,12 @@ def tree_max(dask, items):
     return items[0]
 
 
-def _gram_pass(X, mode, progress, with_norm):
-    """Gram matrix of the mode-``mode`` unfolding (float64), and ``(||X||^2, bad)`` if asked, in one pass."""
+def _gram_pass(X, mode, progress):
+    """Gram matrix of the mode-``mode`` unfolding (float64), in one pass over the fibres of ``mode``."""
     dask, _ = import_dask()
-    Xf = _fibres(X, mode)
-    grams = []
-    norms = []
-    for b, _ in _blocks(Xf):
-        grams.append(dask.delayed(_fibre_gram, pure=True)(b, mode))
-        if with_norm:
-            norms.append(dask.delayed(_block_sumsq, pure=True)(b))
-    todo = [tree_sum(dask, grams)] + ([tree_sum(dask, norms)] if with_norm else [])
-    out = compute(*todo, progress=progress)
-    return out[0], (out[1] if with_norm else None)
+    grams = [dask.delayed(_fibre_gram, pure=True)(b, mode) for b, _ in _blocks(_fibres(X, mode))]
+    (G,) = compute(tree_sum(dask, grams), progress=progress)
+    return G
 
 
 def _lazy_multi_ttm(X, factors, modes):
@@ -263,6 +268,9 @@ def _residual_pass(X, core, factors, progress) -> float:
 def _project_pass(X, mode, U, want_residual, progress):
     """``X x_mode U^T`` (lazy, or in memory when it fits) and, if asked, the residual energy."""
     dask, da = import_dask()
+    if not want_residual:  # no fibres needed: sums of block products
+        return _maybe_materialize(_lazy_multi_ttm(X, [np.ascontiguousarray(U.astype(X.dtype))], [mode]),
+                                  progress), None
     Xf = _fibres(X, mode)
     r = U.shape[1]
     Ud = dask.delayed(np.ascontiguousarray(U.astype(X.dtype)), pure=True)  # one copy in the graph
@@ -300,12 +308,17 @@ def _eig_desc(G):
 
 
 def _first_norm(X, mode, progress):
-    """Gram of ``mode`` and ``||X||^2`` in one pass (the Gram's trace is the norm; NaN/Inf checked)."""
-    G, stats = _gram_pass(X, mode, progress, with_norm=True)
-    X2, normX2, scale = _finish_norm(X, stats, progress)
-    if scale != 1.0:
-        G, _ = _gram_pass(X2, mode, progress, with_norm=False)
-    return X2, G, normX2, scale
+    """Gram of ``mode`` and ``||X||^2`` (its trace) in one pass; NaN/Inf refused, overflow rescaled."""
+    G = _gram_pass(X, mode, progress)
+    normX2 = float(np.trace(G))
+    if math.isfinite(normX2) and np.all(np.isfinite(G)):
+        return X, G, normX2, 1.0
+    # NaN/Inf in the data, or finite data whose squared norm overflows: tell them apart
+    dask, _ = import_dask()
+    (stats,) = compute(tree_sum(dask, [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(X)]),
+                       progress=progress)
+    X2, normX2, scale = _finish_norm(X, (float("inf"), stats[1]), progress)
+    return X2, _gram_pass(X2, mode, progress), normX2, scale
 
 
 def dask_hosvd(X, ranks, rtol, method, progress):
@@ -322,7 +335,7 @@ def dask_hosvd(X, ranks, rtol, method, progress):
             if normX2 == 0.0:
                 return _zero_result(np, X, ranks or (1,) * d)
         else:
-            G, _ = _gram_pass(X, k, progress, with_norm=False)
+            G = _gram_pass(X, k, progress)
         sigma2, V = _eig_desc(G)
         if ranks is not None:
             U = V[:, :ranks[k]]
@@ -389,7 +402,7 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
                 return _zero_result(np, X, ranks or (1,) * d), 0.0, 1.0, X
             budget_total = None if rtol is None else rtol * rtol * normX2
         else:
-            G, _ = _gram_pass(Y, k, progress, with_norm=False)
+            G = _gram_pass(Y, k, progress)
         sigma2, V = _eig_desc(G)
         share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
         r = ranks[k] if ranks is not None else _rank_for_budget(sigma2, share)

@@ -32,6 +32,11 @@ def _rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
+def _blockwise(X):
+    """Make ``X`` too large for the in-memory budget, so the block-wise code runs (not the gather)."""
+    return dask.config.set({"tensorapprox.in-memory-bytes": max(1, X.nbytes // 2)})
+
+
 @st.composite
 def tensors(draw, max_d=3):
     d = draw(st.integers(2, max_d))
@@ -52,7 +57,8 @@ class TestTuckerEqualsNumpy:
     def test_st_hosvd_rank(self, case):
         X, ranks, chunks = case
         ref = ta.st_hosvd(X, rank=ranks)
-        got = ta.st_hosvd(da.from_array(X, chunks=chunks), rank=ranks)
+        with _blockwise(X):
+            got = ta.st_hosvd(da.from_array(X, chunks=chunks), rank=ranks)
         assert isinstance(got.core, np.ndarray) and all(isinstance(U, np.ndarray) for U in got.factors)
         assert got.ranks == ref.ranks
         assert _rel(got.full(), ref.full()) < 1e-8
@@ -62,7 +68,8 @@ class TestTuckerEqualsNumpy:
     def test_st_hosvd_rtol(self, case, rtol):
         X, _, chunks = case
         ref = ta.st_hosvd(X, rtol=rtol)
-        got = ta.st_hosvd(da.from_array(X, chunks=chunks), rtol=rtol)
+        with _blockwise(X):
+            got = ta.st_hosvd(da.from_array(X, chunks=chunks), rtol=rtol)
         assert _rel(got.full(), X) <= rtol
         assert got.ranks == ref.ranks
         assert _rel(got.full(), ref.full()) < 1e-8
@@ -73,7 +80,8 @@ class TestTuckerEqualsNumpy:
         X, ranks, chunks = case
         kw = {"rtol": 0.05} if by_rtol else {"rank": ranks}
         ref = ta.hosvd(X, **kw)
-        got = ta.hosvd(da.from_array(X, chunks=chunks), **kw)
+        with _blockwise(X):
+            got = ta.hosvd(da.from_array(X, chunks=chunks), **kw)
         assert got.ranks == ref.ranks
         assert _rel(got.full(), ref.full()) < 1e-8
 
@@ -82,7 +90,8 @@ class TestTuckerEqualsNumpy:
     def test_tucker_als(self, case, init):
         X, ranks, chunks = case
         ref = ta.tucker_als(X, ranks, init=init, random_state=5, max_iter=6)
-        got = ta.tucker_als(da.from_array(X, chunks=chunks), ranks, init=init, random_state=5, max_iter=6)
+        with _blockwise(X):
+            got = ta.tucker_als(da.from_array(X, chunks=chunks), ranks, init=init, random_state=5, max_iter=6)
         assert got.n_iter == ref.n_iter
         np.testing.assert_allclose(got.history, ref.history, rtol=1e-6, atol=1e-10)
         assert _rel(got.tucker.full(), ref.tucker.full()) < 1e-7
@@ -101,14 +110,24 @@ def test_lazy_intermediates_equal_numpy():
         assert _rel(ta.hosvd(Xd, rank=(3, 3, 2, 2)).full(), ta.hosvd(X, rank=(3, 3, 2, 2)).full()) < 1e-8
 
 
+def test_small_arrays_are_gathered():
+    """An array within the in-memory budget is computed once and decomposed in memory: same bits."""
+    X = _lowrank_plus_noise((12, 10, 8), (2, 2, 2), 1e-3, 9)
+    Xd = da.from_array(X, chunks=5)
+    np.testing.assert_array_equal(ta.st_hosvd(Xd, rank=2).core, ta.st_hosvd(X, rank=2).core)
+    np.testing.assert_array_equal(ta.tucker_als(Xd, 2).tucker.core, ta.tucker_als(X, 2).tucker.core)
+
+
 def test_float32_kept_and_tight_rtol_verified():
     X = _lowrank_plus_noise((20, 18, 16), (3, 3, 3), 1e-4, 2).astype(np.float32)
-    T = ta.st_hosvd(da.from_array(X, chunks=(7, 6, 16)), rank=3)
+    with _blockwise(X):
+        T = ta.st_hosvd(da.from_array(X, chunks=(7, 6, 16)), rank=3)
     assert T.dtype == np.float32
     # a tolerance near the Gram's rounding level is met thanks to the explicit residual
     X64 = X.astype(np.float64)
     for f in (ta.hosvd, ta.st_hosvd):
-        T = f(da.from_array(X64, chunks=(7, 6, 16)), rtol=1e-7)
+        with _blockwise(X64):
+            T = f(da.from_array(X64, chunks=(7, 6, 16)), rtol=1e-7)
         assert _rel(T.full(), X64) <= 1e-7
 
 
@@ -117,26 +136,28 @@ def test_randomized_single_sketch_pass():
     Xd = da.from_array(X, chunks=(10, 14, 13))
     best = _rel(ta.st_hosvd(X, rank=4).full(), X)
     errs = []
-    for q in (0, 1):
-        T = ta.st_hosvd(Xd, rank=4, method="randomized", n_power_iter=q, random_state=0)
-        assert T.ranks == (4, 4, 4)
-        errs.append(_rel(T.full(), X))
+    with _blockwise(X):
+        for q in (0, 1):
+            T = ta.st_hosvd(Xd, rank=4, method="randomized", n_power_iter=q, random_state=0)
+            assert T.ranks == (4, 4, 4)
+            errs.append(_rel(T.full(), X))
+        T = ta.st_hosvd(Xd, rtol=0.05, method="randomized", random_state=0)
+        assert _rel(T.full(), X) <= 0.05
+        # reproducible with a seed
+        a = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
+        b = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
+    np.testing.assert_array_equal(a, b)
     # one power iteration (one more pass per mode) brings the sketch to the optimum;
     # the plain two-pass sketch is within the few-fold factor of Halko et al.'s bound
     assert errs[1] <= 1.05 * best
     assert errs[1] < errs[0] <= 3 * best
-    T = ta.st_hosvd(Xd, rtol=0.05, method="randomized", random_state=0)
-    assert _rel(T.full(), X) <= 0.05
-    # reproducible with a seed
-    a = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
-    b = ta.st_hosvd(Xd, rank=4, method="randomized", random_state=7).full()
-    np.testing.assert_array_equal(a, b)
 
 
 def test_overflowing_norm_and_zero_tensor():
     X = _lowrank_plus_noise((10, 9, 8), (2, 2, 2), 0.0, 4)
     big = X * 1e200
-    T = ta.st_hosvd(da.from_array(big, chunks=4), rank=2)
+    with _blockwise(big):
+        T = ta.st_hosvd(da.from_array(big, chunks=4), rank=2)
     assert np.all(np.isfinite(T.core))
     assert _rel(T.full() / 1e200, X) < 1e-10
     Z = ta.st_hosvd(da.zeros((6, 5, 4), chunks=3), rank=2)
@@ -145,7 +166,8 @@ def test_overflowing_norm_and_zero_tensor():
 
 def test_progress_bar(capsys):
     X = da.from_array(_lowrank_plus_noise((8, 8, 8), (2, 2, 2), 0.0, 5), chunks=4)
-    ta.st_hosvd(X, rank=2, progress=True)
+    with _blockwise(X):
+        ta.st_hosvd(X, rank=2, progress=True)
     out = capsys.readouterr()
     assert "Completed" in out.out + out.err
 
@@ -159,7 +181,7 @@ class TestBadInput:
 
     def test_block_cap_names_the_rechunk(self):
         X = da.zeros((200, 100, 100), chunks=(50, 100, 100))
-        with dask.config.set({"tensorapprox.max-block-bytes": "2 MiB"}):
+        with dask.config.set({"tensorapprox.max-block-bytes": "2 MiB", "tensorapprox.in-memory-bytes": "1 MiB"}):
             with pytest.raises(ValueError, match=r"X = X\.rechunk\(\{0: -1, 1: \d+, 2: \d+\}\)") as exc:
                 ta.st_hosvd(X, rank=2)
         # the suggested chunking really fits the cap
@@ -172,8 +194,10 @@ class TestBadInput:
     def test_nan_values(self):
         X = np.ones((6, 6, 6))
         X[2, 3, 4] = np.nan
-        with pytest.raises(ValueError, match="NaN or Inf"):
-            ta.st_hosvd(da.from_array(X, chunks=3), rank=2)
+        for budget in (1, 2**20):  # block-wise and gathered
+            with dask.config.set({"tensorapprox.in-memory-bytes": budget}):
+                with pytest.raises(ValueError, match="NaN or Inf"):
+                    ta.st_hosvd(da.from_array(X, chunks=3), rank=2)
 
     def test_complex_and_rank(self):
         with pytest.raises(TypeError, match="complex"):
@@ -259,11 +283,12 @@ def local_cluster():
 def test_local_cluster_equals_threaded(local_cluster):
     X = _lowrank_plus_noise((24, 20, 18), (3, 3, 3), 1e-3, 6)
     Xd = da.from_array(X, chunks=(8, 10, 9))
-    with dask.config.set(scheduler="threads"):
+    with _blockwise(X), dask.config.set(scheduler="threads"):
         t_threads = ta.st_hosvd(Xd, rank=3)
         a_threads = ta.tucker_als(Xd, 3, max_iter=3)
-    t_cluster = ta.st_hosvd(Xd, rank=3)  # the client is the default scheduler now
-    a_cluster = ta.tucker_als(Xd, 3, max_iter=3)
+    with _blockwise(X):
+        t_cluster = ta.st_hosvd(Xd, rank=3)  # the client is the default scheduler now
+        a_cluster = ta.tucker_als(Xd, 3, max_iter=3)
     assert _rel(t_cluster.full(), t_threads.full()) < 1e-10
     assert _rel(a_cluster.tucker.full(), a_threads.tucker.full()) < 1e-10
     M, r, c, v = _completion_problem(seed=3)
