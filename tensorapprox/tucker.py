@@ -52,7 +52,7 @@ def _sumsq(xp, X) -> float:
 
 
 class TuckerTensor:
-    """An immutable Tucker tensor ``G x_1 U_1 ... x_d U_d``.
+    """An immutable Tucker tensor, the core ``G`` multiplied by ``U_k`` in every mode ``k``.
 
     Parameters
     ----------
@@ -68,6 +68,15 @@ class TuckerTensor:
         ``(n_1, ..., n_d)``.
     ranks : tuple of int
         ``(r_1, ..., r_d)``.
+
+    Raises
+    ------
+    TypeError
+        If core and factors are not arrays of one array library, the core is
+        complex, or a factor's dtype differs from the core's.
+    ValueError
+        If the number of factors differs from ``core.ndim``, a factor is not a
+        matrix, or its column count differs from the core's size in its mode.
 
     Notes
     -----
@@ -165,7 +174,21 @@ class TuckerTensor:
 
     # -- evaluation -------------------------------------------------------
     def full(self):
-        """The dense tensor, shape ``shape``, in the factors' array library."""
+        """The dense tensor.
+
+        Returns
+        -------
+        array, shape ``shape``
+            ``G x_1 U_1 ... x_d U_d``, in the factors' array library.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta
+        >>> T = ta.TuckerTensor(np.ones((1, 1)), [np.ones((2, 1)), np.arange(3.0)[:, None]])
+        >>> T.full()
+        array([[0., 1., 2.],
+               [0., 1., 2.]])
+        """
         return multi_mode_product(self._core, self._factors)
 
     def entries(self, indices):
@@ -179,12 +202,15 @@ class TuckerTensor:
         Returns
         -------
         array, shape (n,)
+            ``T[indices[i]]`` for each row ``i``, in the factors' array library.
 
         Raises
         ------
         ValueError
             If ``indices`` is not (n, d) or holds an index out of bounds (the
             message names the mode).
+        TypeError
+            If ``indices`` is not of an integer dtype.
 
         Examples
         --------
@@ -226,7 +252,20 @@ class TuckerTensor:
         return self._orthonormal
 
     def norm(self) -> float:
-        """Frobenius norm; from the core alone when the factors are orthonormal."""
+        """Frobenius norm; from the core alone when the factors are orthonormal.
+
+        Returns
+        -------
+        float
+            ``||T||_F``, computed without forming the full tensor.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta
+        >>> T = ta.TuckerTensor(np.full((1, 1), 2.0), [np.ones((4, 1)), np.ones((9, 1))])
+        >>> T.norm()  # sqrt(36 entries of 2)
+        12.0
+        """
         xp = self._xp
         if self._has_orthonormal_factors():
             return math.sqrt(_sumsq(xp, self._core))
@@ -237,6 +276,30 @@ class TuckerTensor:
 
         Never forms a full tensor: for two Tucker tensors it contracts the
         small Gram matrices ``U_k.T @ V_k`` into one core.
+
+        Parameters
+        ----------
+        other : TuckerTensor or array
+            Of the same shape.
+
+        Returns
+        -------
+        float
+            ``sum(self.full() * other_full)``.
+
+        Raises
+        ------
+        ValueError
+            If the shapes differ.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta
+        >>> rng = np.random.default_rng(1)
+        >>> A = ta.TuckerTensor(rng.standard_normal((2, 2)), [rng.standard_normal((5, 2)) for _ in range(2)])
+        >>> B = rng.standard_normal((5, 5))
+        >>> bool(np.isclose(A.inner(B), np.sum(A.full() * B)))
+        True
         """
         xp = self._xp
         if isinstance(other, TuckerTensor):
@@ -290,6 +353,16 @@ class TuckerTensor:
     def save(self, path) -> None:
         """Write to ``.npz`` (numpy arrays on the host; no pickle).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file; numpy appends ``.npz`` when it is missing.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
+
         Examples
         --------
         >>> import numpy as np, tensorapprox as ta, tempfile, os
@@ -306,10 +379,31 @@ class TuckerTensor:
     def load(cls, path) -> "TuckerTensor":
         """Read a file written by :meth:`save` (numpy arrays).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file written by :meth:`save`; read with
+            ``allow_pickle=False``.
+
+        Returns
+        -------
+        TuckerTensor
+
         Raises
         ------
+        FileNotFoundError
+            If ``path`` does not exist.
         ValueError
             If the file is not a readable ``.npz`` written by :meth:`save`.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox as ta, tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "t.npz")
+        >>> ta.st_hosvd(np.ones((3, 4)), rank=1).save(p)
+        >>> T = ta.TuckerTensor.load(p)
+        >>> T.shape, bool(np.allclose(T.full(), 1.0))
+        ((3, 4), True)
         """
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -373,6 +467,18 @@ class TuckerALSResult:
         (entry 0) and after each sweep.
     init : TuckerTensor
         The initial guess the sweeps started from.
+
+    Notes
+    -----
+    A frozen dataclass: built by :func:`tucker_als`, never changed.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox as ta
+    >>> rng = np.random.default_rng(0)
+    >>> res = ta.tucker_als(rng.standard_normal((6, 7, 8)), rank=2, max_iter=5)
+    >>> len(res.history) == res.n_iter + 1, res.rel_error == res.history[-1]
+    (True, True)
     """
 
     tucker: TuckerTensor
@@ -769,13 +875,16 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = Fal
     True
     """
     if is_dask_collection(X):
-        from ._dask_tucker import check_dask_tensor, dask_hosvd
+        from ._dask_tucker import check_dask_tensor, dask_hosvd, gather_if_small
 
         X = check_dask_tensor(X)
         ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
         _check_rank_product(ranks)
         check_choice(method, name="method", choices=("auto", "eigh", "svd"))
-        return dask_hosvd(X, ranks, rtol, method, bool(progress))
+        Xm = gather_if_small(X, bool(progress))
+        if Xm is None:
+            return dask_hosvd(X, ranks, rtol, method, bool(progress))
+        X = Xm
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     X, normX2, scale = _unit_scale(xp, X, normX2)
     method = check_choice(method, name="method", choices=("auto", "eigh", "svd"))
@@ -866,16 +975,17 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
 
     Notes
     -----
-    **Dask arrays (out of core).** A chunked ``dask.array`` is read block by
-    block and never held whole; it runs on Dask's current scheduler (the
-    local threads by default, a ``dask.distributed`` cluster when a
+    **Dask arrays (out of core).** A chunked ``dask.array`` that fits
+    ``tensorapprox.in-memory-bytes`` (Dask config, default 256 MiB) is
+    gathered in one pass and decomposed in memory. A larger one is read
+    block by block and never held whole; it runs on Dask's current scheduler
+    (the local threads by default, a ``dask.distributed`` cluster when a
     ``Client`` is active). While the tensor projected so far is larger than
-    ``tensorapprox.in-memory-bytes`` (Dask config, default 256 MiB), each
-    mode costs two passes: the Gram matrix of the unfolding as a sum over
-    fibres of blocks (blocks spanning the mode whole, at most
-    ``tensorapprox.max-block-bytes``, default 512 MiB), then the projection,
-    which also measures the discarded energy explicitly, so the ``rtol``
-    bound holds. Once the projected tensor fits, it is computed into memory
+    that budget, each mode costs two passes: the Gram matrix of the
+    unfolding as a sum over fibres of blocks (blocks spanning the mode
+    whole, at most ``tensorapprox.max-block-bytes``, default 512 MiB), then
+    the projection, which with ``rtol`` also measures the discarded energy
+    explicitly, so the bound holds. Once the projected tensor fits, it is computed into memory
     and the remaining modes run in memory with ``method``. With
     ``method='randomized'`` the sketches of *all* modes are formed in a
     single pass, each power iteration costs one pass per mode, and a last
@@ -901,7 +1011,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     True
     """
     if is_dask_collection(X):
-        from ._dask_tucker import check_dask_tensor, dask_st_hosvd
+        from ._dask_tucker import check_dask_tensor, dask_st_hosvd, gather_if_small
 
         X = check_dask_tensor(X)
         ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
@@ -910,8 +1020,11 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
         oversampling = check_int(oversampling, name="oversampling", minimum=0)
         order = _resolve_mode_order(mode_order, X.shape, ranks)
-        return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
-                             bool(progress))
+        Xm = gather_if_small(X, bool(progress))
+        if Xm is None:
+            return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
+                                 bool(progress))
+        X = Xm
     xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
     X, normX2, scale = _unit_scale(xp, X, normX2)
     method = _check_method(method)
@@ -1105,7 +1218,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     (True, True)
     """
     if is_dask_collection(X):
-        from ._dask_tucker import check_dask_tensor, dask_tucker_als
+        from ._dask_tucker import check_dask_tensor, dask_tucker_als, gather_if_small
 
         X = check_dask_tensor(X)
         ranks = check_rank(rank, X.shape)
@@ -1115,7 +1228,11 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable or None")
         _check_init(init, X.shape, ranks)
-        return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state, bool(progress))
+        Xm = gather_if_small(X, bool(progress))
+        if Xm is None:
+            return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state,
+                                   bool(progress))
+        X = Xm
     X, normX2 = check_tensor(X, name="X", return_sumsq=True)
     xp = get_namespace(X)
     X, normX2, scale = _unit_scale(xp, X, normX2)

@@ -61,6 +61,17 @@ class CompletionResult:
         Per-row and per-column offsets (``None`` without biases).
     solver : str
         The row solver used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion import altmin_complete
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((40, 2)) @ rng.standard_normal((2, 30))
+    >>> r, c = np.nonzero(rng.random(X.shape) < 0.5)
+    >>> res = altmin_complete(r, c, X[r, c], X.shape, 2, solver="exact", random_state=0)
+    >>> res.matrix.shape, res.n_iter == len(res.history)
+    ((40, 30), True)
     """
 
     matrix: LowRankMatrix
@@ -76,6 +87,21 @@ class CompletionResult:
 
     def predict(self, rows, cols) -> np.ndarray:
         """Completed entries at ``(rows, cols)``, biases and global mean included.
+
+        Parameters
+        ----------
+        rows, cols : array_like of int, shape (m,)
+            Indices of the entries to predict.
+
+        Returns
+        -------
+        ndarray, shape (m,)
+            The predictions.
+
+        Raises
+        ------
+        IndexError
+            If an index is out of range.
 
         Examples
         --------
@@ -98,7 +124,36 @@ class CompletionResult:
         return out
 
     def rmse(self, rows, cols, values) -> float:
-        """Root-mean-square error of :meth:`predict` against ``values``."""
+        """Root-mean-square error of :meth:`predict` against ``values``.
+
+        Parameters
+        ----------
+        rows, cols : array_like of int, shape (m,)
+            Indices of held-out entries.
+        values : array_like of float, shape (m,)
+            Their true values.
+
+        Returns
+        -------
+        float
+            ``sqrt(mean((predict(rows, cols) - values)**2))``.
+
+        Raises
+        ------
+        IndexError
+            If an index is out of range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion import altmin_complete
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 20))
+        >>> r, c = np.nonzero(rng.random(X.shape) < 0.6)
+        >>> res = altmin_complete(r, c, X[r, c], X.shape, 2, solver="exact", random_state=0)
+        >>> bool(res.rmse([1, 2], [3, 4], X[[1, 2], [3, 4]]) < 1e-8)
+        True
+        """
         err = self.predict(rows, cols) - np.asarray(values, dtype=float)
         return float(np.sqrt(np.mean(err * err)))
 
@@ -111,10 +166,44 @@ def randomized_svd_sparse(A, k: int, rng: np.random.Generator, *, n_oversample: 
     """Top-``k`` SVD of a sparse matrix or linear operator, never forming it dense.
 
     Randomized range finder with ``n_power`` QR-stabilized power iterations
-    (Halko, Martinsson, Tropp 2011, Alg. 4.4). ``A`` needs ``@`` and ``.T``
-    (scipy sparse) or ``matmat``/``rmatmat`` (``LinearOperator``).
-    ``start`` (n2, j) seeds the subspace (warm start); random columns fill
-    it up to ``k + n_oversample``.
+    (Halko, Martinsson, Tropp 2011, Alg. 4.4).
+
+    Parameters
+    ----------
+    A : scipy sparse matrix or LinearOperator, shape (n1, n2)
+        Needs ``@`` and ``.T`` (scipy sparse) or ``matmat``/``rmatmat``.
+    k : int
+        Number of singular triplets.
+    rng : numpy.random.Generator
+        Source of the random test matrix.
+    n_oversample : int, default 10
+        Extra columns of the sketch.
+    n_power : int, default 4
+        Power iterations.
+    start : ndarray, shape (n2, j), optional
+        Seeds the subspace (warm start); random columns fill it up to
+        ``k + n_oversample``.
+
+    Returns
+    -------
+    U : ndarray, shape (n1, k)
+    s : ndarray, shape (k,)
+        Descending singular values.
+    V : ndarray, shape (n2, k)
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a QR or SVD of the small matrices fails (non-finite input).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from tensorapprox.completion.altmin import randomized_svd_sparse
+    >>> A = sp.random(60, 50, density=0.2, random_state=0, format="csr")
+    >>> U, s, V = randomized_svd_sparse(A, 3, np.random.default_rng(0), n_power=8)
+    >>> bool(np.allclose(s, np.linalg.svd(A.toarray(), compute_uv=False)[:3]))
+    True
     """
     n1, n2 = A.shape
     L = min(k + n_oversample, min(n1, n2))
