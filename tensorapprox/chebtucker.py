@@ -50,12 +50,30 @@ _BOX_SLACK = 1e-12
 def check_domain(domain, *, name: str = "domain") -> tuple[tuple[float, float], ...]:
     """Validate a box: a sequence of ``d`` pairs ``(a_k, b_k)`` with ``a_k < b_k``.
 
+    Parameters
+    ----------
+    domain : sequence of d pairs of real numbers
+        The box ``[a_1, b_1] x ... x [a_d, b_d]``, e.g. ``[(-1, 1)] * 3``.
+    name : str, default "domain"
+        Name of the argument in error messages.
+
+    Returns
+    -------
+    tuple of tuple of float
+        The pairs as Python floats.
+
     Raises
     ------
     TypeError
         If ``domain`` is not a sequence of pairs of real numbers.
     ValueError
         If a pair has the wrong length, is not finite or has ``a_k >= b_k``.
+
+    Examples
+    --------
+    >>> from tensorapprox.chebtucker import check_domain
+    >>> check_domain([(0, 1), (-2, 2)])
+    ((0.0, 1.0), (-2.0, 2.0))
     """
     if isinstance(domain, (str, bytes)) or not hasattr(domain, "__len__"):
         raise TypeError(f"{name} must be a sequence of (a, b) pairs, one per dimension, "
@@ -281,6 +299,15 @@ class ChebTucker:
     Attributes
     ----------
     core, factors, domain, ndim, ranks, degrees, nbytes
+        See the properties below.
+
+    Raises
+    ------
+    TypeError
+        If ``core`` and ``factors`` are not arrays of one array library.
+    ValueError
+        If ``domain`` is not a box, the core does not have one mode per
+        interval, or a factor's column count differs from the core's size.
 
     Notes
     -----
@@ -402,6 +429,7 @@ class ChebTucker:
             ``values[i_1, ..., i_d] = f(x_{i_1}, ..., x_{i_d})`` at the ascending
             Chebyshev points ``chebpts(m_k, domain[k])``; not modified.
         domain : sequence of d pairs (a_k, b_k)
+            The box the values were sampled on.
         rtol : float in (0, 1), default 1e-7
             Truncated-HOSVD tolerance on the coefficient tensor ``C``: each
             mode drops a tail of norm ``<= rtol * ||C||_F / sqrt(d)``.
@@ -414,6 +442,16 @@ class ChebTucker:
         Returns
         -------
         ChebTucker
+            The compressed approximant on ``domain``.
+
+        Raises
+        ------
+        TypeError
+            If ``values`` is complex.
+        ValueError
+            If ``values`` does not have one dimension per interval, has an
+            empty dimension or holds NaN/Inf; or for a bad ``domain``,
+            ``rtol``, ``rank`` or ``method``.
 
         Examples
         --------
@@ -456,6 +494,31 @@ class ChebTucker:
                           rank=None) -> "ChebTucker":
         """Compress a dense Chebyshev coefficient tensor (see :meth:`from_values`).
 
+        Parameters
+        ----------
+        coeffs : array, shape (m_1, ..., m_d)
+            ``coeffs[k_1, ..., k_d]`` multiplies ``T_{k_1}(x_1) ... T_{k_d}(x_d)``
+            (on the box mapped to ``[-1, 1]^d``); not modified.
+        domain : sequence of d pairs (a_k, b_k)
+            The box.
+        rtol : float in (0, 1), default 1e-7
+            Truncated-HOSVD tolerance on ``coeffs`` (as :meth:`from_values`).
+        method : {'hosvd', 'st_hosvd', 'als'}
+            Compression method (as :meth:`from_values`).
+        rank : int or sequence of int, optional
+            Fixed Tucker ranks instead of ``rtol``.
+
+        Returns
+        -------
+        ChebTucker
+            The compressed approximant on ``domain``.
+
+        Raises
+        ------
+        ValueError
+            If ``coeffs`` does not have one dimension per interval or holds
+            NaN/Inf, or for a bad ``domain``, ``rtol``, ``rank`` or ``method``.
+
         Examples
         --------
         >>> import numpy as np, tensorapprox.chebtucker as ct
@@ -493,6 +556,7 @@ class ChebTucker:
             ``f(x)`` with ``x`` of shape ``(..., d)`` returns the values, shape
             ``(...)``; it is called on the whole grid at once.
         domain : sequence of d pairs (a_k, b_k)
+            The box on which ``f`` is approximated.
         degree : int or sequence of d ints, optional
             Polynomial degree per mode (``m_k = degree + 1`` points). ``None``
             chooses it adaptively: starting from 16, the degree of each mode
@@ -563,6 +627,7 @@ class ChebTucker:
         Parameters
         ----------
         weights : array, shape (R,)
+            Weights of the ``R`` CP terms.
         factors : sequence of d arrays, shape (n_k, R)
             ``X[i_1, ..., i_d] = sum_r weights[r] prod_k factors[k][i_k, r]``.
         grid : array, shape (n,), or sequence of d arrays (n_k,)
@@ -707,7 +772,23 @@ class ChebTucker:
         return tucker_cheb_eval(t, factors, core)
 
     def derivative_factors(self) -> tuple:
-        """Coefficient factors of the partial derivatives (one per mode)."""
+        """Coefficient factors of the partial derivatives (one per mode).
+
+        Returns
+        -------
+        tuple of arrays
+            Entry ``k`` has shape ``(max(m_k - 1, 1), r_k)``: the Chebyshev
+            coefficients of the derivatives of the columns of ``factors[k]``
+            (scaled to the interval). Replacing ``factors[k]`` by it gives
+            the approximant of ``df/dx_k``.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox.chebtucker as ct
+        >>> F = ct.ChebTucker.from_function(lambda x: x[..., 0] ** 2 * x[..., 1], [(-1, 1)] * 2, degree=3)
+        >>> [A.shape[0] for A in F.derivative_factors()]
+        [3, 3]
+        """
         return tuple(_cheb.chebder(A, dom, axis=0) for A, dom in zip(self._factors, self._domain))
 
     def gradient(self, points, *, extrapolate: bool = False):
@@ -716,12 +797,20 @@ class ChebTucker:
         Parameters
         ----------
         points : array, shape (n, d)
+            Points in the box.
         extrapolate : bool, default False
+            Allow points outside the box (see :meth:`__call__`).
 
         Returns
         -------
         array, shape (n, d)
             Column ``k`` is the exact derivative of the approximant in ``x_k``.
+
+        Raises
+        ------
+        ValueError
+            Points of the wrong shape, NaN/Inf, or outside the box unless
+            ``extrapolate=True``.
 
         Examples
         --------
@@ -739,6 +828,11 @@ class ChebTucker:
 
     def integral(self) -> float:
         """Integral over the box (exact for the approximant; Clenshaw-Curtis in effect).
+
+        Returns
+        -------
+        float
+            The integral of the approximant over the box.
 
         Examples
         --------
@@ -774,6 +868,12 @@ class ChebTucker:
             Factors ``T(axes[k]) @ factors[k]`` (Chebyshev polynomials on the
             grid times the coefficient factors), core unchanged.
 
+        Raises
+        ------
+        ValueError
+            If the number of axes is not ``d``, an axis is not a non-empty 1-D
+            array, or it leaves the interval of its mode.
+
         Examples
         --------
         >>> import numpy as np, tensorapprox.chebtucker as ct
@@ -805,7 +905,22 @@ class ChebTucker:
         return TuckerTensor(core, facs)
 
     def coefficients(self):
-        """The full coefficient tensor ``(m_1, ..., m_d)`` (dense; for small cases)."""
+        """The full coefficient tensor ``(m_1, ..., m_d)`` (dense; for small cases).
+
+        Returns
+        -------
+        array, shape (m_1, ..., m_d)
+            ``core`` multiplied by every coefficient factor.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox.chebtucker as ct
+        >>> F = ct.ChebTucker.from_function(lambda x: x[..., 0] * x[..., 1], [(-1, 1)] * 2, degree=2)
+        >>> np.round(F.coefficients(), 12)   # x y = T_1(x) T_1(y)
+        array([[0., 0., 0.],
+               [0., 1., 0.],
+               [0., 0., 0.]])
+        """
         from .tensor import multi_mode_product
 
         return multi_mode_product(self._core, list(self._factors))
@@ -854,6 +969,24 @@ class ChebTucker:
     def recompress(self, rtol: float = 1e-7, *, rank=None) -> "ChebTucker":
         """Re-truncate (after ``+``): QR of each factor, then HOSVD of the small core.
 
+        Parameters
+        ----------
+        rtol : float in (0, 1), default 1e-7
+            Truncated-HOSVD tolerance on the coefficient tensor (as
+            :meth:`from_values`).
+        rank : int or sequence of int, optional
+            Fixed Tucker ranks instead of ``rtol``.
+
+        Returns
+        -------
+        ChebTucker
+            A new approximant with orthonormal coefficient factors.
+
+        Raises
+        ------
+        ValueError
+            If ``rtol`` is outside (0, 1) or ``rank`` does not fit the ranks.
+
         Examples
         --------
         >>> import numpy as np, tensorapprox.chebtucker as ct
@@ -877,6 +1010,16 @@ class ChebTucker:
     def save(self, path) -> None:
         """Write to ``.npz`` (no pickle).
 
+        Parameters
+        ----------
+        path : str or path-like
+            Destination; numpy appends ``.npz`` when the name lacks it.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
+
         Examples
         --------
         >>> import numpy as np, tensorapprox.chebtucker as ct, tempfile, os
@@ -894,10 +1037,31 @@ class ChebTucker:
     def load(cls, path) -> "ChebTucker":
         """Read a file written by :meth:`save`.
 
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        ChebTucker
+            The stored approximant.
+
         Raises
         ------
+        FileNotFoundError
+            If ``path`` does not exist.
         ValueError
             If the file is unreadable, foreign (no ChebTucker format tag) or corrupt.
+
+        Examples
+        --------
+        >>> import tensorapprox.chebtucker as ct, tempfile, os
+        >>> F = ct.ChebTucker.from_function(lambda x: x[..., 0] * x[..., 1], [(0, 1), (0, 1)], degree=2)
+        >>> p = os.path.join(tempfile.mkdtemp(), "f.npz"); F.save(p)
+        >>> G = ct.ChebTucker.load(p)
+        >>> G.ranks, G.domain
+        ((1, 1), ((0.0, 1.0), (0.0, 1.0)))
         """
         try:
             with np.load(path, allow_pickle=False) as fh:

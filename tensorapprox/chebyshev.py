@@ -51,12 +51,34 @@ __all__ = [
 def check_interval(domain, *, name: str = "domain") -> tuple[float, float]:
     """Validate an interval ``(a, b)`` with finite ``a < b``; return it as floats.
 
+    Parameters
+    ----------
+    domain : pair of real numbers
+        The interval ``(a, b)`` (a tuple, list or array of two entries).
+    name : str, default "domain"
+        Name of the argument in error messages.
+
+    Returns
+    -------
+    tuple of float
+        ``(a, b)`` as Python floats.
+
     Raises
     ------
     TypeError
         If ``domain`` is not a pair of real numbers.
     ValueError
         If it has the wrong length, is not finite, or ``a >= b``.
+
+    Examples
+    --------
+    >>> from tensorapprox.chebyshev import check_interval
+    >>> check_interval([0, 2])
+    (0.0, 2.0)
+    >>> check_interval((1.0, 1.0))
+    Traceback (most recent call last):
+        ...
+    ValueError: domain = (1.0, 1.0) needs a < b; swap or widen the interval
     """
     try:
         vals = [v for v in np.asarray(domain, dtype=object).ravel()] if not isinstance(domain, (str, bytes)) else None
@@ -107,6 +129,13 @@ def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp=None, dtype=Non
         ``x_j = (a+b)/2 - (b-a)/2 cos(pi j/(m-1))``; computed with a sine so
         the points are exactly symmetric about the midpoint and include
         ``a`` and ``b``.
+
+    Raises
+    ------
+    TypeError
+        If ``m`` is not an int or ``domain`` is not a pair of real numbers.
+    ValueError
+        If ``m < 1`` or ``domain`` is not a finite interval with ``a < b``.
 
     Examples
     --------
@@ -190,6 +219,14 @@ def vals2coeffs(values, axis: int = 0):
         Coefficients ``c`` (same shape) with ``p = sum_k c[k] T_k`` on the
         interval the points came from (the transform does not depend on it).
 
+    Raises
+    ------
+    TypeError
+        If ``values`` is complex or ``axis`` is not an int.
+    ValueError
+        If ``values`` is 0-d or empty along ``axis``, or ``axis`` is out of
+        range.
+
     Notes
     -----
     With points ``cos(pi j/n)`` (descending) the coefficients are
@@ -230,11 +267,24 @@ def coeffs2vals(coeffs, axis: int = 0):
     Parameters
     ----------
     coeffs : array, shape (..., m, ...)
+        Chebyshev coefficients (degrees ``0..m-1``) along ``axis``; not
+        modified.
     axis : int, default 0
+        The axis holding the coefficients.
 
     Returns
     -------
-    array of the same shape
+    array
+        Values at the ``m`` ascending Chebyshev points along ``axis``, same
+        shape as ``coeffs``.
+
+    Raises
+    ------
+    TypeError
+        If ``coeffs`` is complex or ``axis`` is not an int.
+    ValueError
+        If ``coeffs`` is 0-d or empty along ``axis``, or ``axis`` is out of
+        range.
 
     Examples
     --------
@@ -278,10 +328,20 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
         Evaluation points (any shape), inside ``[a, b]`` for a stable result
         (outside, the polynomial is extrapolated).
     domain : pair of float, default (-1, 1)
+        The interval ``(a, b)`` of the series, ``a < b``.
 
     Returns
     -------
     array, shape ``x.shape`` (or ``x.shape + (k,)``)
+        The value of the series (of each of the ``k`` series) at ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``coeffs`` is complex or ``domain`` is not a pair of numbers.
+    ValueError
+        If ``coeffs`` is not of shape ``(m,)`` or ``(m, k)`` with ``m >= 1``,
+        or ``domain`` is not an interval with ``a < b``.
 
     Notes
     -----
@@ -318,14 +378,24 @@ def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
     Parameters
     ----------
     x : array, shape (n,)
+        Points, inside ``[a, b]`` for well-scaled columns.
     m : int
         Number of polynomials (degree ``m - 1``).
-    domain : pair of float
+    domain : pair of float, default (-1, 1)
+        The interval ``(a, b)`` mapped to ``[-1, 1]``.
 
     Returns
     -------
     array, shape (n, m)
         ``V @ c`` evaluates the series ``c`` at ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``m`` is not an int or ``x`` is complex.
+    ValueError
+        If ``m < 1``, ``x`` is not 1-D or ``domain`` is not an interval with
+        ``a < b``.
 
     Examples
     --------
@@ -356,16 +426,26 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
     Parameters
     ----------
     coeffs : array, shape (..., m, ...)
+        Chebyshev coefficients along ``axis``; not modified.
     domain : pair of float, default (-1, 1)
         Interval of the series; each derivative is scaled by ``2 / (b - a)``.
     order : int, default 1
         Number of derivatives (``>= 0``).
     axis : int, default 0
+        The axis holding the coefficients.
 
     Returns
     -------
     array
         Length ``max(m - order, 1)`` along ``axis``.
+
+    Raises
+    ------
+    TypeError
+        If ``coeffs`` is complex or ``order`` or ``axis`` is not an int.
+    ValueError
+        If ``order < 0``, ``coeffs`` is 0-d, ``axis`` is out of range or
+        ``domain`` is not an interval with ``a < b``.
 
     Notes
     -----
@@ -408,13 +488,24 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
     Parameters
     ----------
     coeffs : array, shape (..., m, ...)
+        Chebyshev coefficients along ``axis``; not modified.
     domain : pair of float, default (-1, 1)
+        The interval ``(a, b)`` of the series, ``a < b``.
     axis : int, default 0
+        The axis holding the coefficients.
 
     Returns
     -------
     array
         Length ``m + 1`` along ``axis``.
+
+    Raises
+    ------
+    TypeError
+        If ``coeffs`` is complex or ``axis`` is not an int.
+    ValueError
+        If ``coeffs`` is 0-d, ``axis`` is out of range or ``domain`` is not
+        an interval with ``a < b``.
 
     Notes
     -----
@@ -458,13 +549,22 @@ def clenshaw_curtis_weights(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp
     m : int
         Number of points (``>= 1``).
     domain : pair of float, default (-1, 1)
+        The interval of integration, ``a < b``.
     xp : namespace, optional
+        Array namespace of the result (numpy by default).
 
     Returns
     -------
     array, shape (m,)
         ``w`` with ``sum(w * f(chebpts(m, domain)))`` equal to the integral of
         the interpolant (exact for polynomials of degree ``< m``).
+
+    Raises
+    ------
+    TypeError
+        If ``m`` is not an int or ``domain`` is not a pair of numbers.
+    ValueError
+        If ``m < 1`` or ``domain`` is not an interval with ``a < b``.
 
     Notes
     -----

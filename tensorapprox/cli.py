@@ -1,7 +1,9 @@
 """The ``tensorapprox`` command line.
 
-``tensorapprox demo``
-    Runs the library on built-in data and prints a short report.
+``tensorapprox demo [--figures DIR | --no-figures]``
+    Runs the library on built-in data, prints a short report and draws a
+    few figures with :mod:`tensorapprox.plotting` into ``DIR`` (default
+    ``./tensorapprox-demo-figures``).
 ``tensorapprox tucker IN.npy (--rank r1,r2,.. | --rtol 1e-6) -o OUT.npz``
     Compresses a dense ``.npy`` tensor to Tucker form.
 ``tensorapprox info FILE.npz``
@@ -50,12 +52,23 @@ def demo_sections():
     ]
 
 
+def _demo_tensor(n: int = 96) -> np.ndarray:
+    x = np.linspace(-1.0, 1.0, n)
+    return 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+
+
+def _demo_charges():
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(-0.6, 0.6, (200, 3))
+    q = rng.choice([-1.0, 1.0], 200)
+    return pos, q
+
+
 def _demo_tucker(out) -> None:
     from .tucker import st_hosvd, tucker_als
 
-    n = 96
-    x = np.linspace(-1.0, 1.0, n)
-    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    X = _demo_tensor()
+    n = X.shape[0]
     normX = np.linalg.norm(X)
     out(f"data: 1/sqrt(x^2+y^2+z^2+0.1) sampled on a {n}^3 grid of [-1,1]^3 ({_fmt_bytes(X.nbytes)})")
     widths = (34, 12, 11, 12, 9)
@@ -77,9 +90,7 @@ def _demo_tucker(out) -> None:
 def _demo_chebtucker(out) -> None:
     from .particles import direct_potential, long_range_potential
 
-    rng = np.random.default_rng(1)
-    pos = rng.uniform(-0.6, 0.6, (200, 3))
-    q = rng.choice([-1.0, 1.0], 200)
+    pos, q = _demo_charges()
     pts = np.random.default_rng(2).uniform(-1.0, 1.0, (20000, 3))
     t0 = time.perf_counter()
     ref = direct_potential(pts, pos, q, kernel="long_range", r_c=0.2)
@@ -98,6 +109,97 @@ def _demo_chebtucker(out) -> None:
                   f"{F.compression_ratio:.0f}x", f"{dt * 1e3:.0f} ms"), widths))
 
 
+def demo_figures():
+    """The demo's figures: (file name, function drawing it on a matplotlib Figure)."""
+    return [
+        ("tucker_mode_spectra.png", _figure_tucker_spectra),
+        ("tucker_error_vs_compression.png", _figure_tucker_tradeoff),
+        ("convergence.png", _figure_convergence),
+    ]
+
+
+def _figure_tucker_spectra(fig) -> str:
+    from .plotting import mode_spectra, plot_mode_spectra
+
+    spectra = mode_spectra(_demo_tensor())
+    ax = fig.add_subplot()
+    # the first 40 of 96: the rest is rounding noise below 1e-16
+    plot_mode_spectra([s[:40] for s in spectra], ax=ax, labels=["mode 1 (x)", "mode 2 (y)", "mode 3 (z)"])
+    ax.set_title(r"Mode spectra of $1/\sqrt{x^2+y^2+z^2+0.1}$ on a $96^3$ grid" "\n"
+                 "(equal for the three modes: the function is symmetric)", fontsize="medium")
+    return "singular values of the three unfoldings of the demo tensor"
+
+
+def _figure_tucker_tradeoff(fig) -> str:
+    from .plotting import plot_error_vs_compression
+    from .tucker import st_hosvd
+
+    X = _demo_tensor()
+    normX = np.linalg.norm(X)
+    ax = fig.add_subplot()
+    for method in ("svd", "randomized"):
+        ratios, errors, notes = [], [], []
+        for rank in (2, 4, 6, 8, 12, 16):
+            T = st_hosvd(X, rank=rank, method=method, random_state=0)
+            ratios.append(T.compression_ratio)
+            errors.append(float(np.linalg.norm(T.full() - X) / normX))
+            notes.append(f"r={rank}" if method == "svd" else "")
+        plot_error_vs_compression(ratios, errors, ax=ax, label=f"st_hosvd(method={method!r})",
+                                  annotations=notes, marker="o" if method == "svd" else "x")
+    ax.set_title("Tucker: relative error against compression (ranks r, r, r)")
+    return "st_hosvd at ranks 2..16, exact and randomized"
+
+
+def _figure_convergence(fig) -> str:
+    from .chebtucker import ChebTucker
+    from .particles import direct_potential
+    from .plotting import plot_convergence
+    from .tucker import tucker_als
+
+    pos, q = _demo_charges()
+    pts = np.random.default_rng(2).uniform(-1.0, 1.0, (2000, 3))
+    ref = direct_potential(pts, pos, q, kernel="long_range", r_c=0.2)
+
+    def f(x):
+        return direct_potential(x.reshape(-1, 3), pos, q, kernel="long_range", r_c=0.2).reshape(x.shape[:-1])
+
+    degrees = (4, 8, 12, 16, 24, 32, 48)
+    errs = []
+    for deg in degrees:
+        F = ChebTucker.from_function(f, [(-1.0, 1.0)] * 3, degree=deg, rtol=1e-12)
+        errs.append(float(np.max(np.abs(F(pts) - ref)) / np.max(np.abs(ref))))
+    ax1, ax2 = fig.subplots(1, 2)
+    plot_convergence(errs, ax=ax1, x=degrees, xlabel="Chebyshev degree per mode",
+                     ylabel="max relative error at 2000 points", label="ChebTucker.from_function")
+    ax1.set_title("Chebyshev-Tucker: potential of 200 charges")
+    res = tucker_als(_demo_tensor(), rank=4, init="random", random_state=0, tol=1e-10)
+    plot_convergence(res, ax=ax2, label="tucker_als, random start")
+    plot_convergence(tucker_als(_demo_tensor(), rank=4, tol=1e-10), ax=ax2, label="tucker_als, st_hosvd start",
+                     marker="x")
+    ax2.set_ylabel(r"relative error $\|X - \hat X\|_F / \|X\|_F$")
+    ax2.set_title("Tucker-ALS (HOOI) sweeps, rank (4, 4, 4)")
+    return "Chebyshev degree convergence and Tucker-ALS sweeps"
+
+
+def _write_figures(folder, out) -> list:
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in demo_figures():
+        t0 = time.perf_counter()
+        fig = Figure(figsize=(11, 4.5) if name == "convergence.png" else (6.4, 4.8), layout="constrained")
+        what = draw(fig)
+        path = folder / name
+        fig.savefig(path, dpi=100)
+        written.append(path)
+        out(f"  {path}  ({what}; {time.perf_counter() - t0:.1f} s)")
+    return written
+
+
 def _cmd_demo(args) -> int:
     from . import __version__
 
@@ -106,6 +208,13 @@ def _cmd_demo(args) -> int:
     for title, fn in demo_sections():
         print(f"\n== {title}")
         fn(print)
+    if not args.no_figures:
+        print(f"\n== Figures (tensorapprox.plotting), written to {args.figures}")
+        try:
+            _write_figures(args.figures, print)
+        except OSError as exc:
+            print(f"error: could not write the figures to {args.figures}: {exc}", file=sys.stderr)
+            return 2
     print(f"\ndone in {time.perf_counter() - t_all:.1f} s")
     return 0
 
@@ -166,7 +275,11 @@ def _cmd_info(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tensorapprox", description="Low-rank tensor and matrix approximation.")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run the library on built-in data and print a report")
+    d = sub.add_parser("demo", help="run the library on built-in data, print a report and draw figures")
+    fg = d.add_mutually_exclusive_group()
+    fg.add_argument("--figures", metavar="DIR", default="tensorapprox-demo-figures",
+                    help="folder for the PNG figures, made if missing (default: ./tensorapprox-demo-figures)")
+    fg.add_argument("--no-figures", action="store_true", help="print the report only")
     d.set_defaults(func=_cmd_demo)
     t = sub.add_parser("tucker", help="compress a dense .npy tensor to Tucker form")
     t.add_argument("input", help="dense tensor as .npy (no pickled objects)")
@@ -186,6 +299,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tensorapprox`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 when an input file cannot be read
+        or an argument is rejected by the library (the message goes to
+        standard error).
+
+    Raises
+    ------
+    SystemExit
+        From :mod:`argparse`, for ``--help`` (status 0) and for arguments it
+        rejects (status 2), as for any command-line program.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tensorapprox.cli import main
+    >>> d = tempfile.mkdtemp()
+    >>> x = np.linspace(0, 1, 10)
+    >>> np.save(os.path.join(d, "X.npy"), np.exp(-x[:, None, None] * x[None, :, None] - x[None, None, :]))
+    >>> main(["tucker", os.path.join(d, "X.npy"), "--rank", "2", "-o", os.path.join(d, "T.npz")])  # doctest: +ELLIPSIS
+    input:        ...
+    0
+    >>> main(["info", os.path.join(d, "T.npz")])  # doctest: +ELLIPSIS
+    file:         ...
+    ranks:        (2, 2, 2)
+    ...
+    0
+    """
     args = build_parser().parse_args(argv)
     return args.func(args)
 

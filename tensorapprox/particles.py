@@ -53,6 +53,21 @@ _SQRT_PI = math.sqrt(math.pi)
 def newton_kernel(r):
     """The Newton kernel ``1 / r`` (``inf`` at ``r = 0``).
 
+    Parameters
+    ----------
+    r : array_like
+        Distances (any shape), ``>= 0``.
+
+    Returns
+    -------
+    ndarray
+        ``1 / r`` as float64, same shape as ``r``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``r`` cannot be converted to a float array (numpy's errors).
+
     Examples
     --------
     >>> import numpy as np, tensorapprox.particles as tp
@@ -66,6 +81,23 @@ def newton_kernel(r):
 
 def long_range_kernel(r, r_c: float):
     """The long-range kernel ``erf(r / r_c) / r``, equal to ``2 / (r_c sqrt(pi))`` at 0.
+
+    Parameters
+    ----------
+    r : array_like
+        Distances (any shape), ``>= 0``.
+    r_c : float
+        Range-separation radius, ``> 0``.
+
+    Returns
+    -------
+    ndarray
+        The kernel, float64, same shape as ``r``; smooth (no singularity).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``r_c`` is not a positive finite number.
 
     Examples
     --------
@@ -84,6 +116,24 @@ def long_range_kernel(r, r_c: float):
 
 def short_range_kernel(r, r_c: float):
     """The short-range kernel ``erfc(r / r_c) / r = 1/r - erf(r / r_c)/r``.
+
+    Parameters
+    ----------
+    r : array_like
+        Distances (any shape), ``>= 0``.
+    r_c : float
+        Range-separation radius, ``> 0``.
+
+    Returns
+    -------
+    ndarray
+        The kernel, float64, same shape as ``r`` (``inf`` at ``r = 0``);
+        it decays like ``exp(-r^2 / r_c^2)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``r_c`` is not a positive finite number.
 
     Examples
     --------
@@ -106,11 +156,34 @@ class ExpSum:
     Each term is a separable Gaussian, so ``K(|x - p|)`` is a rank-one
     tensor in ``x`` per term.
 
+    Parameters
+    ----------
+    alphas : array_like, shape (L,)
+        Exponents, ``>= 0`` (sorted on construction).
+    weights : array_like, shape (L,)
+        Weights of the terms.
+
     Attributes
     ----------
     alphas : ndarray, shape (L,)
-        Exponents, ascending (the widest Gaussian first).
+        Exponents, ascending (the widest Gaussian first); read-only.
     weights : ndarray, shape (L,)
+        Weights, in the order of ``alphas``; read-only.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not 1-D of one non-zero length, or hold NaN/Inf or
+        negative exponents.
+
+    Examples
+    --------
+    >>> import numpy as np, tensorapprox.particles as tp
+    >>> K = tp.ExpSum(alphas=[4.0, 1.0], weights=[0.5, 2.0])
+    >>> K.alphas, K.n_terms
+    (array([1., 4.]), 2)
+    >>> float(K(0.0))
+    2.5
     """
 
     alphas: np.ndarray
@@ -191,6 +264,14 @@ def newton_exp_sum(rtol: float = 1e-8, r_min: float = 1e-3, r_max: float = 2 * m
     Returns
     -------
     ExpSum
+        Terms whose sum approximates ``1/r`` to ``rtol`` (relative) on
+        ``[r_min, r_max]``.
+
+    Raises
+    ------
+    ValueError
+        If ``rtol`` is outside (0, 1), ``r_min`` or ``r_max`` is not
+        positive, or ``r_min >= r_max``.
 
     Notes
     -----
@@ -226,6 +307,29 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
 
     The number of nodes doubles until the maximum error on ``[0, r_max]`` is
     at most ``rtol * 2 / (r_c sqrt(pi))`` (the kernel's maximum).
+
+    Parameters
+    ----------
+    r_c : float
+        Range-separation radius, ``> 0``.
+    r_max : float
+        Largest distance of interest, ``> 0``.
+    rtol : float in (0, 1), default 1e-12
+        Accuracy relative to the kernel's maximum.
+    max_terms : int, default 400
+        Cap on the number of terms.
+
+    Returns
+    -------
+    ExpSum
+        The Gaussian terms; their sum matches ``erf(r / r_c) / r`` on
+        ``[0, r_max]`` to the tolerance.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range, or ``max_terms`` terms do not reach
+        ``rtol`` (the message says what to change).
 
     Examples
     --------
@@ -279,6 +383,7 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
     shape : sequence of int
         Sites per axis (the dimension is ``len(shape)``).
     spacing : float, default 1.0
+        Distance between neighbouring sites, ``> 0``.
     center : sequence of float, optional
         Center of the lattice (the origin by default).
     alternating : bool, default True
@@ -287,11 +392,24 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
         Sites to remove: a count, a fraction in ``[0, 1)`` (drawn with
         ``random_state``), or explicit flat site indices.
     random_state : None, int or numpy.random.Generator
+        Seed of the random vacancies.
 
     Returns
     -------
     positions : ndarray, shape (N, d)
+        Coordinates of the remaining sites.
     charges : ndarray, shape (N,)
+        Their charges, ``+1`` or ``-1``.
+
+    Raises
+    ------
+    TypeError
+        If ``shape`` is not a sequence of ints or ``vacancies`` has an
+        unsupported type.
+    ValueError
+        If ``shape`` is empty or not positive, ``spacing`` is not positive,
+        ``center`` has the wrong length, or ``vacancies`` is out of range or
+        removes every site.
 
     Examples
     --------
@@ -345,14 +463,24 @@ def random_cluster(n: int, domain, *, charges: str = "random", random_state=None
     n : int
         Number of particles (``>= 1``).
     domain : sequence of d pairs (a_k, b_k)
+        The box the positions are drawn from.
     charges : {'random', 'alternating', 'positive'}
         Random signs ``+-1``; alternating ``+1, -1, ...``; all ``+1``.
     random_state : None, int or numpy.random.Generator
+        Seed of the positions (and random signs).
 
     Returns
     -------
     positions : ndarray, shape (n, d)
+        Uniform random points in the box.
     charges : ndarray, shape (n,)
+        Their charges, ``+1`` or ``-1``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` is not a positive int, ``domain`` is not a box or
+        ``charges`` is not one of the choices.
 
     Examples
     --------
@@ -407,8 +535,11 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     Parameters
     ----------
     points : array, shape (M, d)
+        Where the potential is evaluated.
     positions : array, shape (N, d)
+        Particle positions.
     charges : array, shape (N,)
+        Particle charges.
     kernel : {'newton', 'long_range', 'short_range'} or ExpSum
         ``1/r``; ``erf(r/r_c)/r`` (needs ``r_c``); ``erfc(r/r_c)/r``; or any
         exponential sum.
@@ -418,9 +549,12 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     Returns
     -------
     ndarray, shape (M,)
+        The potential at each point.
 
     Raises
     ------
+    TypeError
+        If an array is not real.
     ValueError
         Shapes that disagree, ``N = 0``, NaN/Inf, a missing ``r_c``, or (for
         the Newton and short-range kernels) a point on a particle.
@@ -535,7 +669,9 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
     Parameters
     ----------
     positions : array, shape (N, d)
+        Particle positions.
     charges : array, shape (N,)
+        Particle charges.
     domain : sequence of d pairs
         The box where the potential is wanted (charges may lie anywhere).
     r_c : float, optional
@@ -563,6 +699,17 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
     Returns
     -------
     ChebTucker
+        The long-range potential on ``domain``; call it at points, take
+        its :meth:`~tensorapprox.chebtucker.ChebTucker.gradient`, etc.
+
+    Raises
+    ------
+    TypeError
+        If ``positions`` or ``charges`` is not real.
+    ValueError
+        If the shapes disagree, there are no particles, values are NaN/Inf,
+        not exactly one of ``r_c`` and ``n_terms`` is given, or ``domain``,
+        ``degree``, ``rtol`` or ``method`` is invalid.
 
     Notes
     -----

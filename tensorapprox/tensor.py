@@ -63,6 +63,13 @@ def unfold(X, mode: int):
     array, shape (n_mode, prod of the other sizes)
         The unfolding, in the package's convention (see module docstring).
 
+    Raises
+    ------
+    TypeError
+        If ``X`` is not an array or ``mode`` is not an int.
+    ValueError
+        If ``mode`` is out of range for ``X.ndim``.
+
     Examples
     --------
     >>> import numpy as np, tensorapprox as ta
@@ -85,13 +92,26 @@ def fold(M, mode: int, shape: Sequence[int]):
     Parameters
     ----------
     M : array, shape (shape[mode], prod of the other sizes)
+        A mode-``mode`` unfolding, as :func:`unfold` returns it.
     mode : int
+        The mode whose index runs along the rows of ``M`` (negative values
+        count from the end).
     shape : sequence of int
         Shape of the tensor to rebuild.
 
     Returns
     -------
-    array of shape ``shape``
+    array, shape ``shape``
+        The tensor ``X`` with ``unfold(X, mode) == M``, of the array
+        library of ``M``.
+
+    Raises
+    ------
+    TypeError
+        If ``mode`` is not an int.
+    ValueError
+        If ``mode`` is out of range or ``M`` does not have the shape of a
+        mode-``mode`` unfolding of ``shape``.
 
     Examples
     --------
@@ -156,8 +176,12 @@ def mode_product(X, U, mode: int, *, transpose: bool = False):
 
     Raises
     ------
+    TypeError
+        If ``mode`` is not an int, or ``X`` and ``U`` come from different
+        array libraries.
     ValueError
-        If the sizes of ``U`` and ``X`` along ``mode`` differ.
+        If ``U`` is not a matrix, ``mode`` is out of range, or the sizes of
+        ``U`` and ``X`` along ``mode`` differ.
 
     Examples
     --------
@@ -186,6 +210,7 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     Parameters
     ----------
     X : array, shape (n_1, ..., n_d)
+        Tensor; not modified.
     factors : sequence of arrays
         ``factors[i]`` is applied along ``modes[i]``. ``None`` entries are skipped.
     modes : sequence of int, optional
@@ -202,6 +227,15 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     array
         Equal to the chain of :func:`mode_product` calls in any order; the
         products that shrink the tensor most are applied first.
+
+    Raises
+    ------
+    TypeError
+        If a mode is not an int.
+    ValueError
+        If the numbers of factors and modes differ (or, without ``modes``,
+        the number of factors is not ``X.ndim``), modes repeat or are out of
+        range, or a factor is not a matrix of the matching size.
 
     Examples
     --------
@@ -252,6 +286,7 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     Parameters
     ----------
     matrices : sequence of arrays, each of shape (n_k, R)
+        Matrices with the same number of columns ``R``.
     skip : int, optional
         Index of a matrix to leave out.
 
@@ -260,6 +295,12 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     array, shape (prod n_k, R)
         Row ``(i_1, ..., i_K)`` in C order (the first matrix's index varies
         slowest), so that ``unfold(cp_full, k) == A_k @ khatri_rao(A, skip=k).T``.
+
+    Raises
+    ------
+    ValueError
+        If no matrix is left, or the matrices are not 2-D with the same
+        number of columns.
 
     Examples
     --------
@@ -283,7 +324,23 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
 
 
 def kronecker(matrices: Sequence):
-    """Kronecker product ``A_1 (x) A_2 (x) ... (x) A_K`` (numpy's ``kron`` order).
+    """Kronecker product ``A_1 (x) A_2 (x) ... (x) A_K`` of matrices (numpy's ``kron`` order).
+
+    Parameters
+    ----------
+    matrices : sequence of 2-D arrays
+        The factors ``A_1, ..., A_K``, of shapes ``(m_k, n_k)``, from one
+        array library.
+
+    Returns
+    -------
+    array, shape (prod m_k, prod n_k)
+        Equal to ``numpy.kron(A_1, numpy.kron(A_2, ...))`` for numpy input.
+
+    Raises
+    ------
+    ValueError
+        If ``matrices`` is empty or a matrix is not 2-D.
 
     Examples
     --------

@@ -37,10 +37,49 @@ def test_cli_errors(tmp_path, capsys):
     assert "could not read" in capsys.readouterr().err
 
 
-def test_demo_runs_and_reports(capsys):
+def test_demo_runs_and_reports(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default figure folder is made in the working directory
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "rel. error" in out and "compression" in out
     # the demo's own numbers: st_hosvd at rtol 1e-6 meets its bound
     line = next(ln for ln in out.splitlines() if ln.startswith("st_hosvd(rtol=1e-6)"))
     assert float(line.split()[2]) <= 1e-6
+
+    # the figure tour: the default folder, every figure named in the report, real PNG files
+    folder = tmp_path / "tensorapprox-demo-figures"
+    assert "written to tensorapprox-demo-figures" in out
+    pngs = sorted(p.name for p in folder.iterdir())
+    assert pngs == ["convergence.png", "tucker_error_vs_compression.png", "tucker_mode_spectra.png"]
+    for name in pngs:
+        assert str(folder.relative_to(tmp_path) / name) in out
+        data = (folder / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_demo_figures_option_and_no_figures(tmp_path, capsys, monkeypatch):
+    import tensorapprox.cli as cli
+
+    # one figure only, to keep the test short; the option decides the folder
+    monkeypatch.setattr(cli, "demo_figures", lambda: [("tucker_mode_spectra.png", cli._figure_tucker_spectra)])
+    monkeypatch.setattr(cli, "demo_sections", lambda: [])
+    target = tmp_path / "figs" / "nested"
+    assert main(["demo", "--figures", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"written to {target}" in out and str(target / "tucker_mode_spectra.png") in out
+    assert (target / "tucker_mode_spectra.png").is_file()
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--no-figures"]) == 0
+    assert "Figures" not in capsys.readouterr().out
+    assert not (tmp_path / "tensorapprox-demo-figures").exists()
+
+
+def test_demo_reports_an_unwritable_figure_folder(tmp_path, capsys, monkeypatch):
+    import tensorapprox.cli as cli
+
+    monkeypatch.setattr(cli, "demo_sections", lambda: [])
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["demo", "--figures", str(blocker / "sub")]) == 2
+    assert "could not write the figures" in capsys.readouterr().err

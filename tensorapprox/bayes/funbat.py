@@ -299,6 +299,13 @@ class FunctionalTucker:
       (a Numba kernel), ``O(sum_k I_k (R d)^3)`` for the smoothers and
       ``O(R^(3K))`` for the core; memory ``O(N R^K + sum_k I_k R^(2K-2))``.
 
+    Raises
+    ------
+    TypeError, ValueError
+        The hyper-parameters are checked when :meth:`fit` is called (as in
+        scikit-learn), with messages that name the parameter; see
+        :meth:`fit`.
+
     Examples
     --------
     >>> import numpy as np
@@ -832,6 +839,8 @@ class FunctionalTucker:
         Parameters
         ----------
         X : array, shape (n_samples, n_modes)
+            Continuous coordinates, one column per mode, in the units of
+            the training data.
         return_std : bool, default False
             Also return the predictive standard deviation, which includes
             the posterior spread of the latent functions and the core and
@@ -840,7 +849,17 @@ class FunctionalTucker:
         Returns
         -------
         mean : ndarray, shape (n_samples,)
-        std : ndarray, shape (n_samples,), only with ``return_std=True``
+            Predictive mean, in the units of ``y``.
+        std : ndarray, shape (n_samples,)
+            Predictive standard deviation (only with ``return_std=True``).
+
+        Raises
+        ------
+        NotFittedError
+            If :meth:`fit` has not been called.
+        TypeError, ValueError
+            If ``X`` is not a finite real 2-D array with the number of modes
+            the model was fitted with.
         """
         X = self._check_predict_X(X)
         K, R = self.n_modes_, self._R
@@ -877,19 +896,68 @@ class FunctionalTucker:
         return out_mean, std
 
     def score(self, X, y) -> float:
-        """Root-mean-square error of :meth:`predict` on ``(X, y)`` (units of ``y``; lower is better)."""
+        """Root-mean-square error of :meth:`predict` on ``(X, y)`` (units of ``y``; lower is better).
+
+        Parameters
+        ----------
+        X : array, shape (n_samples, n_modes)
+            Coordinates, as for :meth:`predict`.
+        y : array, shape (n_samples,)
+            Observed values.
+
+        Returns
+        -------
+        float
+            ``sqrt(mean((predict(X) - y)^2))``. Unlike scikit-learn's
+            regressors (R^2, higher is better), lower is better here.
+
+        Raises
+        ------
+        NotFittedError
+            If :meth:`fit` has not been called.
+        TypeError, ValueError
+            If ``X`` or ``y`` is malformed or their lengths differ.
+        """
         X = self._check_predict_X(X)
         y = self._check_y(y, X.shape[0])
         return float(np.sqrt(np.mean((self.predict(X) - y) ** 2)))
 
     def get_params(self, deep: bool = True) -> dict:
-        """Hyper-parameters as a dict (scikit-learn convention)."""
+        """Hyper-parameters as a dict (scikit-learn convention).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn compatibility; there are no nested
+            estimators.
+
+        Returns
+        -------
+        dict
+            Constructor argument names and their current values.
+        """
         names = ["rank", "kernel", "lengthscale", "variance", "core", "core_prior_var", "noise_prior",
                  "damping", "max_iter", "tol", "n_iter_no_change", "random_state", "progress", "callback"]
         return {n: getattr(self, n) for n in names}
 
     def set_params(self, **params) -> "FunctionalTucker":
-        """Set hyper-parameters (scikit-learn convention); returns ``self``."""
+        """Set hyper-parameters (scikit-learn convention); returns ``self``.
+
+        Parameters
+        ----------
+        **params
+            Constructor arguments and their new values.
+
+        Returns
+        -------
+        FunctionalTucker
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a constructor argument.
+        """
         valid = self.get_params()
         for key, value in params.items():
             if key not in valid:

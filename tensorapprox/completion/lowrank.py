@@ -129,7 +129,9 @@ class LowRankMatrix:
         Parameters
         ----------
         A : array, shape (n1, k)
+            Left factor; not modified.
         B : array, shape (n2, k)
+            Right factor, of the same array library and ``k``.
 
         Returns
         -------
@@ -230,6 +232,7 @@ class LowRankMatrix:
         Returns
         -------
         array, shape (n1, n2)
+            The dense matrix, of the factors' array library.
 
         Raises
         ------
@@ -256,6 +259,19 @@ class LowRankMatrix:
         """Frobenius norm, in O((n1 + n2) k^2) without forming the matrix.
 
         Correct whether or not the factors are orthonormal.
+
+        Returns
+        -------
+        float
+            ``||U diag(s) V^T||_F``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> M = LowRankMatrix(np.ones((2, 1)), np.array([3.0]), np.ones((3, 1)))
+        >>> bool(np.isclose(M.norm(), np.linalg.norm(M.full())))
+        True
         """
         G = (self.U.T @ self.U) * (self.V.T @ self.V)
         val = float(self.s @ (G @ self.s))
@@ -270,7 +286,32 @@ class LowRankMatrix:
     __rmul__ = __mul__
 
     def inner(self, other: "LowRankMatrix") -> float:
-        """Frobenius inner product with another ``LowRankMatrix`` of the same shape."""
+        """Frobenius inner product with another ``LowRankMatrix`` of the same shape.
+
+        Parameters
+        ----------
+        other : LowRankMatrix
+            A matrix of the same shape (any rank).
+
+        Returns
+        -------
+        float
+            ``trace(self.full().T @ other.full())``, in O((n1 + n2) k k')
+            without forming either matrix.
+
+        Raises
+        ------
+        ValueError
+            If ``other`` is not a ``LowRankMatrix`` of the same shape.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> A = LowRankMatrix.from_factors(np.ones((3, 1)), np.arange(2.0)[:, None])
+        >>> bool(np.isclose(A.inner(A), A.norm() ** 2))
+        True
+        """
         if not isinstance(other, LowRankMatrix) or other.shape != self.shape:
             raise ValueError("other must be a LowRankMatrix of the same shape")
         G = (self.U.T @ other.U) * (self.V.T @ other.V)
@@ -279,6 +320,16 @@ class LowRankMatrix:
     # --------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
         """Write the factors to a ``.npz`` file (no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination; numpy appends ``.npz`` when the name lacks it.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
 
         Examples
         --------
@@ -304,10 +355,26 @@ class LowRankMatrix:
     def load(cls, path: str | os.PathLike) -> "LowRankMatrix":
         """Read a file written by :meth:`save` (numpy arrays on the host).
 
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        LowRankMatrix
+            The stored matrix, numpy factors.
+
         Raises
         ------
+        FileNotFoundError
+            If ``path`` does not exist.
         ValueError
             If the file is not a ``LowRankMatrix`` file or is corrupt.
+
+        Examples
+        --------
+        See :meth:`save`.
         """
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -337,6 +404,20 @@ class LowRankMatrix:
             raise ValueError(f"{os.fspath(path)!r} is corrupt: {exc}") from None
 
     def to_numpy(self) -> "LowRankMatrix":
-        """Copy of the matrix with numpy factors on the host."""
+        """Copy of the matrix with numpy factors on the host.
+
+        Returns
+        -------
+        LowRankMatrix
+            Same values, numpy arrays (copied from the device for cupy).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> M = LowRankMatrix(np.ones((2, 1)), np.array([1.0]), np.ones((2, 1)))
+        >>> type(M.to_numpy().U).__name__
+        'ndarray'
+        """
         return LowRankMatrix(to_numpy(self.U), to_numpy(self.s), to_numpy(self.V))
 

@@ -26,7 +26,16 @@ class Observations:
     """Observed entries ``X[rows[t], cols[t]] = values[t]`` of an ``n1 x n2`` matrix.
 
     Build it with :func:`check_observations`, which validates the triplets;
-    the constructor trusts its inputs.
+    the constructor trusts its inputs (it raises nothing).
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int64, shape (m,)
+        Row and column indices.
+    values : ndarray of float, shape (m,)
+        Observed values.
+    shape : tuple of int
+        ``(n1, n2)``.
 
     Attributes
     ----------
@@ -36,6 +45,18 @@ class Observations:
         Finite observed values (float64, or float32 when given float32).
     shape : tuple of int
         ``(n1, n2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.observations import check_observations
+    >>> obs = check_observations([0, 1, 2], [1, 0, 1], [1.0, 2.0, 3.0], (3, 2))
+    >>> obs
+    Observations(shape=(3, 2), nnz=3, dtype=float64)
+    >>> obs.to_csr().toarray()
+    array([[0., 1.],
+           [2., 0.],
+           [0., 3.]])
     """
 
     rows: np.ndarray
@@ -54,11 +75,28 @@ class Observations:
         return self.nnz / (self.shape[0] * self.shape[1])
 
     def to_csr(self) -> sp.csr_matrix:
-        """The observations as a scipy CSR matrix (unobserved entries are zeros)."""
+        """The observations as a scipy CSR matrix (unobserved entries are zeros).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Shape ``self.shape``, one stored entry per observation.
+        """
         return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=self.shape)
 
     def subset(self, index) -> "Observations":
-        """Observations at positions ``index`` (int array or boolean mask)."""
+        """Observations at positions ``index`` (int array or boolean mask).
+
+        Parameters
+        ----------
+        index : array of int or bool
+            Positions in ``rows``/``cols``/``values`` to keep.
+
+        Returns
+        -------
+        Observations
+            The selected entries, same ``shape``.
+        """
         return Observations(self.rows[index], self.cols[index], self.values[index], self.shape)
 
     def __len__(self) -> int:
@@ -216,7 +254,17 @@ def train_test_split(obs: Observations, test_size: float = 0.2, *, random_state=
 
     Returns
     -------
-    train, test : Observations
+    train : Observations
+        The remaining entries, in their original order.
+    test : Observations
+        ``round(test_size * nnz)`` entries drawn at random.
+
+    Raises
+    ------
+    TypeError
+        If ``obs`` is not an :class:`Observations`.
+    ValueError
+        If ``test_size`` is not in (0, 1) or leaves one of the sets empty.
 
     Examples
     --------
@@ -243,6 +291,27 @@ def kfold_splits(obs: Observations, n_splits: int = 5, *, random_state=None) -> 
     """Yield ``(train, test)`` for a random ``n_splits``-fold partition of the entries.
 
     Every entry is in exactly one test fold.
+
+    Parameters
+    ----------
+    obs : Observations
+        From :func:`check_observations`.
+    n_splits : int, default 5
+        Number of folds, ``2 <= n_splits <= obs.nnz``.
+    random_state : None, int or numpy.random.Generator
+        Seed of the partition.
+
+    Yields
+    ------
+    train, test : Observations
+        The entries outside and inside fold ``f``, for ``f = 0, ..., n_splits - 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``obs`` is not an :class:`Observations`.
+    ValueError
+        If ``n_splits`` is out of range (raised on the first ``next``).
 
     Examples
     --------

@@ -64,7 +64,21 @@ class MeasurementOperator:
     number of measurements), ``symmetric`` (every ``A_i`` is symmetric) and
     ``dtype``, and implement the private products ``_apply``, ``_adjoint``,
     ``_apply_factored`` and ``_adjoint_matmul``. The public methods validate
-    their arguments and call them.
+    their arguments and call them; they raise ``TypeError`` for arguments
+    that are not real numpy arrays and ``ValueError`` for shapes that do not
+    match the operator.
+
+    See Also
+    --------
+    GaussianSensing, EntrySampling : the two operators of the package.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion.operators import EntrySampling, MeasurementOperator
+    >>> op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+    >>> isinstance(op, MeasurementOperator), op.shape, op.m
+    (True, (2, 2), 2)
     """
 
     shape: tuple[int, int]
@@ -79,10 +93,27 @@ class MeasurementOperator:
         Parameters
         ----------
         X : ndarray, shape ``self.shape``
+            The matrix to measure; not modified.
 
         Returns
         -------
         ndarray, shape (m,)
+            The measurements, in the operator's dtype.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not a real numpy array.
+        ValueError
+            If a shape does not match the operator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 1]), (2, 2))
+        >>> op.apply(np.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+        [2.0, 4.0]
         """
         X = _check_float_array(X, "X", 2)
         if tuple(X.shape) != self.shape:
@@ -95,10 +126,28 @@ class MeasurementOperator:
         Parameters
         ----------
         v : ndarray, shape (m,)
+            One weight per measurement.
 
         Returns
         -------
         ndarray, shape ``self.shape``
+            ``sum_i v_i A_i``, so that ``<A(X), v> == <X, A*(v)>``.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not a real numpy array.
+        ValueError
+            If a shape does not match the operator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 1]), (2, 2))
+        >>> op.adjoint(np.array([5.0, 7.0]))
+        array([[0., 5.],
+               [0., 7.]])
         """
         v = self._check_v(v)
         return self._adjoint(v)
@@ -109,11 +158,30 @@ class MeasurementOperator:
         Parameters
         ----------
         U : ndarray, shape (n1, k)
+            Left factor.
         V : ndarray, shape (n2, k)
+            Right factor.
 
         Returns
         -------
         ndarray, shape (m,)
+            Equal to ``apply(U @ V.T)``.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not a real numpy array.
+        ValueError
+            If a shape does not match the operator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+        >>> U, V = np.array([[1.0], [2.0]]), np.array([[3.0], [4.0]])
+        >>> bool(np.allclose(op.apply_factored(U, V), op.apply(U @ V.T)))
+        True
         """
         U = _check_float_array(U, "U", 2)
         V = _check_float_array(V, "V", 2)
@@ -130,12 +198,32 @@ class MeasurementOperator:
         Parameters
         ----------
         v : ndarray, shape (m,)
+            One weight per measurement.
         W : ndarray, shape (n2, k) (``(n1, k)`` with ``transpose=True``)
+            The matrix multiplied from the right.
         transpose : bool, default False
+            Use ``A*(v).T`` instead of ``A*(v)``.
 
         Returns
         -------
         ndarray, shape (n1, k) (``(n2, k)`` with ``transpose=True``)
+            The product, without forming ``A*(v)`` where the operator allows.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not a real numpy array.
+        ValueError
+            If a shape does not match the operator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+        >>> v, W = np.array([1.0, 2.0]), np.eye(2)
+        >>> bool(np.allclose(op.adjoint_matmul(v, W), op.adjoint(v) @ W))
+        True
         """
         v = self._check_v(v)
         W = _check_float_array(W, "W", 2)
@@ -148,6 +236,11 @@ class MeasurementOperator:
         """The explicit ``m x (n1 * n2)`` matrix whose row ``i`` is ``A_i`` raveled (C order).
 
         Meant for tests and small problems: ``apply(X) == to_dense() @ X.ravel()``.
+
+        Returns
+        -------
+        ndarray, shape (m, n1 * n2)
+            The measurement matrices, one per row.
         """
         eye = np.eye(self.m, dtype=self.dtype)
         return np.stack([self._adjoint(eye[i]).ravel() for i in range(self.m)])
@@ -218,6 +311,15 @@ class GaussianSensing(MeasurementOperator):
         Whether the matrices are held in memory.
     nbytes : int
         Bytes held by the stored matrices (0 when regenerated).
+
+    Raises
+    ------
+    TypeError
+        If ``n``, ``m`` or ``symmetric`` has the wrong type, or ``dtype`` is
+        not float32 or float64.
+    ValueError
+        If a size is not positive or ``n`` is a non-square pair with
+        ``symmetric=True``.
 
     Notes
     -----
@@ -344,7 +446,14 @@ class GaussianSensing(MeasurementOperator):
         return self._unpack(c)
 
     def to_dense(self) -> np.ndarray:
-        """The explicit ``m x (n1 * n2)`` matrix, row ``i`` = ``A_i`` raveled (C order)."""
+        """The explicit ``m x (n1 * n2)`` matrix, row ``i`` = ``A_i`` raveled (C order).
+
+        Returns
+        -------
+        ndarray, shape (m, n1 * n2)
+            The measurement matrices, one per row (regenerated blocks when
+            the operator does not store them).
+        """
         n1, n2 = self.shape
         out = np.empty((self.m, n1 * n2), dtype=self.dtype)
         for lo, hi, C in self._blocks():
@@ -395,6 +504,14 @@ class EntrySampling(MeasurementOperator):
         The validated indices.
     symmetric : bool
         Always ``False`` (``A_t = e_i e_j^T``).
+
+    Raises
+    ------
+    TypeError
+        If ``shape`` is not a pair or the indices are not integers.
+    ValueError
+        If an index is out of range, ``rows`` and ``cols`` differ in length,
+        or no entry is sampled.
 
     Notes
     -----
@@ -450,7 +567,13 @@ class EntrySampling(MeasurementOperator):
         return scatter_matmul(v, self.rows, self.cols, W, self.shape[0])
 
     def to_dense(self) -> np.ndarray:
-        """The explicit ``m x (n1 * n2)`` 0/1 matrix (for tests and small problems)."""
+        """The explicit ``m x (n1 * n2)`` 0/1 matrix (for tests and small problems).
+
+        Returns
+        -------
+        ndarray, shape (m, n1 * n2)
+            Row ``t`` has a single 1 at ``rows[t] * n2 + cols[t]``.
+        """
         out = np.zeros((self.m, self.shape[0] * self.shape[1]), dtype=self.dtype)
         out[np.arange(self.m), self.rows * self.shape[1] + self.cols] = 1.0
         return out

@@ -73,10 +73,12 @@ def soft_impute(
     tol : float, default 1e-4
         Stop when ``||Z_new - Z||_F^2 / ||Z||_F^2 < tol`` (MHT's criterion).
     max_iter : int, default 100
+        Maximum number of iterations.
     biases : bool, default False
         Fit a global mean and damped row/column offsets first and complete
         the residual.
     random_state : None, int or numpy.random.Generator
+        Seeds the randomized SVD.
     callback : callable, optional
         ``callback(n_iter, residual)`` after each iteration; return ``True`` to stop.
     progress : bool, default False

@@ -78,6 +78,23 @@ class SubgradientResult:
         ``'l1'`` or ``'l2'``.
     symmetric : bool
         Whether the symmetric (PSD) model ``U U^T`` was fitted.
+
+    Notes
+    -----
+    A frozen dataclass made by :func:`subgradient_recover`; its fields are
+    the attributes above, and it raises nothing itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.completion import GaussianSensing, subgradient_recover
+    >>> U = np.random.default_rng(0).standard_normal((10, 2)); X = U @ U.T
+    >>> op = GaussianSensing(10, 200, random_state=1)
+    >>> res = subgradient_recover(op, op.apply(X), 2, random_state=2, X_true=X)
+    >>> res.loss, res.symmetric, res.matrix.shape
+    ('l1', True, (10, 10))
+    >>> len(res.history) == res.n_iter + 1, bool(res.error_history[-1] < 1e-3)
+    (True, True)
     """
 
     factor: np.ndarray

@@ -270,6 +270,16 @@ def breakeven_rank(m: int, n: int) -> int:
 
     ``r (m + n) < m n``; returns 0 when no rank saves anything.
 
+    Parameters
+    ----------
+    m, n : int
+        Shape of the matrix (positive).
+
+    Returns
+    -------
+    int
+        The largest ``r`` with ``r (m + n) < m n``, or 0.
+
     Examples
     --------
     >>> from tensorapprox.nn import breakeven_rank
@@ -548,6 +558,16 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
     -------
     SparseLowRankFactors
 
+    Raises
+    ------
+    TypeError
+        If ``W`` (or ``gram``) is not a real array or an argument has the
+        wrong type.
+    ValueError
+        If ``W`` is not a finite 2-D matrix, ``rank`` is outside
+        ``[1, min(W.shape)]``, ``density`` is outside its range,
+        ``max_iter < 1`` or ``gram`` does not match ``W``'s input features.
+
     Notes
     -----
     The sparse-plus-low-rank weight model of LOST (Li et al. 2025) and
@@ -655,6 +675,13 @@ def vbmf_rank(M) -> int:
     int
         The estimated rank, at least 1.
 
+    Raises
+    ------
+    TypeError
+        If ``M`` is not a real array.
+    ValueError
+        If ``M`` is not 2-D or holds NaN or Inf.
+
     Examples
     --------
     >>> import numpy as np
@@ -734,6 +761,15 @@ def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
         ``first`` (r_in x c_in), ``core`` (r_out x r_in x kh x kw),
         ``last`` (c_out x r_out).
 
+    Raises
+    ------
+    TypeError
+        If ``K`` is not a real array or ``ranks`` is neither 'auto' nor a
+        pair of ints.
+    ValueError
+        If ``K`` is not a finite 4-D kernel, a rank is outside
+        ``[1, channels]`` or ``max_iter < 0``.
+
     Notes
     -----
     The a-priori Tucker-2 compression of Kim et al. (2016), "Compression of
@@ -779,8 +815,11 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     Parameters
     ----------
     K : array, shape (c_out, c_in, kh, kw)
+        Convolution kernel; not modified.
     rank : int
+        Number ``R`` of CP terms (separable filters).
     max_iter : int, default 200
+        Maximum number of ALS sweeps.
     tol : float, default 1e-7
         Stop when the relative error decreases by less than ``tol``.
     random_state : None, int or numpy.random.Generator
@@ -791,6 +830,14 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     CPConvFactors
         Factors ``out``, ``inp``, ``vert``, ``horiz`` and the ``history`` of
         the relative error per sweep.
+
+    Raises
+    ------
+    TypeError
+        If ``K`` is not a real array or an argument has the wrong type.
+    ValueError
+        If ``K`` is not a finite 4-D kernel, ``rank < 1``, ``max_iter < 1``
+        or ``tol < 0``.
 
     Notes
     -----
@@ -875,6 +922,15 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     Returns
     -------
     TTMatrix
+
+    Raises
+    ------
+    TypeError
+        If ``W`` is not a real array or a shape is not a sequence of ints.
+    ValueError
+        If ``W`` is not a finite 2-D matrix, ``in_shape`` and ``out_shape``
+        differ in length or do not multiply to ``W.shape``, ``ranks`` does
+        not have ``d - 1`` entries, or ``rtol`` is outside (0, 1).
 
     Notes
     -----

@@ -1,0 +1,144 @@
+"""Plotting helpers: what is drawn equals what was given, axes are labelled and scaled."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import tensorapprox as ta  # noqa: E402
+from tensorapprox.plotting import (  # noqa: E402
+    mode_spectra,
+    plot_convergence,
+    plot_error_vs_compression,
+    plot_mode_spectra,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _smooth_tensor(n=(12, 10, 8)):
+    x, y, z = (np.linspace(0, 1, k) for k in n)
+    return 1.0 / (1.0 + x[:, None, None] + 2 * y[None, :, None] + 3 * z[None, None, :])
+
+
+def test_mode_spectra_of_dense_tensor_are_the_unfolding_singular_values():
+    X = _smooth_tensor()
+    spectra = mode_spectra(X)
+    for k, s in enumerate(spectra):
+        expected = np.linalg.svd(ta.unfold(X, k), compute_uv=False)
+        np.testing.assert_allclose(s, expected, rtol=1e-12)
+
+
+def test_mode_spectra_of_tucker_tensor_match_its_full_tensor():
+    rng = np.random.default_rng(0)
+    # non-orthonormal factors: the helper must orthonormalize them
+    T = ta.TuckerTensor(rng.standard_normal((3, 4, 2)),
+                        [rng.standard_normal((n, r)) for n, r in [(9, 3), (7, 4), (6, 2)]])
+    full = mode_spectra(T.full())
+    for k, s in enumerate(mode_spectra(T)):
+        assert s.shape == (T.ranks[k],)
+        np.testing.assert_allclose(s, full[k][: T.ranks[k]], rtol=1e-10, atol=1e-12 * full[k][0])
+
+
+def test_plot_mode_spectra_plots_the_given_values():
+    spectra = [np.array([4.0, 2.0, 1.0, 0.5]), np.array([3.0, 0.3, 0.03])]
+    ax = plot_mode_spectra(spectra, normalize=False)
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    for line, s in zip(lines, spectra):
+        np.testing.assert_array_equal(line.get_ydata(), s)
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, s.size + 1))
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() and "singular value" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mode 1 (n = 4)", "mode 2 (n = 3)"]
+
+
+def test_plot_mode_spectra_normalizes_and_uses_given_axes_and_labels():
+    X = _smooth_tensor()
+    fig, ax = plt.subplots()
+    out = plot_mode_spectra(X, ax=ax, labels=["x", "y", "z"])
+    assert out is ax
+    for line, s in zip(ax.get_lines(), mode_spectra(X)):
+        y = np.asarray(line.get_ydata())
+        keep = np.isfinite(y)
+        np.testing.assert_allclose(y[keep], (s / s[0])[keep], rtol=1e-12)
+        assert y[0] == 1.0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x", "y", "z"]
+    assert "sigma_1" in ax.get_ylabel()
+
+
+def test_plot_mode_spectra_drops_zeros_on_the_log_axis():
+    ax = plot_mode_spectra([np.array([2.0, 1.0, 0.0])], normalize=False)
+    y = ax.get_lines()[0].get_ydata()
+    assert y[0] == 2.0 and y[1] == 1.0 and np.isnan(y[2])
+
+
+def test_plot_convergence_draws_history_of_a_result_object():
+    x = np.linspace(0, 1, 15)
+    X = np.exp(-np.add.outer(np.add.outer(x, x), x) ** 2)
+    res = ta.tucker_als(X, rank=2, max_iter=5)
+    ax = plot_convergence(res, label="HOOI")
+    line = ax.get_lines()[0]
+    np.testing.assert_array_equal(line.get_ydata(), np.asarray(res.history))
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(len(res.history)))
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "iteration" and ax.get_ylabel() == "relative error"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["HOOI"]
+
+
+def test_plot_convergence_with_abscissae_and_several_lines():
+    fig, ax = plt.subplots()
+    plot_convergence([1e-1, 1e-3], ax=ax, x=[8, 16], xlabel="degree", label="a")
+    plot_convergence([1e-2, 1e-5], ax=ax, x=[8, 16], xlabel="degree", label="b")
+    assert len(ax.get_lines()) == 2
+    np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), [8.0, 16.0])
+    assert ax.get_xlabel() == "degree"
+    assert ax.get_legend() is not None and len(ax.get_legend().get_texts()) == 2
+
+
+def test_plot_convergence_without_label_has_no_legend():
+    ax = plot_convergence(np.array([1.0, 0.1]))
+    assert ax.get_legend() is None
+
+
+def test_plot_error_vs_compression_draws_points_on_log_log_axes():
+    ratios, errors = [5.0, 50.0, 500.0], [1e-9, 1e-6, 1e-3]
+    ax = plot_error_vs_compression(ratios, errors, label="st_hosvd", annotations=["a", "b", "c"])
+    line = ax.get_lines()[0]
+    np.testing.assert_array_equal(line.get_xdata(), ratios)
+    np.testing.assert_array_equal(line.get_ydata(), errors)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "compression ratio" in ax.get_xlabel() and ax.get_ylabel() == "relative error"
+    assert [t.get_text() for t in ax.texts] == ["a", "b", "c"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["st_hosvd"]
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: plot_error_vs_compression([1, 2], [0.1]), ValueError, "ratios has 2 values but errors has 1"),
+        (lambda: plot_error_vs_compression([0, 2], [0.1, 0.2]), ValueError, "ratios must be positive"),
+        (lambda: plot_error_vs_compression([1, 2], [-0.1, 0.2]), ValueError, "errors must be >= 0"),
+        (lambda: plot_error_vs_compression([1, 2], [0.1, 0.2], annotations=["a"]), ValueError,
+         "one string per point"),
+        (lambda: plot_convergence([]), ValueError, "history is empty"),
+        (lambda: plot_convergence([1.0, np.nan]), ValueError, "NaN or Inf"),
+        (lambda: plot_convergence([1.0, 0.5], x=[1]), ValueError, "x has 1 values but history has 2"),
+        (lambda: plot_convergence("abc"), TypeError, "sequence of numbers"),
+        (lambda: plot_convergence([1.0], ax="axes"), TypeError, "ax must be a matplotlib Axes"),
+        (lambda: plot_mode_spectra(np.ones(5)), ValueError, "at least two modes"),
+        (lambda: plot_mode_spectra([np.array([1.0, -1.0])]), ValueError, "negative"),
+        (lambda: plot_mode_spectra(42), TypeError, "TuckerTensor or a sequence"),
+        (lambda: plot_mode_spectra(np.ones((3, 3)), labels=["one"]), ValueError, "one string per mode"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
