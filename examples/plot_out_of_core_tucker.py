@@ -105,6 +105,12 @@ with dask.config.set({"tensorapprox.max-block-bytes": allowed, "tensorapprox.in-
 err = relative_error(X, T)
 print(f"out-of-core st_hosvd rank {T.ranks}: {t_ooc:.1f} s, relative error {err:.3e}, "
       f"compression ratio {T.compression_ratio:.0f}")
+try:  # peak resident memory of this process so far (Unix)
+    import resource
+
+    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+except ImportError:
+    pass
 if args.floor:
     t0 = time.perf_counter()
     X.sum(dtype=np.float64).compute()
