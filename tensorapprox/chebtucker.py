@@ -365,50 +365,97 @@ class ChebTucker:
     # -- properties --------------------------------------------------------
     @property
     def core(self):
-        """Tucker core of the coefficient tensor, shape ``ranks``."""
+        """Tucker core of the coefficient tensor, shape ``ranks``.
+
+        Returns
+        -------
+        array, shape (r_1, ..., r_d)
+            In the array library of the approximant.
+        """
         return self._core
 
     @property
     def factors(self) -> tuple:
-        """Coefficient factors, shapes ``(m_k, r_k)``."""
+        """Coefficient factors, shapes ``(m_k, r_k)``.
+
+        Returns
+        -------
+        tuple of arrays
+        """
         return self._factors
 
     @property
     def domain(self) -> tuple[tuple[float, float], ...]:
-        """The box as ``((a_1, b_1), ..., (a_d, b_d))``."""
+        """The box as ``((a_1, b_1), ..., (a_d, b_d))``.
+
+        Returns
+        -------
+        tuple of (float, float)
+        """
         return self._domain
 
     @property
     def ndim(self) -> int:
-        """Number of variables ``d``."""
+        """Number of variables ``d``.
+
+        Returns
+        -------
+        int
+        """
         return len(self._domain)
 
     @property
     def ranks(self) -> tuple[int, ...]:
-        """Tucker ranks ``(r_1, ..., r_d)``."""
+        """Tucker ranks ``(r_1, ..., r_d)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return tuple(int(s) for s in self._core.shape)
 
     @property
     def degrees(self) -> tuple[int, ...]:
-        """Polynomial degree per mode, ``m_k - 1``."""
+        """Polynomial degree per mode, ``m_k - 1``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return tuple(int(A.shape[0]) - 1 for A in self._factors)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the core and the factors, in bytes."""
+        """Memory held by the core and the factors, in bytes.
+
+        Returns
+        -------
+        int
+        """
         return int(sum(int(np.prod(a.shape)) * a.dtype.itemsize
                        for a in (self._core,) + self._factors))
 
     @property
     def compression_ratio(self) -> float:
-        """Entries of the full coefficient tensor per stored entry."""
+        """Entries of the full coefficient tensor per stored entry.
+
+        Returns
+        -------
+        float
+        """
         full = math.prod(A.shape[0] for A in self._factors)
         stored = self._core.size + sum(A.size for A in self._factors)
         return full / stored
 
     @property
     def tucker(self):
-        """The coefficient tensor as a :class:`~tensorapprox.tucker.TuckerTensor`."""
+        """The coefficient tensor as a :class:`~tensorapprox.tucker.TuckerTensor`.
+
+        Returns
+        -------
+        TuckerTensor
+            Built from the core and the coefficient factors.
+        """
         from .tucker import TuckerTensor
 
         return TuckerTensor(self._core, self._factors)
@@ -782,6 +829,10 @@ class ChebTucker:
             (scaled to the interval). Replacing ``factors[k]`` by it gives
             the approximant of ``df/dx_k``.
 
+        Notes
+        -----
+        Raises nothing of its own (the approximant was validated when built).
+
         Examples
         --------
         >>> import numpy as np, tensorapprox.chebtucker as ct
@@ -833,6 +884,10 @@ class ChebTucker:
         -------
         float
             The integral of the approximant over the box.
+
+        Notes
+        -----
+        Raises nothing of its own (the approximant was validated when built).
 
         Examples
         --------
@@ -911,6 +966,11 @@ class ChebTucker:
         -------
         array, shape (m_1, ..., m_d)
             ``core`` multiplied by every coefficient factor.
+
+        Notes
+        -----
+        Raises nothing of its own (the approximant was validated when built);
+        the memory is ``prod m_k`` entries.
 
         Examples
         --------

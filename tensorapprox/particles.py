@@ -205,7 +205,12 @@ class ExpSum:
 
     @property
     def n_terms(self) -> int:
-        """Number of terms ``L``."""
+        """Number of terms ``L``.
+
+        Returns
+        -------
+        int
+        """
         return int(self.alphas.shape[0])
 
     def __call__(self, r):
@@ -226,8 +231,19 @@ class ExpSum:
 
         Returns
         -------
-        (ExpSum, ExpSum or None)
-            The short part is ``None`` when every term is long-range.
+        long : ExpSum
+            The widest terms (small ``alphas``).
+        short : ExpSum or None
+            The remaining terms; ``None`` when every term is long-range.
+
+        Raises
+        ------
+        ValueError
+            If both or neither of ``r_c`` and ``n_long`` are given, ``r_c``
+            is not a finite positive number or no term is long-range for
+            it, or ``n_long`` is outside ``[1, n_terms]``.
+        TypeError
+            If ``r_c`` is not a real number or ``n_long`` is not an int.
 
         Examples
         --------

@@ -98,6 +98,25 @@ def test_breakeven_rank():
         assert (r + 1) * (m + n) >= m * n
 
 
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((0, 5), ValueError, r"m must be >= 1, got 0"),
+        ((5, -2), ValueError, r"n must be >= 1, got -2"),
+        ((2.5, 5), TypeError, r"m must be an int, got float"),
+        ((5, "7"), TypeError, r"n must be an int, got str"),
+        ((True, 5), TypeError, r"m must be an int, got bool"),
+    ],
+)
+def test_breakeven_rank_rejects_bad_input(args, error, match):
+    with pytest.raises(error, match=match):
+        breakeven_rank(*args)
+
+
+def test_breakeven_rank_accepts_numpy_ints():
+    assert breakeven_rank(np.int64(384), np.int32(384)) == 191
+
+
 # ---------------------------------------------------------------------------
 # whitened_svd
 # ---------------------------------------------------------------------------

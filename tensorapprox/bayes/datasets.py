@@ -22,16 +22,48 @@ __all__ = ["FunBaTSplit", "load_funbat_split"]
 class FunBaTSplit:
     """One train/test split of a FunBaT data file.
 
-    Attributes
+    Returned by :func:`load_funbat_split`; the constructor stores its
+    arguments as given. Every parameter is available as a read-only
+    attribute of the same name.
+
+    Parameters
     ----------
-    X_train, X_test : ndarray, shape (n, K)
-        Continuous coordinates.
-    y_train, y_test : ndarray, shape (n,)
-        Targets.
+    X_train : ndarray, shape (n_train, K)
+        Continuous coordinates of the training entries.
+    y_train : ndarray, shape (n_train,)
+        Training targets.
+    X_test : ndarray, shape (n_test, K)
+        Continuous coordinates of the test entries.
+    y_test : ndarray, shape (n_test,)
+        Test targets.
     ndims : ndarray, shape (K,)
         Number of bins per mode of the discrete version.
-    ind_train, ind_test : ndarray, shape (n, K)
-        Discrete bin ids.
+    ind_train : ndarray, shape (n_train, K)
+        Discrete bin ids of the training entries.
+    ind_test : ndarray, shape (n_test, K)
+        Discrete bin ids of the test entries.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the split is immutable). The
+        constructor itself validates nothing.
+
+    See Also
+    --------
+    load_funbat_split : Read a split from a file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.bayes.datasets import FunBaTSplit
+    >>> ind = np.array([[0, 1], [1, 0]])
+    >>> split = FunBaTSplit(X_train=(ind + 0.5) / 2, y_train=np.array([1.0, 2.0]),
+    ...                     X_test=np.array([[0.25, 0.25]]), y_test=np.array([0.5]),
+    ...                     ndims=np.array([2, 2]), ind_train=ind,
+    ...                     ind_test=np.array([[0, 0]]))
+    >>> split.X_train.shape, split.y_test.shape
+    ((2, 2), (1,))
     """
 
     X_train: np.ndarray
@@ -60,16 +92,47 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     Returns
     -------
     FunBaTSplit
+        Coordinates (float64), targets (float64) and bin ids of the fold.
 
     Raises
     ------
+    TypeError
+        ``fold`` is not an int or ``scale`` is not a real number.
     ValueError
-        ``fold`` out of range or the file lacks the expected keys.
+        ``fold`` is negative or out of range, ``scale`` is not positive, or
+        the file has no index arrays for the fold.
+    KeyError
+        The file lacks ``n_folds``, ``ndims`` or the target arrays of the
+        fold.
+    OSError
+        The file cannot be read (e.g. it does not exist).
+
+    Notes
+    -----
+    The file must hold ``n_folds``, ``ndims``, ``tr_y_<f>``, ``te_y_<f>``
+    and either ``tr_ind_CONTI_<f>``, ``te_ind_CONTI_<f>``,
+    ``tr_ind_DISCT_<f>``, ``te_ind_DISCT_<f>`` (continuous coordinates
+    and bin ids) or ``tr_ind_<f>``, ``te_ind_<f>`` (bin ids only).
 
     Examples
     --------
+    Write a tiny file with bin ids only and read it back; the coordinates
+    are the bin centres ``(i + 0.5) * scale / ndims``:
+
+    >>> import os, tempfile
+    >>> import numpy as np
     >>> from tensorapprox.bayes.datasets import load_funbat_split
-    >>> split = load_funbat_split("beijing_PM2.5_DISCT_428x501x1461_no_agg.npz", 0, scale=10.0)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "tiny.npz")
+    ...     np.savez(path, n_folds=1, ndims=np.array([2, 4]),
+    ...              tr_ind_0=np.array([[0, 1], [1, 3], [1, 0]]),
+    ...              te_ind_0=np.array([[0, 2]]),
+    ...              tr_y_0=np.array([1.0, 2.0, 3.0]), te_y_0=np.array([4.0]))
+    ...     split = load_funbat_split(path, 0, scale=10.0)
+    >>> split.X_train.shape, split.y_train.shape
+    ((3, 2), (3,))
+    >>> split.X_test
+    array([[2.5 , 6.25]])
     """
     fold = check_int(fold, name="fold", minimum=0)
     scale = check_positive_float(scale, name="scale")

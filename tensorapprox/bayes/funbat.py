@@ -38,14 +38,37 @@ _INITIAL_PRECISION = 100.0
 
 
 class NotFittedError(ValueError, AttributeError):
-    """Raised when a model is used before ``fit``."""
+    """Raised when a model is used before ``fit``.
+
+    Subclasses both :class:`ValueError` and :class:`AttributeError`, so
+    either can be caught (as with scikit-learn's ``NotFittedError``).
+
+    Notes
+    -----
+    This is the exception type itself; constructing it raises nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.bayes import FunctionalTucker
+    >>> from tensorapprox.bayes.funbat import NotFittedError
+    >>> try:
+    ...     FunctionalTucker(rank=2).predict(np.zeros((1, 2)))
+    ... except NotFittedError as err:
+    ...     print(err)
+    This FunctionalTucker instance is not fitted yet; call fit(X, y) before using it
+    """
 
 
 @dataclass(frozen=True)
 class LatentFactor:
     """Posterior of the ``R`` latent functions of one mode at its training coordinates.
 
-    Attributes
+    Instances are produced by :meth:`FunctionalTucker.fit` (one per mode, in
+    ``factors_``); the constructor stores its arguments as given. Every
+    parameter is available as a read-only attribute of the same name.
+
+    Parameters
     ----------
     coordinates : ndarray, shape (I,)
         Sorted distinct training coordinates of the mode (input units).
@@ -55,6 +78,26 @@ class LatentFactor:
         Posterior variances.
     covariance : ndarray, shape (I, R, R)
         Posterior covariance between the ``R`` functions at each coordinate.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the posterior is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.bayes import FunctionalTucker
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(0, 1, size=(100, 2))
+    >>> y = np.sin(3 * X[:, 0]) + X[:, 1]
+    >>> model = FunctionalTucker(rank=2, max_iter=10, random_state=0).fit(X, y)
+    >>> f = model.factors_[0]
+    >>> f.coordinates.shape, f.mean.shape, f.variance.shape, f.covariance.shape
+    ((100,), (100, 2), (100, 2), (100, 2, 2))
+    >>> bool(np.allclose(f.variance, np.diagonal(f.covariance, axis1=1, axis2=2)))
+    True
     """
 
     coordinates: np.ndarray
@@ -456,15 +499,30 @@ class FunctionalTucker:
 
         Returns
         -------
-        self
+        FunctionalTucker
+            ``self``, fitted.
 
         Raises
         ------
+        TypeError
+            ``X`` or ``y`` is not an array of real numbers, or a
+            hyper-parameter has the wrong type.
         ValueError
             Bad shapes, NaN/Inf, fewer than 2 distinct coordinates in a mode,
-            bad hyper-parameters.
+            bad hyper-parameters, or only one of ``X_val`` / ``y_val`` given.
         FloatingPointError
             A non-finite value arises during fitting (names epoch and mode).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import FunctionalTucker
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.uniform(0, 1, size=(100, 2))
+        >>> y = np.sin(3 * X[:, 0]) + X[:, 1]
+        >>> model = FunctionalTucker(rank=2, max_iter=10, random_state=0).fit(X, y)
+        >>> model.n_modes_, model.n_iter_, len(model.history_)
+        (2, 10, 10)
         """
         X = self._check_X(X)
         N, K = X.shape
@@ -807,7 +865,19 @@ class FunctionalTucker:
 
         Returns
         -------
-        mean, std : ndarrays, shape (m, R)
+        mean : ndarray, shape (m, R)
+            Posterior means of the ``R`` functions at ``x``.
+        std : ndarray, shape (m, R)
+            Posterior standard deviations of the ``R`` functions at ``x``.
+
+        Raises
+        ------
+        NotFittedError
+            If :meth:`fit` has not been called.
+        TypeError
+            If ``mode`` is not an int.
+        ValueError
+            If ``mode`` is out of range or ``x`` contains NaN or Inf.
 
         Examples
         --------
@@ -860,6 +930,20 @@ class FunctionalTucker:
         TypeError, ValueError
             If ``X`` is not a finite real 2-D array with the number of modes
             the model was fitted with.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import FunctionalTucker
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.uniform(0, 1, size=(100, 2))
+        >>> y = np.sin(3 * X[:, 0]) + X[:, 1]
+        >>> model = FunctionalTucker(rank=2, max_iter=10, random_state=0).fit(X, y)
+        >>> model.predict(X[:3]).shape
+        (3,)
+        >>> mean, std = model.predict(X[:3], return_std=True)
+        >>> std.shape, bool(np.all(std > 0))
+        ((3,), True)
         """
         X = self._check_predict_X(X)
         K, R = self.n_modes_, self._R
@@ -917,6 +1001,17 @@ class FunctionalTucker:
             If :meth:`fit` has not been called.
         TypeError, ValueError
             If ``X`` or ``y`` is malformed or their lengths differ.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import FunctionalTucker
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.uniform(0, 1, size=(100, 2))
+        >>> y = np.sin(3 * X[:, 0]) + X[:, 1]
+        >>> model = FunctionalTucker(rank=2, max_iter=10, random_state=0).fit(X, y)
+        >>> bool(model.score(X, y) < 0.1)
+        True
         """
         X = self._check_predict_X(X)
         y = self._check_y(y, X.shape[0])
@@ -935,6 +1030,17 @@ class FunctionalTucker:
         -------
         dict
             Constructor argument names and their current values.
+
+        Notes
+        -----
+        Reads attributes only; raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.bayes import FunctionalTucker
+        >>> params = FunctionalTucker(rank=2).get_params()
+        >>> params["rank"], params["kernel"], params["core"]
+        (2, 'matern32', 'tucker')
         """
         names = ["rank", "kernel", "lengthscale", "variance", "core", "core_prior_var", "noise_prior",
                  "damping", "max_iter", "tol", "n_iter_no_change", "random_state", "progress", "callback"]
@@ -957,6 +1063,13 @@ class FunctionalTucker:
         ------
         ValueError
             If a name is not a constructor argument.
+
+        Examples
+        --------
+        >>> from tensorapprox.bayes import FunctionalTucker
+        >>> model = FunctionalTucker(rank=2).set_params(rank=3, kernel="matern52")
+        >>> model.rank, model.kernel
+        (3, 'matern52')
         """
         valid = self.get_params()
         for key, value in params.items():

@@ -52,7 +52,12 @@ MATERN_KERNELS = ("matern12", "matern32", "matern52")
 class StateSpaceModel:
     """LTI SDE ``ds = F s dt + L dbeta`` with output ``f = H s`` (one component).
 
-    Attributes
+    Instances are normally built by :func:`matern_state_space`, which checks
+    the hyper-parameters and computes the matrices; the constructor stores
+    its arguments as given. Every parameter is available as a read-only
+    attribute of the same name.
+
+    Parameters
     ----------
     kernel : str
         ``'matern12'``, ``'matern32'`` or ``'matern52'``.
@@ -68,6 +73,23 @@ class StateSpaceModel:
         Stationary covariance, ``F P_inf + P_inf F' + L q L' = 0``.
     H : ndarray, shape (1, d)
         Measurement matrix (the process value is the first state).
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the model is immutable). The
+        constructor itself validates nothing; use :func:`matern_state_space`.
+
+    See Also
+    --------
+    matern_state_space : Build the model of a Matérn kernel.
+
+    Examples
+    --------
+    >>> from tensorapprox.bayes import matern_state_space
+    >>> m = matern_state_space("matern32", lengthscale=0.5)
+    >>> m.kernel, m.state_dim, m.F.shape, m.H.shape
+    ('matern32', 2, (2, 2), (1, 2))
     """
 
     kernel: str
@@ -81,7 +103,12 @@ class StateSpaceModel:
 
     @property
     def state_dim(self) -> int:
-        """Dimension ``d`` of the state of one component."""
+        """Dimension ``d`` of the state of one component.
+
+        Returns
+        -------
+        int
+        """
         return self.F.shape[0]
 
     def transition(self, delta):
@@ -94,7 +121,28 @@ class StateSpaceModel:
 
         Returns
         -------
-        A, Q : ndarrays, shape (n, d, d)
+        A : ndarray, shape (n, d, d)
+            Transition matrices ``expm(F delta)``.
+        Q : ndarray, shape (n, d, d)
+            Process-noise covariances ``P_inf - A P_inf A'`` (symmetrized).
+
+        Notes
+        -----
+        ``delta`` may have any shape; the outputs then have shape
+        ``delta.shape + (d, d)``. This is an inner-loop helper: it raises
+        nothing of its own (no validation; negative gaps are not rejected,
+        but only non-negative gaps give a covariance ``Q``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import matern_state_space
+        >>> m = matern_state_space("matern32", lengthscale=0.5)
+        >>> A, Q = m.transition([0.0, 0.1])
+        >>> A.shape, Q.shape
+        ((2, 2, 2), (2, 2, 2))
+        >>> bool(np.allclose(A[0], np.eye(2)) and np.allclose(Q[0], 0.0))
+        True
         """
         delta = np.asarray(delta, dtype=np.float64)
         d = self.state_dim
@@ -113,7 +161,36 @@ class StateSpaceModel:
         return A, Q
 
     def covariance(self, tau):
-        """Kernel value ``k(tau)`` (for checks): ``H A(|tau|) P_inf H'``."""
+        """Kernel value ``k(tau)`` (for checks): ``H A(|tau|) P_inf H'``.
+
+        Parameters
+        ----------
+        tau : array_like
+            Coordinate differences, any shape; the sign is ignored.
+
+        Returns
+        -------
+        ndarray
+            ``k(tau)``, same shape as ``tau``.
+
+        Notes
+        -----
+        No validation is done; the method raises nothing of its own.
+
+        Examples
+        --------
+        Matérn-3/2 with ``lam = sqrt(3) / l`` is
+        ``sigma^2 (1 + lam |tau|) exp(-lam |tau|)``:
+
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import matern_state_space
+        >>> m = matern_state_space("matern32", lengthscale=0.5, variance=2.0)
+        >>> tau = np.array([-0.3, 0.0, 0.3])
+        >>> lam = np.sqrt(3.0) / 0.5
+        >>> ref = 2.0 * (1 + lam * np.abs(tau)) * np.exp(-lam * np.abs(tau))
+        >>> bool(np.allclose(m.covariance(tau), ref))
+        True
+        """
         A, _ = self.transition(np.abs(np.asarray(tau, dtype=np.float64)))
         return (A @ self.P_inf)[..., 0, 0]
 
@@ -188,15 +265,50 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
 class SmootherResult:
     """Filtered and smoothed states of ``R`` batched processes at sorted sites.
 
-    Attributes
+    Returned by :func:`kalman_smoother`; the constructor stores its
+    arguments as given. Every parameter is available as a read-only
+    attribute of the same name.
+
+    Parameters
     ----------
     model : StateSpaceModel
+        Prior of every component.
     sites : ndarray, shape (n,)
         Strictly increasing coordinates.
     n_components : int
-        ``R``.
-    pred_mean, filt_mean, smooth_mean : ndarray, shape (n, R*d)
-    pred_cov, filt_cov, smooth_cov : ndarray, shape (n, R*d, R*d)
+        Number ``R`` of batched processes.
+    pred_mean : ndarray, shape (n, R*d)
+        One-step predicted state means.
+    pred_cov : ndarray, shape (n, R*d, R*d)
+        One-step predicted state covariances.
+    filt_mean : ndarray, shape (n, R*d)
+        Filtered state means.
+    filt_cov : ndarray, shape (n, R*d, R*d)
+        Filtered state covariances.
+    smooth_mean : ndarray, shape (n, R*d)
+        Smoothed (posterior) state means.
+    smooth_cov : ndarray, shape (n, R*d, R*d)
+        Smoothed (posterior) state covariances.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    See Also
+    --------
+    kalman_smoother : Compute the result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.bayes import matern_state_space, kalman_smoother
+    >>> t = np.linspace(0.0, 1.0, 5)
+    >>> res = kalman_smoother(matern_state_space("matern32", 0.5), t,
+    ...                       np.full((5, 1, 1), 100.0), 100.0 * np.sin(3 * t)[:, None])
+    >>> res.n_components, res.smooth_mean.shape, res.smooth_cov.shape
+    (1, (5, 2), (5, 2, 2))
     """
 
     model: StateSpaceModel
@@ -210,7 +322,33 @@ class SmootherResult:
     smooth_cov: np.ndarray
 
     def marginals(self):
-        """Posterior means (n, R) and covariances (n, R, R) of the R processes at the sites."""
+        """Posterior means and covariances of the R processes at the sites.
+
+        Returns
+        -------
+        mean : ndarray, shape (n, R)
+            Posterior means of the process values.
+        cov : ndarray, shape (n, R, R)
+            Posterior covariances of the process values at each site.
+
+        Notes
+        -----
+        Reads the stored smoothed states; raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import matern_state_space, kalman_smoother
+        >>> t = np.linspace(0.0, 1.0, 5)
+        >>> y = np.sin(3 * t)
+        >>> res = kalman_smoother(matern_state_space("matern32", 0.5), t,
+        ...                       np.full((5, 1, 1), 100.0), 100.0 * y[:, None])
+        >>> mean, cov = res.marginals()
+        >>> mean.shape, cov.shape
+        ((5, 1), (5, 1, 1))
+        >>> bool(np.max(np.abs(mean[:, 0] - y)) < 0.05)
+        True
+        """
         return _observe(self.smooth_mean, self.smooth_cov, self.n_components, self.model.state_dim)
 
     def predict(self, x):
@@ -227,11 +365,33 @@ class SmootherResult:
         Parameters
         ----------
         x : array_like, shape (m,)
+            Coordinates (any order; flattened), inside or outside the range
+            of the sites.
 
         Returns
         -------
         mean : ndarray, shape (m, R)
+            Posterior means of the process values at ``x``.
         cov : ndarray, shape (m, R, R)
+            Posterior covariances of the process values at ``x``.
+
+        Notes
+        -----
+        ``x`` is not validated; the method raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.bayes import matern_state_space, kalman_smoother
+        >>> t = np.linspace(0.0, 1.0, 5)
+        >>> y = np.sin(3 * t)
+        >>> res = kalman_smoother(matern_state_space("matern32", 0.5), t,
+        ...                       np.full((5, 1, 1), 100.0), 100.0 * y[:, None])
+        >>> mean, cov = res.predict([0.1, 0.5])
+        >>> mean.shape, cov.shape
+        ((2, 1), (2, 1, 1))
+        >>> bool(np.max(np.abs(mean[:, 0] - np.sin(3 * np.array([0.1, 0.5])))) < 0.05)
+        True
         """
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         m, P = _predict_states(self, x)

@@ -138,6 +138,14 @@ class LowRankMatrix:
         LowRankMatrix
             Orthonormal ``U`` and ``V``, non-increasing ``s >= 0``.
 
+        Raises
+        ------
+        ValueError
+            If ``A`` and ``B`` are not 2-D with the same number of columns,
+            or the resulting factors are not finite.
+        TypeError
+            If ``A`` and ``B`` come from different array libraries.
+
         Examples
         --------
         >>> import numpy as np
@@ -160,23 +168,54 @@ class LowRankMatrix:
     # ------------------------------------------------------------ properties
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(n1, n2)`` of the represented matrix.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (int(self.U.shape[0]), int(self.V.shape[0]))
 
     @property
     def rank(self) -> int:
+        """Number ``k`` of stored singular triplets.
+
+        Returns
+        -------
+        int
+        """
         return int(self.s.shape[0])
 
     @property
     def dtype(self):
+        """Data type of the factors (that of ``U``).
+
+        Returns
+        -------
+        dtype
+            In the array library of the factors.
+        """
         return self.U.dtype
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by ``U``, ``s`` and ``V``.
+
+        Returns
+        -------
+        int
+        """
         return int(sum(int(a.size) * a.dtype.itemsize if hasattr(a.dtype, "itemsize")
                        else int(a.size) * np.dtype(str(a.dtype)).itemsize for a in (self.U, self.s, self.V)))
 
     @property
     def compression_ratio(self) -> float:
+        """Entries of the dense matrix per stored entry, ``n1 n2 / (k (n1 + n2 + 1))``.
+
+        Returns
+        -------
+        float
+        """
         n1, n2 = self.shape
         itemsize = self.nbytes / max(int(self.U.size + self.s.size + self.V.size), 1)
         return float(n1 * n2 * itemsize / self.nbytes)
@@ -197,6 +236,14 @@ class LowRankMatrix:
         -------
         array, shape (m,)
             In the namespace of the factors.
+
+        Raises
+        ------
+        TypeError
+            If ``rows`` or ``cols`` does not hold integers.
+        ValueError
+            If ``rows`` or ``cols`` is not 1-D, holds an index out of range,
+            or their lengths differ.
 
         Examples
         --------
@@ -264,6 +311,10 @@ class LowRankMatrix:
         -------
         float
             ``||U diag(s) V^T||_F``.
+
+        Notes
+        -----
+        Raises nothing of its own (the factors were checked on construction).
 
         Examples
         --------
@@ -410,6 +461,10 @@ class LowRankMatrix:
         -------
         LowRankMatrix
             Same values, numpy arrays (copied from the device for cupy).
+
+        Notes
+        -----
+        Raises nothing of its own.
 
         Examples
         --------

@@ -66,12 +66,23 @@ class Observations:
 
     @property
     def nnz(self) -> int:
-        """Number of observed entries."""
+        """Number of observed entries.
+
+        Returns
+        -------
+        int
+        """
         return int(self.rows.shape[0])
 
     @property
     def density(self) -> float:
-        """Fraction of the matrix that is observed."""
+        """Fraction of the matrix that is observed.
+
+        Returns
+        -------
+        float
+            ``nnz / (n1 * n2)``.
+        """
         return self.nnz / (self.shape[0] * self.shape[1])
 
     def to_csr(self) -> sp.csr_matrix:
@@ -81,6 +92,22 @@ class Observations:
         -------
         scipy.sparse.csr_matrix
             Shape ``self.shape``, one stored entry per observation.
+
+        Notes
+        -----
+        Raises nothing of its own (the triplets were validated by
+        :func:`check_observations`).
+
+        Examples
+        --------
+        >>> from tensorapprox.completion.observations import check_observations
+        >>> obs = check_observations([0, 1], [1, 0], [5.0, 6.0], (2, 3))
+        >>> A = obs.to_csr()
+        >>> A.shape, A.nnz
+        ((2, 3), 2)
+        >>> A.toarray()
+        array([[0., 5., 0.],
+               [6., 0., 0.]])
         """
         return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=self.shape)
 
@@ -96,6 +123,23 @@ class Observations:
         -------
         Observations
             The selected entries, same ``shape``.
+
+        Raises
+        ------
+        IndexError
+            If an integer position is out of range or a boolean mask has the
+            wrong length (raised by numpy indexing).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.observations import check_observations
+        >>> obs = check_observations([0, 1, 2], [1, 0, 1], [1.0, 2.0, 3.0], (3, 2))
+        >>> part = obs.subset(np.array([0, 2]))
+        >>> part.rows.tolist(), part.values.tolist(), part.shape
+        ([0, 2], [1.0, 3.0], (3, 2))
+        >>> len(obs.subset(obs.values > 1.5))
+        2
         """
         return Observations(self.rows[index], self.cols[index], self.values[index], self.shape)
 

@@ -72,6 +72,11 @@ class MeasurementOperator:
     --------
     GaussianSensing, EntrySampling : the two operators of the package.
 
+    Notes
+    -----
+    The base class has no constructor of its own and raises nothing when
+    created; the errors listed above are raised by the public methods.
+
     Examples
     --------
     >>> import numpy as np
@@ -241,6 +246,19 @@ class MeasurementOperator:
         -------
         ndarray, shape (m, n1 * n2)
             The measurement matrices, one per row.
+
+        Notes
+        -----
+        Raises nothing of its own; the memory is ``m n1 n2`` entries.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling, MeasurementOperator
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+        >>> MeasurementOperator.to_dense(op)
+        array([[0., 1., 0., 0.],
+               [0., 0., 1., 0.]])
         """
         eye = np.eye(self.m, dtype=self.dtype)
         return np.stack([self._adjoint(eye[i]).ravel() for i in range(self.m)])
@@ -425,6 +443,12 @@ class GaussianSensing(MeasurementOperator):
     # -------------------------------------------------------- products
     @property
     def nbytes(self) -> int:
+        """Bytes held by the stored coefficients (0 when blocks are regenerated).
+
+        Returns
+        -------
+        int
+        """
         return 0 if self._coef is None else int(self._coef.nbytes)
 
     def _apply(self, X):
@@ -453,6 +477,22 @@ class GaussianSensing(MeasurementOperator):
         ndarray, shape (m, n1 * n2)
             The measurement matrices, one per row (regenerated blocks when
             the operator does not store them).
+
+        Notes
+        -----
+        Raises nothing of its own; the memory is ``m n1 n2`` entries.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import GaussianSensing
+        >>> op = GaussianSensing(4, 30, random_state=0)
+        >>> D = op.to_dense()
+        >>> D.shape
+        (30, 16)
+        >>> X = np.arange(16.0).reshape(4, 4); X = X + X.T
+        >>> bool(np.allclose(D @ X.ravel(), op.apply(X)))
+        True
         """
         n1, n2 = self.shape
         out = np.empty((self.m, n1 * n2), dtype=self.dtype)
@@ -573,6 +613,19 @@ class EntrySampling(MeasurementOperator):
         -------
         ndarray, shape (m, n1 * n2)
             Row ``t`` has a single 1 at ``rows[t] * n2 + cols[t]``.
+
+        Notes
+        -----
+        Raises nothing of its own; the memory is ``m n1 n2`` entries.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.operators import EntrySampling
+        >>> op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+        >>> op.to_dense()
+        array([[0., 1., 0., 0.],
+               [0., 0., 1., 0.]])
         """
         out = np.zeros((self.m, self.shape[0] * self.shape[1]), dtype=self.dtype)
         out[np.arange(self.m), self.rows * self.shape[1] + self.cols] = 1.0
@@ -580,6 +633,12 @@ class EntrySampling(MeasurementOperator):
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the index arrays ``rows`` and ``cols``.
+
+        Returns
+        -------
+        int
+        """
         return int(self.rows.nbytes + self.cols.nbytes)
 
     def __repr__(self) -> str:

@@ -46,7 +46,10 @@ _BUDGET_FACTOR = 2.5
 class SubgradientResult:
     """Result of :func:`subgradient_recover`.
 
-    Attributes
+    The constructor stores its arguments as given; every parameter is
+    available as a read-only attribute of the same name.
+
+    Parameters
     ----------
     factor : ndarray, shape (n1, r')
         The factor ``U``; the estimate is ``U @ U.T`` (symmetric) or
@@ -82,7 +85,8 @@ class SubgradientResult:
     Notes
     -----
     A frozen dataclass made by :func:`subgradient_recover`; its fields are
-    the attributes above, and it raises nothing itself.
+    the parameters above, and it raises nothing itself (assigning to a
+    field raises :class:`dataclasses.FrozenInstanceError`).
 
     Examples
     --------

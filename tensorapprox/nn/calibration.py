@@ -24,12 +24,34 @@ def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str
     round-robin over the modules, duplicates and lines under four words
     dropped.
 
+    Parameters
+    ----------
+    modules : sequence of str, default CALIBRATION_MODULES
+        Names of importable modules whose public members are read.
+    n : int, default 128
+        Maximum number of lines to return.
+
+    Returns
+    -------
+    list of str
+        At most ``n`` distinct first lines (fewer if the modules do not
+        have that many; empty when ``n <= 0``).
+
+    Raises
+    ------
+    ImportError
+        If a name in ``modules`` cannot be imported (raised by
+        :func:`importlib.import_module`). The arguments are not otherwise
+        validated.
+
     Examples
     --------
     >>> from tensorapprox.nn.calibration import docstring_first_lines
     >>> lines = docstring_first_lines(n=10)
     >>> len(lines)
     10
+    >>> all(len(line.split()) >= 4 for line in lines)
+    True
     """
     per = []
     for mod_name in modules:
@@ -61,11 +83,35 @@ def reference_sentences(n: int = 200, min_words: int = 6, max_words: int = 40) -
     Code blocks, headings and indented lines are skipped; topics are taken
     in sorted order, round-robin, so the sentences span many topics.
 
+    Parameters
+    ----------
+    n : int, default 200
+        Maximum number of sentences to return.
+    min_words : int, default 6
+        Shortest sentence kept, in words.
+    max_words : int, default 40
+        Longest sentence kept, in words.
+
+    Returns
+    -------
+    list of str
+        At most ``n`` distinct sentences, each ending with a period (fewer
+        if the topics do not have that many; empty when ``n <= 0``).
+
+    Raises
+    ------
+    ImportError
+        If :mod:`pydoc_data` is not available (some minimal Python
+        builds omit it). The arguments are not otherwise validated.
+
     Examples
     --------
     >>> from tensorapprox.nn.calibration import reference_sentences
-    >>> len(reference_sentences(n=20))
+    >>> sentences = reference_sentences(n=20, min_words=6, max_words=40)
+    >>> len(sentences)
     20
+    >>> all(6 <= len(s.split()) <= 40 and s.endswith(".") for s in sentences)
+    True
     """
     from pydoc_data.topics import topics
 

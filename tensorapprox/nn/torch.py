@@ -54,10 +54,28 @@ class LowRankLinear(nn.Module):
 
     Parameters
     ----------
-    in_features, out_features, rank : int
+    in_features : int
+        Size of each input sample.
+    out_features : int
+        Size of each output sample.
+    rank : int
+        Inner dimension of the factorization (``first`` has shape
+        ``(rank, in_features)``, ``second`` ``(out_features, rank)``).
     bias : bool, default True
-    device, dtype : optional
-        As for ``torch.nn.Linear``.
+        Learn an additive bias of size ``out_features``.
+    device : torch.device or str, optional
+        Device of the parameters, as for ``torch.nn.Linear``.
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters, as for ``torch.nn.Linear``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a size cannot be converted with :class:`int`.
+    RuntimeError
+        If a size is negative (raised by torch when the parameters are
+        allocated). The sizes are not otherwise validated: the layer is
+        normally built by :func:`compress_model` or :func:`load_compressed`.
 
     Notes
     -----
@@ -85,17 +103,101 @@ class LowRankLinear(nn.Module):
         nn.init.normal_(self.second, std=self.rank ** -0.5)
 
     def forward(self, x):
+        """Apply the layer: ``second @ (first @ x) + bias`` over the last axis.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., in_features)
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., out_features)
+            Layer output.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` is not ``in_features`` or its dtype
+            or device differs from the parameters' (raised by torch).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import LowRankLinear
+        >>> layer = LowRankLinear(16, 8, rank=2)
+        >>> layer.forward(torch.ones(2, 5, 16)).shape
+        torch.Size([2, 5, 8])
+        """
         return F.linear(F.linear(x, self.first), self.second, self.bias)
 
     def dense_weight(self):
-        """The equivalent dense weight ``second @ first``."""
+        """The equivalent dense weight ``second @ first``.
+
+        Returns
+        -------
+        torch.Tensor, shape (out_features, in_features)
+            Dense weight (attached to the autograd graph).
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import LowRankLinear
+        >>> layer = LowRankLinear(16, 8, rank=2, bias=False)
+        >>> W = layer.dense_weight()
+        >>> W.shape, int(torch.linalg.matrix_rank(W.detach()))
+        (torch.Size([8, 16]), 2)
+        >>> x = torch.ones(3, 16)
+        >>> bool(torch.allclose(layer(x), x @ W.T, atol=1e-6))
+        True
+        """
         return self.second @ self.first
 
     def config(self) -> dict:
+        """Constructor arguments (without device and dtype), JSON-ready.
+
+        Used by :func:`save_compressed` to record the structure of a model.
+
+        Returns
+        -------
+        dict
+            ``in_features``, ``out_features``, ``rank`` and ``bias``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import LowRankLinear
+        >>> LowRankLinear(16, 8, rank=2).config()
+        {'in_features': 16, 'out_features': 8, 'rank': 2, 'bias': True}
+        """
         return {"in_features": self.in_features, "out_features": self.out_features, "rank": self.rank,
                 "bias": self.bias is not None}
 
     def extra_repr(self) -> str:
+        """Summary of the sizes shown by ``repr(layer)``.
+
+        Returns
+        -------
+        str
+            ``"in_features=..., out_features=..., rank=..., bias=..."``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import LowRankLinear
+        >>> LowRankLinear(16, 8, rank=2)
+        LowRankLinear(in_features=16, out_features=8, rank=2, bias=True)
+        """
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, " \
                f"bias={self.bias is not None}"
 
@@ -106,6 +208,33 @@ class SparseLowRankLinear(LowRankLinear):
     ``y = second @ (first @ x) + S @ x + bias`` with ``S`` given by
     ``crow_indices`` (``out_features + 1``), ``col_indices`` and ``values``
     (``nnz`` each).
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each input sample.
+    out_features : int
+        Size of each output sample.
+    rank : int
+        Rank of the low-rank part.
+    nnz : int
+        Number of stored entries of the sparse residual ``S``. A new layer
+        holds zero values in a placeholder layout; :func:`compress_model`
+        and :func:`load_compressed` fill the real one.
+    bias : bool, default True
+        Learn an additive bias of size ``out_features``.
+    device : torch.device or str, optional
+        Device of the parameters and index buffers.
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a size cannot be converted with :class:`int`.
+    RuntimeError
+        If a size is negative (raised by torch). The sizes are not
+        otherwise validated.
 
     Examples
     --------
@@ -127,21 +256,105 @@ class SparseLowRankLinear(LowRankLinear):
         self.register_buffer("col_indices", torch.zeros(self.nnz, dtype=torch.int32, device=device))
 
     def sparse_weight(self):
+        """The sparse residual ``S`` as a torch sparse CSR tensor.
+
+        Returns
+        -------
+        torch.Tensor, shape (out_features, in_features)
+            Sparse CSR tensor sharing the ``values`` parameter and the index
+            buffers (its invariants are not checked).
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import SparseLowRankLinear
+        >>> S = SparseLowRankLinear(16, 8, rank=2, nnz=5).sparse_weight()
+        >>> S.layout, S.shape
+        (torch.sparse_csr, torch.Size([8, 16]))
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             return torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values,
                                            size=(self.out_features, self.in_features), check_invariants=False)
 
     def forward(self, x):
+        """Apply the layer: ``second @ (first @ x) + S @ x + bias`` over the last axis.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., in_features)
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., out_features)
+            Layer output.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` is not ``in_features`` or its dtype
+            or device differs from the parameters' (raised by torch).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import SparseLowRankLinear
+        >>> layer = SparseLowRankLinear(16, 8, rank=2, nnz=5)
+        >>> layer.forward(torch.ones(2, 5, 16)).shape
+        torch.Size([2, 5, 8])
+        """
         y = super().forward(x)
         flat = x.reshape(-1, self.in_features)
         s = torch.sparse.mm(self.sparse_weight(), flat.T).T
         return y + s.reshape(y.shape)
 
     def dense_weight(self):
+        """The equivalent dense weight ``second @ first + S``.
+
+        Returns
+        -------
+        torch.Tensor, shape (out_features, in_features)
+            Dense weight.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import SparseLowRankLinear
+        >>> layer = SparseLowRankLinear(16, 8, rank=2, nnz=5, bias=False)
+        >>> W = layer.dense_weight()
+        >>> x = torch.ones(3, 16)
+        >>> W.shape, bool(torch.allclose(layer(x), x @ W.T, atol=1e-6))
+        (torch.Size([8, 16]), True)
+        """
         return super().dense_weight() + self.sparse_weight().to_dense()
 
     def config(self) -> dict:
+        """Constructor arguments (without device and dtype), JSON-ready.
+
+        Returns
+        -------
+        dict
+            ``in_features``, ``out_features``, ``rank``, ``bias`` and ``nnz``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import SparseLowRankLinear
+        >>> SparseLowRankLinear(16, 8, rank=2, nnz=5).config()
+        {'in_features': 16, 'out_features': 8, 'rank': 2, 'bias': True, 'nnz': 5}
+        """
         return {**super().config(), "nnz": self.nnz}
 
 
@@ -150,6 +363,40 @@ class TuckerConv2d(nn.Module):
 
     Stride, padding, dilation and padding mode act on the middle (core)
     convolution; the bias sits on the last one.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input.
+    out_channels : int
+        Channels of the output.
+    kernel_size : int or tuple of int
+        Size of the core (spatial) kernel, as for ``torch.nn.Conv2d``.
+    ranks : sequence of two int
+        ``(r_out, r_in)``: output and input channels of the core convolution.
+    stride : int or tuple of int, default 1
+        Stride of the core convolution.
+    padding : int, tuple of int or str, default 0
+        Padding of the core convolution (``'same'`` and ``'valid'`` allowed,
+        as for ``torch.nn.Conv2d``).
+    dilation : int or tuple of int, default 1
+        Dilation of the core convolution.
+    bias : bool, default True
+        Learn a bias on the last (1x1) convolution.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}, default 'zeros'
+        Padding mode of the core convolution.
+    device : torch.device or str, optional
+        Device of the parameters.
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``ranks`` does not hold exactly two values, or a convolution
+        argument is invalid (raised by ``torch.nn.Conv2d``).
+    TypeError
+        If a rank cannot be converted with :class:`int`.
 
     Examples
     --------
@@ -174,15 +421,84 @@ class TuckerConv2d(nn.Module):
         self.last = nn.Conv2d(r_out, out_channels, 1, bias=bias, **kw)
 
     def forward(self, x):
+        """Apply the three convolutions (1x1, core, 1x1) in turn.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, in_channels, height, width)
+            Input images (an unbatched ``(in_channels, height, width)``
+            input is accepted as by ``torch.nn.Conv2d``).
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, out_channels, height_out, width_out)
+            Output feature maps.
+
+        Raises
+        ------
+        RuntimeError
+            If ``x`` has the wrong number of channels, dtype or device
+            (raised by torch).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import TuckerConv2d
+        >>> conv = TuckerConv2d(8, 16, 3, ranks=(4, 2), stride=2)
+        >>> conv.forward(torch.ones(1, 8, 11, 11)).shape
+        torch.Size([1, 16, 5, 5])
+        """
         return self.last(self.core(self.first(x)))
 
     def dense_weight(self):
-        """The equivalent dense kernel ``(out, in, kh, kw)``."""
+        """The equivalent dense kernel ``(out, in, kh, kw)``.
+
+        Returns
+        -------
+        torch.Tensor, shape (out_channels, in_channels, kh, kw)
+            Kernel of the single convolution (with the core's stride,
+            padding and dilation) equal to the factorized one.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> from tensorapprox.nn import TuckerConv2d
+        >>> conv = TuckerConv2d(8, 16, 3, ranks=(4, 2), padding=1, bias=False)
+        >>> W = conv.dense_weight()
+        >>> x = torch.ones(1, 8, 6, 6)
+        >>> W.shape, bool(torch.allclose(conv(x), F.conv2d(x, W, padding=1), atol=1e-5))
+        (torch.Size([16, 8, 3, 3]), True)
+        """
         A = self.first.weight[:, :, 0, 0]       # r_in x c_in
         B = self.last.weight[:, :, 0, 0]        # c_out x r_out
         return torch.einsum("or,rsyx,si->oiyx", B, self.core.weight, A)
 
     def config(self) -> dict:
+        """Constructor arguments (without device and dtype), JSON-ready.
+
+        Returns
+        -------
+        dict
+            ``in_channels``, ``out_channels``, ``kernel_size``, ``ranks``,
+            ``stride``, ``padding``, ``dilation``, ``bias`` and
+            ``padding_mode`` (tuples as lists).
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import TuckerConv2d
+        >>> cfg = TuckerConv2d(8, 16, 3, ranks=(4, 2), padding=1).config()
+        >>> cfg["kernel_size"], cfg["ranks"], cfg["padding"]
+        ([3, 3], [4, 2], [1, 1])
+        """
         c = self.core
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(c.kernel_size), "ranks": list(self.ranks), "stride": list(c.stride),
@@ -201,6 +517,19 @@ class TTLinear(nn.Module):
     ranks : sequence of int
         Bond ranks, one fewer than the number of cores.
     bias : bool, default True
+        Learn an additive bias of size ``prod(out_shape)``.
+    device : torch.device or str, optional
+        Device of the parameters.
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters.
+
+    Raises
+    ------
+    ValueError
+        If ``in_shape`` and ``out_shape`` differ in length or ``ranks`` does
+        not have one entry fewer.
+    TypeError
+        If a size cannot be converted with :class:`int`.
 
     Examples
     --------
@@ -228,6 +557,32 @@ class TTLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.out_features, **kw)) if bias else None
 
     def forward(self, x):
+        """Apply the layer over the last axis without forming the dense weight.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., prod(in_shape))
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., prod(out_shape))
+            Layer output.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` is not ``prod(in_shape)`` or its dtype
+            or device differs from the cores' (raised by torch).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import TTLinear
+        >>> layer = TTLinear((4, 4), (2, 4), ranks=(3,))
+        >>> layer.forward(torch.ones(2, 5, 16)).shape
+        torch.Size([2, 5, 8])
+        """
         lead = x.shape[:-1]
         t = x.reshape(-1, 1, self.in_shape[0], self.in_features // self.in_shape[0])
         P = t.shape[0]
@@ -245,6 +600,27 @@ class TTLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self):
+        """The equivalent dense weight, obtained by applying the cores to the identity.
+
+        Returns
+        -------
+        torch.Tensor, shape (prod(out_shape), prod(in_shape))
+            Dense weight.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import TTLinear
+        >>> layer = TTLinear((4, 4), (2, 4), ranks=(3,), bias=False)
+        >>> W = layer.dense_weight()
+        >>> x = torch.ones(3, 16)
+        >>> W.shape, bool(torch.allclose(layer(x), x @ W.T, atol=1e-5))
+        (torch.Size([8, 16]), True)
+        """
         eye = torch.eye(self.in_features, dtype=self.cores[0].dtype, device=self.cores[0].device)
         y = self.forward(eye)
         if self.bias is not None:
@@ -252,6 +628,23 @@ class TTLinear(nn.Module):
         return y.T
 
     def config(self) -> dict:
+        """Constructor arguments (without device and dtype), JSON-ready.
+
+        Returns
+        -------
+        dict
+            ``in_shape``, ``out_shape``, ``ranks`` (as lists) and ``bias``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import TTLinear
+        >>> TTLinear((4, 4), (2, 4), ranks=(3,)).config()
+        {'in_shape': [4, 4], 'out_shape': [2, 4], 'ranks': [3], 'bias': True}
+        """
         return {"in_shape": list(self.in_shape), "out_shape": list(self.out_shape), "ranks": list(self.ranks),
                 "bias": self.bias is not None}
 
@@ -267,7 +660,11 @@ _MODULES = {c.__name__: c for c in (LowRankLinear, SparseLowRankLinear, TuckerCo
 class LayerReport:
     """One row of a :class:`CompressionReport`.
 
-    Attributes
+    Built by :func:`compress_model`; the constructor stores its arguments as
+    given. Every parameter is available as a read-only attribute of the
+    same name.
+
+    Parameters
     ----------
     name : str
         Qualified module name.
@@ -275,14 +672,32 @@ class LayerReport:
         Weight shape.
     rank : int or tuple or None
         Rank (ranks for Tucker-2 / TT); None when kept dense.
-    params_before, params_after : int
-        Weights stored before and after (biases excluded; both counts).
+    params_before : int
+        Weights stored before compression (biases excluded).
+    params_after : int
+        Weights stored after compression (biases excluded).
     weight_error : float
         ``||W - W_hat||_F / ||W||_F``.
     output_error : float or None
         Relative output error on the calibration data (None without it).
     status : str
         'compressed' or 'dense: <why>'.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the row is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tensorapprox.nn import compress_model
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    >>> small, report = compress_model(net, "svd", 0.25, progress=False)
+    >>> row = report.layers[0]
+    >>> row.name, row.shape, row.rank, row.params_before, row.params_after, row.status
+    ('0', (64, 64), 8, 4096, 1024, 'compressed')
     """
 
     name: str
@@ -299,11 +714,37 @@ class LayerReport:
 class CompressionReport:
     """Per-layer table returned by :func:`compress_model`; prints as a table.
 
-    Attributes
+    Built by :func:`compress_model`; the constructor stores its arguments as
+    given. Every parameter is available as a read-only attribute of the
+    same name.
+
+    Parameters
     ----------
     layers : tuple of LayerReport
-    method, rank_allocation : str
+        One row per targeted layer, in module order.
+    method : str
+        Factorization method used (see :func:`compress_model`).
+    rank_allocation : str
+        How ranks were allocated across layers.
     param_ratio : float or None
+        Requested fraction of weights to keep (None when not given).
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the report is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tensorapprox.nn import compress_model
+    >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64))
+    >>> small, report = compress_model(net, "svd", 0.25, progress=False)
+    >>> report.method, report.rank_allocation, report.param_ratio, len(report.layers)
+    ('svd', 'uniform', 0.25, 1)
+    >>> print(str(report).splitlines()[-1])
+    total: 4096 -> 1024 weights (0.250 kept; method=svd, allocation=uniform)
     """
 
     layers: tuple
@@ -313,19 +754,63 @@ class CompressionReport:
 
     @property
     def params_before(self) -> int:
+        """Weights of the targeted layers before compression (biases excluded).
+
+        Returns
+        -------
+        int
+        """
         return sum(r.params_before for r in self.layers)
 
     @property
     def params_after(self) -> int:
+        """Weights of the targeted layers after compression (biases excluded).
+
+        Returns
+        -------
+        int
+        """
         return sum(r.params_after for r in self.layers)
 
     @property
     def kept_ratio(self) -> float:
-        """Fraction of the targeted weights kept."""
+        """Fraction of the targeted weights kept.
+
+        Returns
+        -------
+        float
+        """
         return self.params_after / max(self.params_before, 1)
 
     def to_dict(self) -> dict:
-        """Plain dict (JSON-ready): totals and a list of per-layer dicts."""
+        """Plain dict (JSON-ready): totals and a list of per-layer dicts.
+
+        Returns
+        -------
+        dict
+            ``method``, ``rank_allocation``, ``param_ratio``,
+            ``params_before``, ``params_after``, ``kept_ratio`` and
+            ``layers`` (a list of dicts with the :class:`LayerReport` fields;
+            tuples as lists).
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import json, torch
+        >>> from tensorapprox.nn import compress_model
+        >>> net = torch.nn.Sequential(torch.nn.Linear(64, 64))
+        >>> small, report = compress_model(net, "svd", 0.25, progress=False)
+        >>> d = report.to_dict()
+        >>> d["params_before"], d["params_after"], d["kept_ratio"]
+        (4096, 1024, 0.25)
+        >>> d["layers"][0]["shape"], d["layers"][0]["rank"]
+        ([64, 64], 8)
+        >>> isinstance(json.dumps(d), str)
+        True
+        """
         return {"method": self.method, "rank_allocation": self.rank_allocation,
                 "param_ratio": self.param_ratio, "params_before": self.params_before,
                 "params_after": self.params_after, "kept_ratio": self.kept_ratio,
@@ -901,6 +1386,19 @@ def save_compressed(model, path) -> None:
     model : torch.nn.Module
         A model returned by :func:`compress_model`.
     path : str or os.PathLike
+        Destination file; a ``.safetensors`` suffix selects that format.
+
+    Raises
+    ------
+    ImportError
+        If ``path`` ends in ``.safetensors`` and the ``safetensors``
+        package is not installed.
+    OSError
+        If the file cannot be written.
+
+    See Also
+    --------
+    load_compressed : Read the file back.
 
     Examples
     --------
@@ -931,6 +1429,8 @@ def load_compressed(path, model):
     Parameters
     ----------
     path : str or os.PathLike
+        File written by :func:`save_compressed` (``.safetensors`` or a
+        ``torch.save`` file).
     model : torch.nn.Module
         A dense instance of the same architecture (its weights are replaced);
         it is modified in place and returned.
@@ -939,6 +1439,43 @@ def load_compressed(path, model):
     -------
     torch.nn.Module
         ``model`` with its factorized modules rebuilt and all weights loaded.
+
+    Raises
+    ------
+    ValueError
+        If the file holds no compressed-model structure or names an unknown
+        module type.
+    ImportError
+        If ``path`` ends in ``.safetensors`` and the ``safetensors``
+        package is not installed.
+    AttributeError
+        If ``model`` lacks a layer named in the file (raised by
+        ``torch.nn.Module.get_submodule``).
+    RuntimeError
+        If the stored weights do not match the rebuilt model (raised by
+        ``torch.nn.Module.load_state_dict``).
+
+    See Also
+    --------
+    save_compressed : Write the file.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from tensorapprox.nn import compress_model, save_compressed, load_compressed
+    >>> def make():
+    ...     return torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU(),
+    ...                                torch.nn.Linear(32, 8))
+    >>> small, _ = compress_model(make(), "svd", 0.5, progress=False)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "net.pt")
+    ...     save_compressed(small, path)
+    ...     again = load_compressed(path, make())
+    >>> type(again[0]).__name__
+    'LowRankLinear'
+    >>> x = torch.ones(2, 32)
+    >>> bool(torch.equal(again(x), small(x)))
+    True
     """
     path = str(path)
     if path.endswith(".safetensors"):
