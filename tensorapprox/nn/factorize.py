@@ -52,14 +52,37 @@ __all__ = [
 class LowRankFactors:
     """A rank-``r`` split ``W ~= left @ right`` of an ``m x n`` weight.
 
-    Attributes
+    Returned by :func:`svd_factorize` or :func:`whitened_svd`; the
+    constructor stores its arguments as given. Every parameter is available
+    as a read-only attribute of the same name.
+
+    Parameters
     ----------
     left : array, shape (m, r)
+        Left factor.
     right : array, shape (r, n)
+        Right factor.
     singular_values : array, shape (min(m, n),)
         The full spectrum the truncation was chosen from: of ``W`` for
         :func:`svd_factorize`, of the whitened ``W S`` for :func:`whitened_svd`
         (so its tail is the calibrated output error).
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import svd_factorize
+    >>> W = np.random.default_rng(0).standard_normal((6, 4))
+    >>> f = svd_factorize(W, rank=2)
+    >>> f.left.shape, f.right.shape, f.singular_values.shape
+    ((6, 2), (2, 4), (4,))
+    >>> f.rank, f.shape, f.n_params
+    (2, (6, 4), 20)
     """
 
     left: Any
@@ -68,20 +91,56 @@ class LowRankFactors:
 
     @property
     def rank(self) -> int:
+        """Rank ``r`` of the split.
+
+        Returns
+        -------
+        int
+        """
         return int(self.left.shape[1])
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(m, n)`` of the approximated weight.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (int(self.left.shape[0]), int(self.right.shape[1]))
 
     @property
     def n_params(self) -> int:
-        """Numbers stored: ``r (m + n)``."""
+        """Numbers stored: ``r (m + n)``.
+
+        Returns
+        -------
+        int
+        """
         m, n = self.shape
         return self.rank * (m + n)
 
     def full(self):
-        """The dense ``m x n`` product ``left @ right``."""
+        """The dense ``m x n`` product ``left @ right``.
+
+        Returns
+        -------
+        array, shape (m, n)
+            Same array namespace and dtype as the factors.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import svd_factorize
+        >>> W = np.random.default_rng(0).standard_normal((6, 4))
+        >>> f = svd_factorize(W, rank=2)
+        >>> bool(np.allclose(f.full(), f.left @ f.right)), f.full().shape
+        (True, (6, 4))
+        """
         return self.left @ self.right
 
 
@@ -89,13 +148,39 @@ class LowRankFactors:
 class SparseLowRankFactors:
     """``W ~= left @ right + S`` with ``S`` sparse, given by coordinates.
 
-    Attributes
+    Returned by :func:`sparse_plus_lowrank`; the constructor stores its
+    arguments as given. Every parameter is available as a read-only
+    attribute of the same name.
+
+    Parameters
     ----------
-    left, right : arrays, shapes (m, r) and (r, n)
-    rows, cols : integer arrays, shape (nnz,)
-        Coordinates of the sparse residual, sorted row-major.
+    left : array, shape (m, r)
+        Left factor of the low-rank part.
+    right : array, shape (r, n)
+        Right factor of the low-rank part.
+    rows : array of int, shape (nnz,)
+        Row indices of the sparse residual, sorted row-major.
+    cols : array of int, shape (nnz,)
+        Column indices of the sparse residual.
     values : array, shape (nnz,)
+        Values of the sparse residual.
     shape : tuple of int
+        Shape ``(m, n)`` of the approximated weight.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import sparse_plus_lowrank
+    >>> W = np.random.default_rng(0).standard_normal((6, 4))
+    >>> f = sparse_plus_lowrank(W, rank=1, density=0.25)
+    >>> f.rank, f.nnz, f.shape, f.n_params
+    (1, 6, (6, 4), 29)
     """
 
     left: Any
@@ -107,21 +192,61 @@ class SparseLowRankFactors:
 
     @property
     def rank(self) -> int:
+        """Rank ``r`` of the low-rank part.
+
+        Returns
+        -------
+        int
+        """
         return int(self.left.shape[1])
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries of the sparse residual.
+
+        Returns
+        -------
+        int
+        """
         return int(self.values.shape[0])
 
     @property
     def n_params(self) -> int:
-        """Stored numbers: ``r (m + n)`` plus two per nonzero (value and column
-        index; a compressed-row layout adds ``m + 1`` row pointers)."""
+        """Stored numbers of the low-rank part and the compressed-row residual.
+
+        ``r (m + n)`` plus two per nonzero (value and column index) plus
+        ``m + 1`` row pointers.
+
+        Returns
+        -------
+        int
+        """
         m, n = self.shape
         return self.rank * (m + n) + 2 * self.nnz + m + 1
 
     def full(self):
-        """The dense product plus the scattered residual."""
+        """The dense product plus the scattered residual.
+
+        Returns
+        -------
+        array, shape (m, n)
+            ``left @ right + S``, same array namespace and dtype as the factors.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import sparse_plus_lowrank
+        >>> W = np.random.default_rng(0).standard_normal((6, 4))
+        >>> f = sparse_plus_lowrank(W, rank=1, density=0.25)
+        >>> D = f.full()
+        >>> S = D - f.left @ f.right
+        >>> D.shape, int(np.count_nonzero(S)) <= f.nnz
+        ((6, 4), True)
+        """
         xp = get_namespace(self.left)
         D = self.left @ self.right
         m, n = self.shape
@@ -140,6 +265,35 @@ class TuckerConvFactors:
     (``r_in x c_in``), a ``kh x kw`` convolution ``core``
     (``r_out x r_in x kh x kw``) and a 1x1 convolution ``last``
     (``c_out x r_out``).
+
+    Returned by :func:`tucker2_conv`; the constructor stores its arguments as given.
+    Every parameter is available as a read-only attribute of the same name.
+
+    Parameters
+    ----------
+    first : array, shape (r_in, c_in)
+        Input-channel factor (the first 1x1 convolution).
+    core : array, shape (r_out, r_in, kh, kw)
+        Core kernel (the spatial convolution).
+    last : array, shape (c_out, r_out)
+        Output-channel factor (the last 1x1 convolution).
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import tucker2_conv
+    >>> K = np.random.default_rng(0).standard_normal((8, 6, 3, 3))
+    >>> f = tucker2_conv(K, ranks=(4, 3))
+    >>> f.first.shape, f.core.shape, f.last.shape
+    ((3, 6), (4, 3, 3, 3), (8, 4))
+    >>> f.ranks, f.n_params
+    ((4, 3), 158)
     """
 
     first: Any
@@ -148,15 +302,46 @@ class TuckerConvFactors:
 
     @property
     def ranks(self) -> tuple[int, int]:
-        """``(r_out, r_in)``."""
+        """Channel ranks ``(r_out, r_in)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (int(self.core.shape[0]), int(self.core.shape[1]))
 
     @property
     def n_params(self) -> int:
+        """Numbers stored in the three factors.
+
+        Returns
+        -------
+        int
+        """
         return int(math.prod(self.first.shape) + math.prod(self.core.shape) + math.prod(self.last.shape))
 
     def full(self):
-        """The dense kernel, shape ``(c_out, c_in, kh, kw)``."""
+        """The dense kernel, shape ``(c_out, c_in, kh, kw)``.
+
+        Returns
+        -------
+        array, shape (c_out, c_in, kh, kw)
+            ``core x_0 last x_1 first.T``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import tucker2_conv
+        >>> K = np.random.default_rng(0).standard_normal((8, 6, 3, 3))
+        >>> tucker2_conv(K, ranks=(8, 6)).full().shape
+        (8, 6, 3, 3)
+        >>> bool(np.allclose(tucker2_conv(K, ranks=(8, 6)).full(), K))
+        True
+        """
         return multi_mode_product(self.core, [self.last, self.first.T], modes=[0, 1])
 
 
@@ -167,6 +352,39 @@ class CPConvFactors:
     ``K[o, i, y, x] ~= sum_r out[o, r] inp[i, r] vert[y, r] horiz[x, r]``:
     a 1x1 convolution to ``R`` channels, a ``kh x 1`` and a ``1 x kw``
     depth-wise convolution, and a 1x1 convolution back.
+
+    Returned by :func:`cp_conv`; the constructor stores its arguments as given.
+    Every parameter is available as a read-only attribute of the same name.
+
+    Parameters
+    ----------
+    out : array, shape (c_out, R)
+        Output-channel factor.
+    inp : array, shape (c_in, R)
+        Input-channel factor.
+    vert : array, shape (kh, R)
+        Vertical filters.
+    horiz : array, shape (kw, R)
+        Horizontal filters.
+    history : tuple of float
+        Relative error of the fit after every CP-ALS sweep.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import cp_conv
+    >>> K = np.random.default_rng(0).standard_normal((8, 6, 3, 3))
+    >>> f = cp_conv(K, rank=5, random_state=0)
+    >>> f.out.shape, f.inp.shape, f.vert.shape, f.horiz.shape
+    ((8, 5), (6, 5), (3, 5), (3, 5))
+    >>> f.rank, f.n_params
+    (5, 100)
     """
 
     out: Any
@@ -177,13 +395,49 @@ class CPConvFactors:
 
     @property
     def rank(self) -> int:
+        """CP rank ``R``.
+
+        Returns
+        -------
+        int
+        """
         return int(self.out.shape[1])
 
     @property
     def n_params(self) -> int:
+        """Numbers stored: ``R (c_out + c_in + kh + kw)``.
+
+        Returns
+        -------
+        int
+        """
         return self.rank * sum(int(A.shape[0]) for A in (self.out, self.inp, self.vert, self.horiz))
 
     def full(self):
+        """The dense kernel, shape ``(c_out, c_in, kh, kw)``.
+
+        Returns
+        -------
+        array, shape (c_out, c_in, kh, kw)
+            ``sum_r out[:, r] o inp[:, r] o vert[:, r] o horiz[:, r]``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import cp_conv
+        >>> K = np.random.default_rng(0).standard_normal((8, 6, 3, 3))
+        >>> f = cp_conv(K, rank=5, random_state=0)
+        >>> D = f.full()
+        >>> D.shape
+        (8, 6, 3, 3)
+        >>> ref = np.einsum("or,ir,yr,xr->oiyx", f.out, f.inp, f.vert, f.horiz)
+        >>> bool(np.allclose(D, ref))
+        True
+        """
         xp = get_namespace(self.out)
         shape = tuple(int(A.shape[0]) for A in (self.out, self.inp, self.vert, self.horiz))
         M = self.out @ khatri_rao([self.inp, self.vert, self.horiz]).T
@@ -198,10 +452,34 @@ class TTMatrix:
     with the row index ``(i_1, ..., i_d)`` over ``out_shape`` and the column
     index over ``in_shape`` (C order, the first index slowest).
 
-    Attributes
+    Returned by :func:`tt_matrix`; the constructor stores its arguments as given.
+    Every parameter is available as a read-only attribute of the same name.
+
+    Parameters
     ----------
-    cores : tuple of arrays, shapes (r_{k-1}, m_k, n_k, r_k), r_0 = r_d = 1
-    in_shape, out_shape : tuple of int
+    cores : tuple of arrays
+        Cores ``G_k`` of shapes ``(r_{k-1}, m_k, n_k, r_k)``, ``r_0 = r_d = 1``.
+    in_shape : tuple of int
+        Factorization ``(n_1, ..., n_d)`` of the number of columns.
+    out_shape : tuple of int
+        Factorization ``(m_1, ..., m_d)`` of the number of rows.
+
+    Raises
+    ------
+    dataclasses.FrozenInstanceError
+        On assignment to an attribute (the result is immutable). The
+        constructor itself validates nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tensorapprox.nn import tt_matrix
+    >>> W = np.random.default_rng(0).standard_normal((12, 6))
+    >>> T = tt_matrix(W, in_shape=(2, 3), out_shape=(3, 4))
+    >>> [G.shape for G in T.cores]
+    [(1, 3, 2, 6), (6, 4, 3, 1)]
+    >>> T.shape, T.ranks, T.n_params
+    ((12, 6), (6,), 108)
     """
 
     cores: tuple
@@ -210,25 +488,76 @@ class TTMatrix:
 
     @property
     def ranks(self) -> tuple[int, ...]:
-        """Inner bond ranks ``(r_1, ..., r_{d-1})``."""
+        """Inner bond ranks ``(r_1, ..., r_{d-1})``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return tuple(int(G.shape[3]) for G in self.cores[:-1])
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Shape ``(prod out_shape, prod in_shape)`` of the matrix.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (math.prod(self.out_shape), math.prod(self.in_shape))
 
     @property
     def n_params(self) -> int:
+        """Numbers stored in the cores.
+
+        Returns
+        -------
+        int
+        """
         return int(sum(math.prod(G.shape) for G in self.cores))
 
     def full(self):
-        """The dense ``(prod out_shape, prod in_shape)`` matrix."""
+        """The dense ``(prod out_shape, prod in_shape)`` matrix.
+
+        Returns
+        -------
+        array, shape (prod(out_shape), prod(in_shape))
+            Same array namespace and dtype as the cores.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import tt_matrix
+        >>> W = np.random.default_rng(0).standard_normal((12, 6))
+        >>> T = tt_matrix(W, in_shape=(2, 3), out_shape=(3, 4))
+        >>> bool(np.allclose(T.full(), W))
+        True
+        """
         xp = get_namespace(self.cores[0])
         N = self.shape[1]
         return self.matvec(xp.eye(N, dtype=self.cores[0].dtype)).T
 
     def matvec(self, x):
         """``x @ W.T`` for ``x`` of shape ``(..., prod in_shape)`` without forming ``W``.
+
+        Parameters
+        ----------
+        x : array, shape (..., prod(in_shape))
+            Vectors to multiply, in the last axis.
+
+        Returns
+        -------
+        array, shape (..., prod(out_shape))
+            ``x @ W.T``.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` is not ``prod(in_shape)``.
 
         Examples
         --------
@@ -272,20 +601,34 @@ def breakeven_rank(m: int, n: int) -> int:
 
     Parameters
     ----------
-    m, n : int
-        Shape of the matrix (positive).
+    m : int
+        Number of rows of the matrix (positive).
+    n : int
+        Number of columns of the matrix (positive).
 
     Returns
     -------
     int
         The largest ``r`` with ``r (m + n) < m n``, or 0.
 
+    Raises
+    ------
+    TypeError
+        If ``m`` or ``n`` is not an int (``bool`` is rejected); the message
+        names the argument.
+    ValueError
+        If ``m`` or ``n`` is smaller than 1; the message names the argument.
+
     Examples
     --------
     >>> from tensorapprox.nn import breakeven_rank
     >>> breakeven_rank(384, 384)
     191
+    >>> breakeven_rank(1, 1)
+    0
     """
+    m = check_int(m, name="m", minimum=1)
+    n = check_int(n, name="n", minimum=1)
     r = (m * n - 1) // (m + n)
     return max(int(r), 0)
 
@@ -916,8 +1259,8 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         Relative error bound ``||W - T||_F <= rtol ||W||_F``; each of the d-1
         truncations discards at most ``rtol ||W|| / sqrt(d - 1)``.
         Without ``ranks`` and ``rtol`` the factorization is exact up to
-        rounding (singular values below ``eps * max(shape) * sigma_1`` of each
-        unfolding are dropped, so exact TT ranks are found).
+        rounding (singular values below ``100 * eps * max(shape) * sigma_1`` of
+        each unfolding are dropped, so exact TT ranks are found).
 
     Returns
     -------
@@ -981,8 +1324,10 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         C = xp.reshape(C, (r_prev * sizes[k], -1))
         U, s, Vt = xp.linalg.svd(C, full_matrices=False)
         s_np = to_numpy(s).astype(np.float64)
-        # numerical rank: values at rounding level of the largest are zeros
-        floor = s_np[0] * np.finfo(s_np.dtype).eps * max(C.shape) if s_np.size else 0.0
+        # numerical rank: values at rounding level of the largest are zeros. The
+        # rounding of the earlier sweeps is in C too, so the level is set a
+        # hundredfold above numpy's matrix_rank threshold (eps * max(shape))
+        floor = 100 * s_np[0] * np.finfo(s_np.dtype).eps * max(C.shape) if s_np.size else 0.0
         r = max(1, int(np.sum(s_np > floor)))
         if delta > 0:
             tails = np.concatenate([np.sqrt(np.cumsum((s_np ** 2)[::-1])[::-1]), [0.0]])
