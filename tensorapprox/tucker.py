@@ -127,28 +127,32 @@ class TuckerTensor:
     # -- basic properties -------------------------------------------------
     @property
     def core(self):
-        """The core tensor, shape ``ranks``."""
+        """array, shape ``ranks``: the core tensor (read-only for numpy)."""
         return self._core
 
     @property
     def factors(self) -> tuple:
-        """The factor matrices, ``factors[k]`` of shape ``(shape[k], ranks[k])``."""
+        """tuple of arrays: the factor matrices, ``factors[k]`` of shape ``(shape[k], ranks[k])``."""
         return self._factors
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """tuple of int: ``(n_1, ..., n_d)``, the shape of the full tensor."""
         return tuple(int(U.shape[0]) for U in self._factors)
 
     @property
     def ranks(self) -> tuple[int, ...]:
+        """tuple of int: ``(r_1, ..., r_d)``, the multilinear rank (the core's shape)."""
         return tuple(int(r) for r in self._core.shape)
 
     @property
     def ndim(self) -> int:
+        """int: the number of modes ``d``."""
         return len(self._factors)
 
     @property
     def dtype(self):
+        """The floating dtype of the core and the factors."""
         return self._core.dtype
 
     @property
@@ -157,14 +161,14 @@ class TuckerTensor:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the core and the factors."""
+        """int: bytes held by the core and the factors."""
         xp = self._xp
         n = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
         return n * _itemsize(xp, self.dtype)
 
     @property
     def compression_ratio(self) -> float:
-        """Entries of the full tensor divided by the entries stored."""
+        """float: entries of the full tensor divided by the entries stored."""
         stored = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
         return math.prod(self.shape) / stored
 
@@ -489,7 +493,7 @@ class TuckerALSResult:
 
     @property
     def rel_error(self) -> float:
-        """The final relative error (``history[-1]``)."""
+        """float: the final relative error (``history[-1]``)."""
         return self.history[-1]
 
 
