@@ -528,7 +528,8 @@ def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_sta
     """HOOI on a Dask tensor: per sweep, one pass per half of the modes (as in memory)."""
     import time
 
-    from .tucker import TuckerALSResult, TuckerTensor, _als_group, _orthonormalize, _resolve_mode_order, _zero_result
+    from .tucker import (TuckerALSResult, TuckerTensor, _als_group, _als_sweep_done, _orthonormalize,
+                         _resolve_mode_order, _zero_result)
 
     d = X.ndim
     if isinstance(init, TuckerTensor) or init == "random":
@@ -576,15 +577,9 @@ def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_sta
                 if Yproj is not None:
                     core = Yproj
         n_iter = it
-        err = _relative_error(X, normX2, core, factors, progress)
-        history.append(err)
-        if verbose:
-            print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
-        stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
-        if history[-2] - err <= tol:
-            converged = True
-            break
-        if stop:
+        converged, stop = _als_sweep_done(it, _relative_error(X, normX2, core, factors, progress), history, tol,
+                                          core, factors, verbose, callback, t0)
+        if converged or stop:
             break
     if scale != 1.0:
         core = core * scale

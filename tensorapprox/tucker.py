@@ -1116,6 +1116,15 @@ def _relative_error(xp, X, normX2, core, factors):
     return math.sqrt(total / normX2)
 
 
+def _als_sweep_done(it, err, history, tol, core, factors, verbose, callback, t0):
+    """Record a sweep's error; ``(converged, stop)`` from ``tol`` and the callback."""
+    history.append(err)
+    if verbose:
+        print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
+    stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
+    return history[-2] - err <= tol, stop
+
+
 def _check_init(init, shape, ranks):
     if isinstance(init, TuckerTensor):
         if init.shape != tuple(shape) or init.ranks != ranks:
@@ -1221,25 +1230,13 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     >>> res.converged, res.rel_error < 1e-12
     (True, True)
     """
-    if is_dask_collection(X):
+    lazy = is_dask_collection(X)
+    if lazy:
         from ._dask_tucker import check_dask_tensor, dask_tucker_als, gather_if_small
 
         X = check_dask_tensor(X)
-        ranks = check_rank(rank, X.shape)
-        _check_rank_product(ranks)
-        tol = check_positive_float(tol, name="tol", allow_zero=True)
-        max_iter = check_int(max_iter, name="max_iter", minimum=0)
-        if callback is not None and not callable(callback):
-            raise TypeError("callback must be callable or None")
-        _check_init(init, X.shape, ranks)
-        Xm = gather_if_small(X, bool(progress))
-        if Xm is None:
-            return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state,
-                                   bool(progress))
-        X = Xm
-    X, normX2 = check_tensor(X, name="X", return_sumsq=True)
-    xp = get_namespace(X)
-    X, normX2, scale = _unit_scale(xp, X, normX2)
+    else:
+        X, normX2 = check_tensor(X, name="X", return_sumsq=True)
     ranks = check_rank(rank, X.shape)
     _check_rank_product(ranks)
     tol = check_positive_float(tol, name="tol", allow_zero=True)
@@ -1247,6 +1244,14 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
     _check_init(init, X.shape, ranks)
+    if lazy:
+        Xm = gather_if_small(X, bool(progress))
+        if Xm is None:
+            return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state,
+                                   bool(progress))
+        X, normX2 = check_tensor(Xm, name="X", return_sumsq=True)
+    xp = get_namespace(X)
+    X, normX2, scale = _unit_scale(xp, X, normX2)
     d = X.ndim
 
     if isinstance(init, TuckerTensor):
@@ -1279,17 +1284,9 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
             if Yproj is not None:
                 core = Yproj
         n_iter = it
-        err = _relative_error(xp, X, normX2, core, factors)
-        history.append(err)
-        if verbose:
-            print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
-        stop = False
-        if callback is not None:
-            stop = bool(callback(it, err, TuckerTensor(core, factors)))
-        if history[-2] - err <= tol:
-            converged = True
-            break
-        if stop:
+        converged, stop = _als_sweep_done(it, _relative_error(xp, X, normX2, core, factors), history, tol,
+                                          core, factors, verbose, callback, t0)
+        if converged or stop:
             break
     if scale != 1.0:
         core = core * scale
