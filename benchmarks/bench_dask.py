@@ -20,7 +20,7 @@ Sections (run one with its name, or all without arguments):
 
 The out-of-core Tucker figure is the gallery example
 ``examples/plot_out_of_core_tucker.py --n 1200 --no-plot --floor`` under
-``/usr/bin/time -v``.
+GNU ``time -v`` (or read the peak memory it prints).
 """
 
 from __future__ import annotations
