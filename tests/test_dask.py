@@ -240,6 +240,22 @@ class TestCompletionPartitioned:
         if biases:
             assert np.abs(got.row_bias - ref.row_bias).max() < 1e-10
 
+    def test_warm_start_validation_and_progress(self, capsys):
+        X, r, c, v = _completion_problem(seed=5)
+        idx = np.array_split(np.arange(r.size), 3)
+        blocks = ([r[i] for i in idx], [c[i] for i in idx], [v[i] for i in idx])
+        first = altmin_complete(r, c, v, X.shape, 3, solver="exact", random_state=0, max_iter=2)
+        hold = (r[:50], c[:50], v[:50])
+        ref = altmin_complete(r, c, v, X.shape, 3, solver="exact", init=first.matrix, validation=hold,
+                              regularization=0.01, random_state=1, max_iter=4)
+        got = altmin_complete(*blocks, X.shape, 3, solver="exact", init=first.matrix, validation=hold,
+                              regularization=0.01, random_state=1, max_iter=4, progress=True)
+        np.testing.assert_allclose(got.test_history, ref.test_history, rtol=1e-10)
+        assert np.abs(got.matrix.full() - ref.matrix.full()).max() < 1e-10
+        assert "altmin[exact] pass" in capsys.readouterr().err
+        with pytest.raises(ValueError, match="init has shape"):
+            altmin_complete(*blocks, (X.shape[0] + 1, X.shape[1]), 3, init=first.matrix)
+
     def test_list_of_coo_blocks(self):
         X, r, c, v = _completion_problem(seed=2)
         ref = altmin_complete(r, c, v, X.shape, 3, solver="cg", random_state=4)

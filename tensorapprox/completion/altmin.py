@@ -496,8 +496,8 @@ def altmin_complete(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     if isinstance(init, LowRankMatrix):
-        if init.shape != obs.shape:
-            raise ValueError(f"init has shape {init.shape} but shape is {obs.shape}; pass a matching LowRankMatrix")
+        if init.shape != (n1, n2):
+            raise ValueError(f"init has shape {init.shape} but shape is {(n1, n2)}; pass a matching LowRankMatrix")
     else:
         check_choice(init, name="init", choices=_INITS)
     q = k + (1 if biases else 0)
