@@ -166,14 +166,18 @@ def _flatten(objs):
     return flat, rebuild
 
 
-def tree_sum(dask, items, arity: int = 8):
-    """Sum delayed values pairwise-in-groups, so no task holds more than ``arity`` of them."""
+def tree_sum(dask, items, arity: int = 8, combine=None):
+    """Combine delayed values in groups of ``arity`` (a tree), so no task holds more than ``arity`` of them.
+
+    ``combine`` defaults to the element-wise sum (of arrays, scalars or tuples of them); ``max`` gives
+    the maximum.
+    """
     items = list(items)
     if not items:
         raise ValueError("nothing to sum")
-    add = dask.delayed(_add_all, pure=True)
+    join = dask.delayed(combine or _add_all, pure=True)
     while len(items) > 1:
-        items = [add(*items[i:i + arity]) if len(items[i:i + arity]) > 1 else items[i]
+        items = [join(*items[i:i + arity]) if len(items[i:i + arity]) > 1 else items[i]
                  for i in range(0, len(items), arity)]
     return items[0]
 

@@ -189,20 +189,12 @@ def _finish_norm(X, stats, progress):
         return X, sumsq, 1.0
     # finite data whose squared norm overflows: run on X / max|X|
     dask, _ = import_dask()
-    (s,) = compute(tree_max(dask, [dask.delayed(_block_maxabs, pure=True)(b) for b, _ in _blocks(X)]),
-                   progress=progress)
+    (s,) = compute(tree_sum(dask, [dask.delayed(_block_maxabs, pure=True)(b) for b, _ in _blocks(X)],
+                            combine=max), progress=progress)
     Xs = X / s
     parts = [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(Xs)]
     (stats2,) = compute(tree_sum(dask, parts), progress=progress)
     return Xs, stats2[0], s
-
-
-def tree_max(dask, items):
-    items = list(items)
-    while len(items) > 1:
-        items = [dask.delayed(max, pure=True)(*items[i:i + 8]) if len(items[i:i + 8]) > 1 else items[i]
-                 for i in range(0, len(items), 8)]
-    return items[0]
 
 
 def _gram_pass(X, mode, progress):
@@ -526,9 +518,7 @@ def _relative_error(X, normX2, core, factors, progress):
 
 def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state, progress):
     """HOOI on a Dask tensor: per sweep, one pass per half of the modes (as in memory)."""
-    import time
-
-    from .tucker import (TuckerALSResult, TuckerTensor, _als_group, _als_sweep_done, _orthonormalize,
+    from .tucker import (TuckerALSResult, TuckerTensor, _als_group, _hooi_sweeps, _orthonormalize,
                          _resolve_mode_order, _zero_result)
 
     d = X.ndim
@@ -552,36 +542,18 @@ def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_sta
         factors = list(init_t.factors)
     if normX2 == 0.0:
         return TuckerALSResult(_zero_result(np, X, ranks), 0, True, (0.0,), init_t)
-    history = [_relative_error(X, normX2, init_t.core, factors, progress)]
-    half = (d + 1) // 2
-    left, right = list(range(half)), list(range(half, d))
-    core = init_t.core
-    converged = False
-    n_iter = 0
-    t0 = time.perf_counter()
-    for it in range(1, max_iter + 1):
-        for group, other in ((left, right), (right, left)):
-            P = _lazy_multi_ttm(X, [factors[j] for j in other], other)
-            P = _maybe_materialize(P, progress)
-            if hasattr(P, "__dask_graph__"):  # too large to hold: one small product per mode of the group
-                for k in group:
-                    rest = [j for j in group if j != k]
-                    Pk = _lazy_multi_ttm(P, [factors[j] for j in rest], rest) if rest else P
-                    (Pk,) = compute(Pk, progress=progress)
-                    Yproj = _als_group(np, np.asarray(Pk), [k], factors, ranks,
-                                       want_core=group is right and k == group[-1])
-                    if Yproj is not None:  # Pk was projected in every other mode: this is the core
-                        core = Yproj
-            else:
-                Yproj = _als_group(np, P, group, factors, ranks, want_core=group is right)
-                if Yproj is not None:
-                    core = Yproj
-        n_iter = it
-        converged, stop = _als_sweep_done(it, _relative_error(X, normX2, core, factors, progress), history, tol,
-                                          core, factors, verbose, callback, t0)
-        if converged or stop:
-            break
-    if scale != 1.0:
-        core = core * scale
-        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
-    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)
+    def half_sweep(group, other, want_core):
+        P = _maybe_materialize(_lazy_multi_ttm(X, [factors[j] for j in other], other), progress)
+        if not hasattr(P, "__dask_graph__"):
+            return _als_group(np, P, group, factors, ranks, want_core=want_core)
+        core = None  # too large to hold: one small product per mode of the group
+        for k in group:
+            rest = [j for j in group if j != k]
+            Pk = _lazy_multi_ttm(P, [factors[j] for j in rest], rest) if rest else P
+            (Pk,) = compute(Pk, progress=progress)
+            # Pk is projected in every mode but k: its projection in k is the core
+            core = _als_group(np, np.asarray(Pk), [k], factors, ranks, want_core=want_core and k == group[-1])
+        return core
+
+    return _hooi_sweeps(half_sweep, lambda core, fs: _relative_error(X, normX2, core, fs, progress), init_t,
+                        factors, d, tol, max_iter, callback, verbose, scale)

@@ -1116,13 +1116,42 @@ def _relative_error(xp, X, normX2, core, factors):
     return math.sqrt(total / normX2)
 
 
-def _als_sweep_done(it, err, history, tol, core, factors, verbose, callback, t0):
-    """Record a sweep's error; ``(converged, stop)`` from ``tol`` and the callback."""
-    history.append(err)
-    if verbose:
-        print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
-    stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
-    return history[-2] - err <= tol, stop
+def _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callback, verbose, scale):
+    """The HOOI sweeps shared by the in-memory and the Dask paths; returns the :class:`TuckerALSResult`.
+
+    ``half_sweep(group, other, want_core)`` updates ``factors[k]`` for ``k`` in
+    ``group`` (the data multiplied by the factors of ``other`` is its input)
+    and returns the core when asked; ``rel_error(core, factors)`` measures a
+    sweep. The modes are split in two halves, so a sweep passes over the data
+    twice whatever ``d``.
+    """
+    half = (d + 1) // 2
+    left, right = list(range(half)), list(range(half, d))
+    core = init_t.core
+    history = [rel_error(core, factors)]
+    converged = False
+    n_iter = 0
+    t0 = time.perf_counter()
+    for it in range(1, max_iter + 1):
+        for group, other in ((left, right), (right, left)):
+            Yproj = half_sweep(group, other, group is right)
+            if Yproj is not None:
+                core = Yproj
+        n_iter = it
+        err = rel_error(core, factors)
+        history.append(err)
+        if verbose:
+            print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
+        stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
+        if history[-2] - err <= tol:
+            converged = True
+            break
+        if stop:
+            break
+    if scale != 1.0:
+        core = core * scale
+        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
+    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)
 
 
 def _check_init(init, shape, ranks):
@@ -1270,25 +1299,9 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         zero = _zero_result(xp, X, ranks)
         return TuckerALSResult(zero, 0, True, (0.0,), init_t)
 
-    history = [_relative_error(xp, X, normX2, init_t.core, factors)]
-    half = (d + 1) // 2
-    left, right = list(range(half)), list(range(half, d))
-    converged = False
-    n_iter = 0
-    core = init_t.core
-    t0 = time.perf_counter()
-    for it in range(1, max_iter + 1):
-        for group, other in ((left, right), (right, left)):
-            P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
-            Yproj = _als_group(xp, P, group, factors, ranks, want_core=group is right)
-            if Yproj is not None:
-                core = Yproj
-        n_iter = it
-        converged, stop = _als_sweep_done(it, _relative_error(xp, X, normX2, core, factors), history, tol,
-                                          core, factors, verbose, callback, t0)
-        if converged or stop:
-            break
-    if scale != 1.0:
-        core = core * scale
-        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
-    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)
+    def half_sweep(group, other, want_core):
+        P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
+        return _als_group(xp, P, group, factors, ranks, want_core=want_core)
+
+    return _hooi_sweeps(half_sweep, lambda core, fs: _relative_error(xp, X, normX2, core, fs), init_t, factors, d,
+                        tol, max_iter, callback, verbose, scale)
