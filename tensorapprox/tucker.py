@@ -521,7 +521,28 @@ def _gram(xp, Y, mode: int):
         A = xp.reshape(Y, (a, n))
         return xp.matrix_transpose(A) @ A
     Y3 = xp.reshape(Y, (a, n, b))
+    if a * n * n <= _BATCHED_GRAM_ELEMS:
+        # sum of the slabs' Gram matrices: no permuted copy of Y
+        return xp.sum(xp.matmul(Y3, xp.matrix_transpose(Y3)), axis=0)
     return xp.tensordot(Y3, Y3, axes=([0, 2], [0, 2]))
+
+
+# the (a, n, n) stack of slab Gram matrices is summed when it is this small
+_BATCHED_GRAM_ELEMS = 1 << 21
+
+
+def _leading_eigh(xp, G, r: int):
+    """The ``r`` largest eigenpairs of the symmetric PSD ``G``, descending, and the sum of the others.
+
+    Returns ``(lam, V, rest)``: ``lam`` a numpy array of the ``r`` eigenvalues
+    (clipped at 0), ``V`` the ``(n, r)`` eigenvectors in ``G``'s namespace,
+    ``rest`` the sum of the other eigenvalues. (scipy's subset drivers
+    compute only the wanted pairs, but they run on scipy's own BLAS threads,
+    which then spin beside numpy's and slowed the whole decomposition down.)
+    """
+    w, V = xp.linalg.eigh(G)
+    lam = np.clip(to_numpy(xp.flip(w)), 0.0, None)
+    return lam[:r], xp.flip(V, axis=1)[:, :r], float(np.sum(lam[r:]))
 
 
 def _unfolding(xp, Y, mode: int):
@@ -544,7 +565,10 @@ def _auto_method(n: int, m: int, rtol, d: int, eps: float) -> str:
     route too, uses the SVD.
     """
     if m < n:
-        return "svd"
+        # a tall unfolding: at a given rank the small Gram matrix of its columns
+        # finds the subspace (see _short_gram_mode); a tolerance needs the
+        # whole spectrum accurately, which the SVD gives
+        return "svd" if rtol is not None else "short_gram"
     if rtol is not None and rtol * rtol / d < 1e6 * n * eps * eps:
         return "svd"  # below what even the refined Gram route resolves
     if rtol is not None and rtol * rtol / d < 2 * n * eps:
@@ -601,6 +625,35 @@ def _refined_gram_mode(xp, Y, mode, budget):
     return U, Ynew, discarded
 
 
+def _short_gram_mode(xp, Y, mode, rank, want_core):
+    """Rank-``rank`` truncation of a tall unfolding ``A`` (``n x m``, ``m < n``) without its SVD.
+
+    ``A^T A = V diag(lam) V^T`` is small (``m x m``); ``B = A V_r`` spans the
+    leading left singular subspace, and the SVD of the thin ``B``
+    (``n x r``) gives its orthonormal, ordered basis ``U``. Rounding in
+    ``V_r`` only turns the basis within directions of ``A``'s own range, so
+    the projection loses about ``eps * ||A||`` as the SVD of ``A`` would, at
+    a fraction of its cost. When the ``rank``-th eigenvalue sits within
+    ``1e4 * m * eps`` of the largest, those directions are not resolved
+    and ``None`` is returned (the caller then takes the SVD).
+    """
+    shape = tuple(Y.shape)
+    A = _unfolding(xp, Y, mode)
+    m = A.shape[1]
+    eps = float(xp.finfo(Y.dtype).eps)
+    lam, V, discarded = _leading_eigh(xp, xp.matrix_transpose(A) @ A, rank)
+    if lam[rank - 1] <= 1e4 * m * eps * lam[0]:
+        return None
+    U, _, _ = xp.linalg.svd(A @ V, full_matrices=False)
+    Ynew = None
+    if want_core:
+        rest = shape[:mode] + shape[mode + 1:]
+        Ynew = xp.reshape(xp.matrix_transpose(U) @ A, (rank,) + rest)
+        if mode != 0:
+            Ynew = xp.moveaxis(Ynew, 0, mode)
+    return U, Ynew, discarded
+
+
 def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
     """``||Y - Ynew x_mode U||_F^2`` formed explicitly, in bounded chunks."""
     shape = tuple(Y.shape)
@@ -622,31 +675,38 @@ def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
     return total
 
 
-def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampling, rng, want_core=True):
+def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampling, rng, want_core=True,
+                   total=None):
     """Leading left singular subspace of ``Y_(mode)`` and the projected tensor.
 
     Returns ``(U, Y x_mode U.T, discarded)`` where ``discarded`` is the energy
-    (squared Frobenius norm) removed by the projection.
+    (squared Frobenius norm) removed by the projection. ``total``, when
+    known, is ``||Y||_F^2`` (it spares the randomized method a pass).
     """
     shape = tuple(Y.shape)
     n = shape[mode]
     m = math.prod(shape) // n
     if method == "randomized" and (rank is None or rank + oversampling < min(n, m)):
-        return _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng)
+        return _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng, total)
     if method == "randomized":  # the sketch would be as large as the matrix
         method = "svd" if m < n else "eigh"
     if method == "refined_eigh":
         return _refined_gram_mode(xp, Y, mode, budget)
+    if method == "short_gram":
+        out = _short_gram_mode(xp, Y, mode, rank, want_core)
+        if out is not None:
+            return out
+        method = "svd"  # weak directions the Gram matrix cannot resolve
     if method == "eigh":
         G = _gram(xp, Y, mode)
+        if rank is not None:
+            _, U, discarded = _leading_eigh(xp, G, rank)
+            Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
+            return U, Ynew, discarded
         w, V = xp.linalg.eigh(G)
         w = xp.flip(w)
         V = xp.flip(V, axis=1)
         sigma2 = np.clip(to_numpy(w), 0.0, None)
-        if rank is not None:
-            U = V[:, :rank]
-            Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
-            return U, Ynew, float(np.sum(sigma2[rank:]))
         # The eigenvalues of the Gram matrix carry absolute errors of about
         # eps * ||Y||^2, as large as a tight budget: take the rank they
         # suggest, then measure the energy the projection really discards
@@ -719,7 +779,7 @@ def _kr_sketch(xp, Y, mode, omegas):
     return T  # (n_mode, width)
 
 
-def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng):
+def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng, total=None):
     """Randomized range finder with power iterations (Halko, Martinsson, Tropp 2011, Alg. 4.3).
 
     Passes over the unfolding ``A``: one for the sketch ``A @ Omega``, two per
@@ -733,7 +793,8 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng)
     n = shape[mode]
     A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
     m = A.shape[1]
-    total = _sumsq(xp, A)
+    if total is None:
+        total = _sumsq(xp, A)
     width = (rank + oversampling) if rank is not None else max(2 * oversampling, 16)
     while True:
         width = min(width, n, m)
@@ -939,8 +1000,12 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         randomized range finder with ``n_power_iter`` power iterations and
         ``oversampling`` extra columns (with ``rtol`` the sketch grows until
         the exactly computed error fits); 'auto' picks by shape and
-        tolerance (as scikit-learn's ``svd_solver='auto'`` does): 'svd' for
-        tall unfoldings, 'eigh' for wide ones, and for a tight ``rtol``
+        tolerance (as scikit-learn's ``svd_solver='auto'`` does): for tall
+        unfoldings 'svd' with ``rtol``, and with ``rank`` the small Gram
+        matrix of the columns, whose leading eigenvectors ``V_r`` give the
+        subspace as the SVD of the thin ``A V_r`` (the SVD of the unfolding
+        where the ``r``-th singular value is too small for it); 'eigh' for
+        wide unfoldings, and for a tight ``rtol``
         (per-mode budget below ``2 n eps ||X||^2``) a refined Gram route
         that rotates by the Gram eigenvectors and re-solves the small part
         of the spectrum, as accurate as the SVD down to rtol ~ 1e-10 at a
@@ -1034,24 +1099,31 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     method = _check_method(method)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
-    d = X.ndim
     order = _resolve_mode_order(mode_order, X.shape, ranks)
     rng = check_random_state(random_state) if method == "randomized" else None
+    T = _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter, oversampling, rng)
+    return TuckerTensor(T.core * scale, T.factors) if scale != 1.0 else T
+
+
+def _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter=1, oversampling=10, rng=None):
+    """ST-HOSVD of an already validated (and, if needed, unit-scaled) ``X``."""
+    d = X.ndim
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
     budget_total = None if rtol is None else rtol * rtol * normX2
     factors = [None] * d
     Y, _ = _st_hosvd_modes(xp, X, order, 0, ranks, rtol, budget_total, 0.0, method, factors,
-                           n_power_iter=n_power_iter, oversampling=oversampling, rng=rng)
-    return TuckerTensor(Y * scale if scale != 1.0 else Y, factors)
+                           n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, normY2=normX2)
+    return TuckerTensor(Y, factors)
 
 
 def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method, factors, *,
-                    n_power_iter, oversampling, rng):
+                    n_power_iter, oversampling, rng, normY2=None):
     """Truncate modes ``order[start:]`` of ``Y`` in turn; fills ``factors``, returns ``(core, used)``.
 
     ``used`` is the energy the modes before ``start`` discarded; each mode may
-    discard an even share of what is left of ``budget_total``.
+    discard an even share of what is left of ``budget_total``. ``normY2``,
+    when known, is ``||Y||_F^2`` on entry.
     """
     d = len(order)
     eps = float(xp.finfo(Y.dtype).eps)
@@ -1063,7 +1135,7 @@ def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method
         meth = _method_for(method, n, m, rtol, d, eps)
         U, Y, discarded = _truncate_mode(
             xp, Y, k, None if ranks is None else ranks[k], share, meth,
-            n_power_iter=n_power_iter, oversampling=oversampling, rng=rng,
+            n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, total=normY2 if i == start else None,
         )
         used += discarded
         factors[k] = U
@@ -1287,7 +1359,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         factors = [_orthonormalize(xp, xp.astype(U, X.dtype)) for U in init.factors]
         init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
     elif init == "st_hosvd":
-        init_t = st_hosvd(X, ranks)
+        init_t = _st_hosvd_checked(xp, X, normX2, ranks, None, _resolve_mode_order(None, X.shape, ranks), "auto")
         factors = list(init_t.factors)
     else:  # 'random'
         rng = check_random_state(random_state)

@@ -189,7 +189,32 @@ def test_auto_uses_svd_for_tight_rtol():
     assert _auto_method(200, 40000, 1e-3, 3, eps) == "eigh"
     assert _auto_method(200, 40000, 1e-7, 3, eps) == "refined_eigh"
     assert _auto_method(200, 40000, 1e-13, 3, eps) == "svd"
-    assert _auto_method(200, 100, None, 3, eps) == "svd"  # tall unfolding
+    assert _auto_method(200, 100, None, 3, eps) == "short_gram"  # tall unfolding, rank given
+    assert _auto_method(200, 100, 1e-6, 3, eps) == "svd"  # tall unfolding, tolerance
+
+
+@pytest.mark.parametrize("decay", [1e-2, 1e-5, 1e-9])
+def test_short_gram_route_matches_svd(decay):
+    # a tall unfolding (mode 0 of 60 x 5 x 4) whose rank-th singular value
+    # (= decay) ranges from well resolved by the small Gram matrix, through
+    # barely resolved, to below it (the route then falls back to the SVD):
+    # subspace, core and error must match the SVD route in every case
+    from tensorapprox.tucker import _short_gram_mode, _truncate_mode
+    rng = np.random.default_rng(3)
+    n, m, r = 60, 20, 4
+    s = decay ** (np.arange(m) / (r - 1))
+    Q1 = np.linalg.qr(rng.standard_normal((n, m)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+    Y = ((Q1 * s) @ Q2.T).reshape(n, 5, 4)
+    assert (_short_gram_mode(np, Y, 0, r, True) is None) == (decay < 1e-6)
+    kw = dict(n_power_iter=0, oversampling=0, rng=None)
+    U, core, _ = _truncate_mode(np, Y, 0, r, None, "short_gram", **kw)
+    Us, cores, _ = _truncate_mode(np, Y, 0, r, None, "svd", **kw)
+    assert np.allclose(U.T @ U, np.eye(r), atol=1e-13)
+    assert np.linalg.norm(U @ U.T - Us @ Us.T) <= 1e-8
+    assert np.allclose(np.abs(core), np.abs(cores), rtol=0, atol=1e-12)
+    err = np.linalg.norm(Y - np.einsum("ia,ajk->ijk", U, core))
+    assert err <= np.sqrt(np.sum(s[r:] ** 2)) * (1 + 1e-8) + 1e-14
 
 
 @pytest.mark.parametrize("rtol", [1e-6, 1e-8, 1e-10])
