@@ -218,12 +218,18 @@ def _side_basis(A, thresh2):
     return np.ascontiguousarray(U[:, :r])
 
 
+# Khatri-Rao block of _cp_core (elements): 4 MiB, cache-sized (a 32x larger
+# block made the particle moments' construction 1.4x slower)
+_CP_BLOCK_ELEMS = 1 << 19
+
+
 def _cp_core(weights, Bs):
     """``sum_r w_r B_1[:, r] x ... x B_d[:, r]`` without forming the large tensor.
 
     Mode-1 unfolding ``(B_1 diag(w)) @ khatri_rao(B_2, ..., B_d)^T``, chunked
-    over ``r`` so the Khatri-Rao block stays near 128 MiB: ``2 r_1 ... r_d R``
-    flops in large GEMMs.
+    over ``r`` so the Khatri-Rao block (``_CP_BLOCK_ELEMS`` elements) stays in
+    cache between the broadcast that writes it and the GEMM that reads it:
+    ``2 r_1 ... r_d R`` flops in GEMMs.
     """
     d = len(Bs)
     ranks = tuple(B.shape[0] for B in Bs)
@@ -233,7 +239,7 @@ def _cp_core(weights, Bs):
     if d == 2:
         return (Bs[0] * weights) @ Bs[1].T
     rest = math.prod(ranks[1:])
-    per = max(1, min(R, (1 << 24) // max(rest, 1)))
+    per = max(1, min(R, _CP_BLOCK_ELEMS // max(rest, 1)))
     acc = np.zeros((ranks[0], rest))
     for lo in range(0, R, per):
         hi = min(R, lo + per)

@@ -161,6 +161,67 @@ def test_eval_kernel_matches_reference(seed, d, n, data):
     np.testing.assert_allclose(ggot, gref, rtol=0, atol=1e-12 * gscale * max(ms) ** 2)
 
 
+def _dense_series_eval(t, C):
+    """``sum_j C[j] prod_k T_{j_k}(t_k)`` with numpy.polynomial's Vandermonde matrices."""
+    d = C.ndim
+    Vs = [npc.chebvander(t[:, k], C.shape[k] - 1) for k in range(d)]
+    idx = "abcdef"[:d]
+    return np.einsum(",".join("p" + c for c in idx) + "," + idx + "->p", *Vs, C, optimize=True)
+
+
+@pytest.mark.parametrize("ms, rs, block", [
+    ((65, 65, 65), (22, 22, 22), None),   # the particle benchmark's shape
+    ((65, 65, 65), (22, 22, 22), 37),     # several blocks, a partial last one
+    ((33, 17), (9, 4), None),
+    ((33, 17), (9, 4), 5),
+    ((9, 12, 7, 10), (3, 5, 2, 4), None),
+    ((9, 12, 7, 10), (3, 5, 2, 4), 11),
+    ((12,), (3,), 4),
+    ((1, 5, 2), (1, 2, 1), 3),            # constant and linear modes
+])
+def test_eval_kernel_blocks_match_dense_series(ms, rs, block):
+    """Kernel values and gradient (any block size) equal the reference and the dense series."""
+    rng = np.random.default_rng(sum(ms) + sum(rs))
+    d = len(ms)
+    factors = [rng.standard_normal((m, r)) / (1 + np.arange(m))[:, None] for m, r in zip(ms, rs)]
+    core = rng.standard_normal(rs)
+    t = rng.uniform(-1, 1, (150, d))
+    t[0] = 1.0
+    t[1] = -1.0
+    C = core
+    for k in range(d):  # dense coefficient tensor core x_k factors[k]
+        C = np.moveaxis(np.tensordot(factors[k], C, axes=(1, k)), 0, k)
+    got = tucker_cheb_eval_numba(t, factors, core, block=block)
+    ref = tucker_cheb_eval_reference(t, factors, core)
+    dense = _dense_series_eval(t, C)
+    scale = float(np.max(np.abs(dense)))
+    np.testing.assert_allclose(got, dense, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
+
+    dfs = [cheb.chebder(A) for A in factors]
+    ggot = tucker_cheb_eval_numba(t, factors, core, dfs, block=block)
+    gref = tucker_cheb_eval_reference(t, factors, core, dfs)
+    gdense = np.column_stack([
+        _dense_series_eval(t, npc.chebder(C, axis=k)) if ms[k] > 1 else np.zeros(len(t)) for k in range(d)
+    ])
+    gscale = max(1.0, float(np.max(np.abs(gdense))))
+    assert ggot.shape == (len(t), d)
+    np.testing.assert_allclose(ggot, gdense, rtol=0, atol=1e-12 * gscale)
+    np.testing.assert_allclose(ggot, gref, rtol=0, atol=1e-12 * gscale)
+
+
+def test_eval_kernel_empty_and_single_point():
+    rng = np.random.default_rng(5)
+    factors = [rng.standard_normal((6, 2)) for _ in range(3)]
+    core = rng.standard_normal((2, 2, 2))
+    assert tucker_cheb_eval_numba(np.zeros((0, 3)), factors, core).shape == (0,)
+    dfs = [cheb.chebder(A) for A in factors]
+    assert tucker_cheb_eval_numba(np.zeros((0, 3)), factors, core, dfs).shape == (0, 3)
+    t = rng.uniform(-1, 1, (1, 3))
+    np.testing.assert_allclose(tucker_cheb_eval_numba(t, factors, core),
+                               tucker_cheb_eval_reference(t, factors, core), rtol=1e-13)
+
+
 def test_eval_against_dense_coefficients():
     """Point values equal the dense Chebyshev series sum_{ijk} C_ijk T_i T_j T_k."""
     rng = np.random.default_rng(3)

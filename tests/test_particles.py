@@ -191,6 +191,21 @@ def test_figure_b3_moments_route(b3):
     assert np.max(np.abs(F(pts) - G(pts))) / scale <= 1e-5
 
 
+@pytest.mark.parametrize("ns", [(7,), (5, 6), (4, 1, 6), (3, 4, 2, 5)])
+@pytest.mark.parametrize("block_elems", [1, 7, 1 << 19])
+def test_moment_tensor_matches_einsum(monkeypatch, ns, block_elems):
+    """The blocked moment tensor equals sum_i q_i lam_1[:, i] x ... x lam_d[:, i] (any block size)."""
+    from tensorapprox import chebtucker
+    monkeypatch.setattr(chebtucker, "_CP_BLOCK_ELEMS", block_elems)
+    rng = np.random.default_rng(len(ns))
+    N = 53
+    q = rng.standard_normal(N)
+    lam = [rng.standard_normal((n, N)) for n in ns]
+    idx = "abcd"[:len(ns)]
+    ref = np.einsum("i," + ",".join(c + "i" for c in idx) + "->" + idx, q, *lam)
+    np.testing.assert_allclose(chebtucker._cp_core(q, lam), ref, rtol=1e-13, atol=1e-13 * np.max(np.abs(ref)))
+
+
 def test_long_range_potential_sinc_terms_route():
     """n_terms route equals the direct sum over the same long-range exponential terms."""
     pos, q = tp.lattice((3, 3, 3), 0.3, vacancies=2, random_state=0)

@@ -6,6 +6,14 @@ factor of mode ``k``) at points ``t`` already mapped to ``[-1, 1]^d``.
 
 Layout: a readable array-code reference first (it also serves cupy and other
 array-API arrays), the Numba kernel beside it, one dispatch function.
+
+The Numba kernel works on blocks of points. Numba builds the block's
+Chebyshev-Vandermonde matrices by the three-term recurrence; BLAS GEMMs form
+the mode rows ``B_k`` and the first, largest contraction
+``W = B_1 @ G.reshape(r_1, -1)`` (``r_1 ... r_d`` multiply-adds per point);
+a serial Numba loop contracts the remaining modes point by point
+(``r_2 ... r_d`` multiply-adds per point). Threads come from the BLAS
+library only.
 """
 
 from __future__ import annotations
@@ -100,157 +108,163 @@ def tucker_cheb_eval_reference(t, factors, core, dfactors=None):
 # --------------------------------------------------------------------------- #
 # Kernels are compiled on first use and cached on disk (module-level
 # functions, so Numba's cache can find them again in a new process).
+#
+# The Numba loops are serial on purpose: they alternate with numpy's
+# multithreaded GEMMs block by block, and a Numba thread pool started right
+# after a BLAS call competes with BLAS threads that still spin waiting for
+# work, which costs far more than parallelism gains on this small share.
 
 # reassociation lets LLVM vectorize the short reductions; no NaN/Inf
 # assumptions are made
 _FM = {"reassoc", "contract"}
 
+# per-block temporaries (W, the Vandermonde and mode-row blocks) are kept
+# near this size: large enough for efficient GEMMs, small enough to stay
+# in the last-level cache between the GEMM that writes W and the Numba
+# loop that reads it
+_BLOCK_BYTES = 6 << 20
+_MAX_BLOCK = 4096
+
 
 @numba.njit(cache=True, fastmath=_FM)
-def _mode_rows(t, lo, hi, k, F, m, r, T, out):
-    # out[p, :r] = sum_j T_j(t[lo + p, k]) F[j, :r] for the points of a
-    # block. The recurrence runs across points (independent lanes), so
-    # its latency chain does not serialize the work.
+def _vander_block(t, lo, hi, ms, V):
+    # V[k, j, p] = T_j(t[lo + p, k]) for j < ms[k]. The three-term
+    # recurrence runs along contiguous points (independent lanes that
+    # vectorize), never along one point's latency chain.
     nb = hi - lo
-    for p in range(nb):
-        T[0, p] = 1.0
-        T[1, p] = t[lo + p, k]
-    for j in range(2, m):
+    for k in range(t.shape[1]):
         for p in range(nb):
-            T[j, p] = 2.0 * T[1, p] * T[j - 1, p] - T[j - 2, p]
-    for p in range(nb):
-        for q in range(r):
-            out[p, q] = F[0, q]
-        for j in range(1, m):
-            tj = T[j, p]
-            for q in range(r):
-                out[p, q] += tj * F[j, q]
+            V[k, 0, p] = 1.0
+        if ms[k] > 1:
+            for p in range(nb):
+                V[k, 1, p] = t[lo + p, k]
+        for j in range(2, ms[k]):
+            for p in range(nb):
+                V[k, j, p] = 2.0 * V[k, 1, p] * V[k, j - 1, p] - V[k, j - 2, p]
 
 
 @numba.njit(cache=True, fastmath=_FM)
-def _contract_point(core, ranks, B, bufa, bufb):
-    # contract the first mode first, as axpy updates over the trailing
-    # block (independent lanes that vectorize, no long reduction chain)
+def _finish(W, BT, DBT, swap, ranks, out, lo, col, bufa, bufb):
+    # out[lo + p, col] = sum_c W[p, c] prod_{k=1}^{d-1} B_k[p, c_k] (modes
+    # counted from 0) over the C-order multi-index c = (c_1, ..., c_{d-1})
+    # of W's columns, with B_k[p, q] = BT[k, q, p] (DBT[k, q, p] for
+    # k == swap). Modes 1 .. d-2 are contracted by axpy updates over the
+    # trailing block (independent lanes that vectorize), the last by a dot
+    # product.
+    nb = W.shape[0]
     d = ranks.shape[0]
-    P = core.shape[0] // ranks[0]
-    for i in range(P):
-        bufa[i] = 0.0
-    for q in range(ranks[0]):
-        bq = B[0, q]
-        base = q * P
-        for i in range(P):
-            bufa[i] += bq * core[base + i]
-    flip = False
-    for k in range(1, d - 1):
-        rk = ranks[k]
-        P = P // rk
-        src = bufb if flip else bufa
-        dst = bufa if flip else bufb
-        for i in range(P):
-            dst[i] = 0.0
-        for q in range(rk):
-            bq = B[k, q]
-            base = q * P
-            for i in range(P):
-                dst[i] += bq * src[base + i]
-        flip = not flip
-    src = bufb if flip else bufa
-    if d == 1:
-        return src[0]
-    acc = 0.0
-    for q in range(ranks[d - 1]):
-        acc += src[q] * B[d - 1, q]
-    return acc
+    for p in range(nb):
+        if d == 1:
+            out[lo + p, col] = W[p, 0]
+            continue
+        src = W[p]
+        L = W.shape[1]
+        for k in range(1, d - 1):
+            B = DBT if k == swap else BT
+            rk = ranks[k]
+            L = L // rk
+            dst = bufa if k % 2 == 1 else bufb
+            for i in range(L):
+                dst[i] = 0.0
+            for q in range(rk):
+                b = B[k, q, p]
+                base = q * L
+                for i in range(L):
+                    dst[i] += b * src[base + i]
+            src = dst
+        B = DBT if d - 1 == swap else BT
+        acc = 0.0
+        for q in range(ranks[d - 1]):
+            acc += src[q] * B[d - 1, q, p]
+        out[lo + p, col] = acc
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FM)
-def _eval(t, F, ms, ranks, core, block):
-    n, d = t.shape
-    rmax = F.shape[2]
-    out = np.empty(n)
-    nblocks = (n + block - 1) // block
-    bufsize = max(core.shape[0] // ranks[0], 1)
-    mmax = max(F.shape[1], 2)
-    for b in numba.prange(nblocks):
-        T = np.empty((mmax, block))
-        BB = np.empty((d, block, rmax))
-        B = np.empty((d, rmax))
-        bufa = np.empty(bufsize)
-        bufb = np.empty(bufsize)
-        lo = b * block
-        hi = min(n, lo + block)
-        for k in range(d):
-            _mode_rows(t, lo, hi, k, F[k], ms[k], ranks[k], T, BB[k])
-        for i in range(lo, hi):
-            for k in range(d):
-                for q in range(ranks[k]):
-                    B[k, q] = BB[k, i - lo, q]
-            out[i] = _contract_point(core, ranks, B, bufa, bufb)
-    return out
+def _block_size(n, d, P, mmax, rmax, grad):
+    """Points per block: the block's temporaries stay near ``_BLOCK_BYTES``."""
+    nw = 2 if grad else 1
+    per_point = 8 * (nw * P + d * mmax + nw * d * rmax)
+    return max(1, min(n, _MAX_BLOCK, _BLOCK_BYTES // per_point))
 
 
-@numba.njit(cache=True, parallel=True, fastmath=_FM)
-def _grad(t, F, ms, DF, dms, ranks, core, block):
-    n, d = t.shape
-    rmax = F.shape[2]
-    out = np.empty((n, d))
-    nblocks = (n + block - 1) // block
-    bufsize = max(core.shape[0] // ranks[0], 1)
-    mmax = max(F.shape[1], DF.shape[1], 2)
-    for b in numba.prange(nblocks):
-        T = np.empty((mmax, block))
-        BB = np.empty((d, block, rmax))
-        DBB = np.empty((d, block, rmax))
-        B = np.empty((d, rmax))
-        DB = np.empty((d, rmax))
-        W = np.empty((d, rmax))
-        bufa = np.empty(bufsize)
-        bufb = np.empty(bufsize)
-        lo = b * block
-        hi = min(n, lo + block)
-        for k in range(d):
-            _mode_rows(t, lo, hi, k, F[k], ms[k], ranks[k], T, BB[k])
-            _mode_rows(t, lo, hi, k, DF[k], dms[k], ranks[k], T, DBB[k])
-        for i in range(lo, hi):
-            for k in range(d):
-                for q in range(ranks[k]):
-                    B[k, q] = BB[k, i - lo, q]
-                    DB[k, q] = DBB[k, i - lo, q]
-            for k in range(d):
-                for kk in range(d):
-                    for q in range(ranks[kk]):
-                        W[kk, q] = DB[kk, q] if kk == k else B[kk, q]
-                out[i, k] = _contract_point(core, ranks, W, bufa, bufb)
-    return out
+def tucker_cheb_eval_numba(t, factors, core, dfactors=None, *, block: int | None = None):
+    """Numba/BLAS kernel of :func:`tucker_cheb_eval` (numpy arrays, float64).
 
+    Parameters
+    ----------
+    t : ndarray, shape (n, d)
+        Points mapped to ``[-1, 1]^d``.
+    factors : sequence of d ndarrays, shapes (m_k, r_k)
+        Coefficient factors.
+    core : ndarray, shape (r_1, ..., r_d)
+        Core tensor.
+    dfactors : sequence of d ndarrays, shapes (m'_k, r_k), optional
+        Coefficient factors of the derivatives (see
+        :func:`tucker_cheb_eval_reference`); when given the result is the
+        gradient.
+    block : int, optional
+        Points per block (default: the block's temporaries near 6 MiB).
 
-def _pad_factors(factors, dtype=np.float64):
-    d = len(factors)
-    mmax = max(F.shape[0] for F in factors)
-    rmax = max(F.shape[1] for F in factors)
-    P = np.zeros((d, mmax, rmax), dtype=dtype)
-    for k, F in enumerate(factors):
-        P[k, : F.shape[0], : F.shape[1]] = F
-    ms = np.array([F.shape[0] for F in factors], dtype=np.int64)
-    return P, ms
+    Returns
+    -------
+    ndarray, shape (n,) or (n, d)
+        Values at the points, or the gradient (column ``k`` from
+        ``dfactors[k]``).
 
-
-def tucker_cheb_eval_numba(t, factors, core, dfactors=None, *, block: int = 64):
-    """Numba kernel of :func:`tucker_cheb_eval` (numpy arrays, float64).
-
-    One pass per point: the three-term recurrence builds each
-    ``B_k = sum_j T_j(t_k) C_k[j]`` in registers (no Vandermonde matrix), then
-    the core is contracted mode by mode from the last. Blocks of points run
-    in parallel threads.
+    Notes
+    -----
+    Per block of points: a Numba loop builds the Chebyshev-Vandermonde
+    blocks ``V_k[j, p] = T_j(t_pk)`` by the three-term recurrence, BLAS
+    forms the mode rows ``B_k^T = C_k^T V_k`` and the first, largest
+    contraction ``W = B_1 @ core.reshape(r_1, -1)`` (``r_1 ... r_d``
+    multiply-adds per point), and a serial Numba loop finishes every point,
+    ``sum_c W[p, c] prod_{k >= 2} B_k[p, c_k]`` (``r_2 ... r_d``
+    multiply-adds per point). The gradient shares ``V_k`` between ``C_k``
+    and its derivative factor and needs a second ``W`` only for its first
+    column. Threads come from the BLAS library only; the Numba loops are
+    serial.
     """
     t = np.ascontiguousarray(t, dtype=np.float64)
-    F, ms = _pad_factors(factors)
+    n, d = t.shape
+    core = np.ascontiguousarray(core, dtype=np.float64)
     ranks = np.array(core.shape, dtype=np.int64)
-    core_flat = np.ascontiguousarray(core, dtype=np.float64).reshape(-1)
-    if dfactors is None:
-        return _eval(t, F, ms, ranks, core_flat, block)
-    DF, dms = _pad_factors(dfactors)
-    return _grad(t, F, ms, DF, dms, ranks, core_flat, block)
+    G = core.reshape(core.shape[0], -1)  # (r_1, r_2 ... r_d)
+    P = G.shape[1]
+    grad = dfactors is not None
+    FT = [np.ascontiguousarray(np.asarray(F, dtype=np.float64).T) for F in factors]  # (r_k, m_k)
+    DFT = [np.ascontiguousarray(np.asarray(F, dtype=np.float64).T) for F in dfactors] if grad else FT
+    ms = np.array([max(A.shape[1], D.shape[1]) for A, D in zip(FT, DFT)], dtype=np.int64)
+    mmax = max(int(ms.max()), 2)
+    rmax = int(ranks.max())
+    out = np.empty((n, d if grad else 1))
+    if n > 0:
+        nb_max = _block_size(n, d, P, mmax, rmax, grad) if block is None else max(1, min(n, int(block)))
+        V = np.empty((d, mmax, nb_max))
+        BT = np.empty((d, rmax, nb_max))
+        DBT = np.empty((d, rmax, nb_max)) if grad else BT
+        W = np.empty((2 if grad else 1, nb_max, P))
+        bufa = np.empty(max(P, 1))
+        bufb = np.empty(max(P, 1))
+        r1 = core.shape[0]
+        for lo in range(0, n, nb_max):
+            hi = min(n, lo + nb_max)
+            nb = hi - lo
+            _vander_block(t, lo, hi, ms, V)
+            for k in range(d):
+                rk, mk = FT[k].shape
+                np.matmul(FT[k], V[k, :mk, :nb], out=BT[k, :rk, :nb])
+                if grad:
+                    np.matmul(DFT[k], V[k, :DFT[k].shape[1], :nb], out=DBT[k, :rk, :nb])
+            np.matmul(BT[0, :r1, :nb].T, G, out=W[0, :nb])
+            if grad:
+                # column 0 differentiates the first mode (its own W); the
+                # other columns share W and swap in one derivative row
+                np.matmul(DBT[0, :r1, :nb].T, G, out=W[1, :nb])
+                _finish(W[1, :nb], BT, DBT, -1, ranks, out, lo, 0, bufa, bufb)
+                for k in range(1, d):
+                    _finish(W[0, :nb], BT, DBT, k, ranks, out, lo, k, bufa, bufb)
+            else:
+                _finish(W[0, :nb], BT, BT, -1, ranks, out, lo, 0, bufa, bufb)
+    return out if grad else out.reshape(n)
 
 
 # --------------------------------------------------------------------------- #
@@ -259,9 +273,28 @@ def tucker_cheb_eval_numba(t, factors, core, dfactors=None, *, block: int = 64):
 def tucker_cheb_eval(t, factors, core, dfactors=None):
     """Values (or the gradient) of a Chebyshev-Tucker approximant at points.
 
-    numpy float64 input runs the Numba kernel (unless disabled by
-    ``TENSORAPPROX_DISABLE_NUMBA=1``); every other array kind runs the array
-    code of :func:`tucker_cheb_eval_reference` in its own namespace.
+    numpy float64 input runs :func:`tucker_cheb_eval_numba` (Numba loops
+    around BLAS GEMMs; unless disabled by ``TENSORAPPROX_DISABLE_NUMBA=1``);
+    every other array kind runs the array code of
+    :func:`tucker_cheb_eval_reference` in its own namespace.
+
+    Parameters
+    ----------
+    t : array, shape (n, d)
+        Points mapped to ``[-1, 1]^d``.
+    factors : sequence of d arrays, shapes (m_k, r_k)
+        Coefficient factors.
+    core : array, shape (r_1, ..., r_d)
+        Core tensor.
+    dfactors : sequence of d arrays, shapes (m'_k, r_k), optional
+        Coefficient factors of the derivatives; when given the result is the
+        gradient (see :func:`tucker_cheb_eval_reference`).
+
+    Returns
+    -------
+    array, shape (n,) or (n, d)
+        Values at the points, or the gradient (column ``k`` from
+        ``dfactors[k]``).
     """
     xp = get_namespace(t, core)
     if is_numpy(xp) and numba_enabled() and t.dtype == np.float64:
