@@ -1019,6 +1019,15 @@ def _tucker_ranks_for_budget(c_out, c_in, k2, budget):
     return best
 
 
+def _as_tensor(a):
+    """A torch tensor holding a C-ordered, writable copy of the numpy array ``a``.
+
+    (Factors of the library's results are read-only; torch warns on tensors
+    over read-only numpy memory.)
+    """
+    return torch.from_numpy(np.array(a, order="C", copy=True))
+
+
 def _rel(num, den):
     return float(math.sqrt(max(num, 0.0) / den)) if den > 0 else 0.0
 
@@ -1208,7 +1217,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                            device=mod.weight.device, dtype=mod.weight.dtype)
             with torch.no_grad():
                 for p, c in zip(new.cores, T.cores):
-                    p.copy_(torch.as_tensor(np.ascontiguousarray(c)))
+                    p.copy_(_as_tensor(c))
                 if bias is not None:
                     new.bias.copy_(bias)
             What, rank, after = T.full(), T.ranks, T.n_params
@@ -1243,8 +1252,8 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                 new = LowRankLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
                                     dtype=mod.weight.dtype)
             with torch.no_grad():
-                new.first.copy_(torch.as_tensor(np.ascontiguousarray(f.right)))
-                new.second.copy_(torch.as_tensor(np.ascontiguousarray(f.left)))
+                new.first.copy_(_as_tensor(f.right))
+                new.second.copy_(_as_tensor(f.left))
                 if bias is not None:
                     new.bias.copy_(bias)
             What, rank, after = f.full(), r, f.n_params
@@ -1351,9 +1360,9 @@ def _compress_convs(out_model, targets, param_ratio, say):
                            dilation=mod.dilation, bias=mod.bias is not None, padding_mode=mod.padding_mode,
                            device=mod.weight.device, dtype=mod.weight.dtype)
         with torch.no_grad():
-            new.first.weight.copy_(torch.as_tensor(np.ascontiguousarray(f.first))[:, :, None, None])
-            new.core.weight.copy_(torch.as_tensor(np.ascontiguousarray(f.core)))
-            new.last.weight.copy_(torch.as_tensor(np.ascontiguousarray(f.last))[:, :, None, None])
+            new.first.weight.copy_(_as_tensor(f.first)[:, :, None, None])
+            new.core.weight.copy_(_as_tensor(f.core))
+            new.last.weight.copy_(_as_tensor(f.last)[:, :, None, None])
             if mod.bias is not None:
                 new.last.bias.copy_(mod.bias)
         err = float(np.linalg.norm(K - f.full()) / max(np.linalg.norm(K), 1e-300))
