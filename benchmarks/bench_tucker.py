@@ -12,7 +12,9 @@ convergence), TensorLy's ``tucker`` with ``init='svd'`` (its default) and
 ``init='random'``, and the floor: one pass over the data
 ``W.T @ X.reshape(n1, -1)`` with ``W`` of shape ``n1 x r``. Times are printed
 as ratios to the floor, measured in this one process with the same BLAS
-threads. The peak memory of ``st_hosvd`` beyond the input is measured with
+threads. The methods are timed round-robin (each round runs every method
+once and the floor before and after), so a shared machine's drift reaches
+all of them alike. The peak memory of ``st_hosvd`` beyond the input is measured with
 tracemalloc (numpy reports its allocations to it).
 
 Run: ``python benchmarks/bench_tucker.py`` (needs the ``bench`` extra).
@@ -94,41 +96,62 @@ def peak_memory(fn) -> int:
 
 
 def run_case(name: str, repeats: int, slow_repeats: int, skip_tensorly: bool):
+    """Time every method of one case, interleaved: round ``k`` runs each method once.
+
+    Round-robin timing exposes every method (and the floor, timed at the
+    start and the end of each round) to the same drift of a shared machine,
+    so the ratios of the medians do not depend on when a method happened to
+    run. TensorLy's default initialization takes ``slow_repeats`` rounds only.
+    """
     X, ranks, rtol = make_case(name)
     if ranks is None:
         ranks = ta.st_hosvd(X, rtol=rtol).ranks
-    rows = []
     W = np.linalg.qr(np.random.default_rng(1).standard_normal((X.shape[0], ranks[0])))[0]
-    t_floor, _ = timed(lambda: W.T @ X.reshape(X.shape[0], -1), max(repeats, 5))
-    rows.append(("floor: W.T @ X_(1)", t_floor, float("nan"), ""))
-
+    A = X.reshape(X.shape[0], -1)
+    methods = []  # (label, function, rounds, result -> (rel. error, ranks))
     if rtol is not None:
-        t, T = timed(lambda: ta.st_hosvd(X, rtol=rtol), repeats)
-        rows.append((f"st_hosvd(rtol={rtol:g})", t, rel_error(X, T.full()), T.ranks))
-    t, T = timed(lambda: ta.st_hosvd(X, ranks), repeats)
-    rows.append(("st_hosvd", t, rel_error(X, T.full()), T.ranks))
-    t, T = timed(lambda: ta.st_hosvd(X, ranks, method="randomized", random_state=0), repeats)
-    rows.append(("st_hosvd randomized (q=1)", t, rel_error(X, T.full()), T.ranks))
-    t, T = timed(lambda: ta.st_hosvd(X, ranks, method="randomized", n_power_iter=0, random_state=0), repeats)
-    rows.append(("st_hosvd randomized (q=0)", t, rel_error(X, T.full()), T.ranks))
-    t, R = timed(lambda: ta.tucker_als(X, ranks), repeats)
-    rows.append((f"tucker_als ({R.n_iter} sweeps)", t, rel_error(X, R.tucker.full()), R.tucker.ranks))
-    t, T = timed(lambda: plain_hooi(X, ranks), repeats)
-    rows.append(("HOOI without shared products", t, rel_error(X, T.full()), T.ranks))
-
+        methods.append((f"st_hosvd(rtol={rtol:g})", lambda: ta.st_hosvd(X, rtol=rtol), repeats, None))
+    methods += [
+        ("st_hosvd", lambda: ta.st_hosvd(X, ranks), repeats, None),
+        ("st_hosvd randomized (q=1)", lambda: ta.st_hosvd(X, ranks, method="randomized", random_state=0),
+         repeats, None),
+        ("st_hosvd randomized (q=0)",
+         lambda: ta.st_hosvd(X, ranks, method="randomized", n_power_iter=0, random_state=0), repeats, None),
+        ("tucker_als", lambda: ta.tucker_als(X, ranks), repeats, "als"),
+        ("HOOI without shared products", lambda: plain_hooi(X, ranks), repeats, None),
+    ]
     if not skip_tensorly:
         import tensorly as tl
         from tensorly.decomposition import tucker as tl_tucker
 
         tl.set_backend("numpy")
         for init, reps in (("random", repeats), ("svd", slow_repeats)):
-            def run(init=init):
-                return tl_tucker(X, rank=list(ranks), init=init, random_state=0)
-
-            t, (core, factors) = timed(run, reps)
-            full = ta.multi_mode_product(core, factors)
             label = f"tensorly tucker init='{init}'" + (" (default)" if init == "svd" else "")
-            rows.append((label, t, rel_error(X, full), tuple(core.shape)))
+            methods.append((label, lambda init=init: tl_tucker(X, rank=list(ranks), init=init, random_state=0),
+                            reps, "tensorly"))
+
+    floor_times = []
+    times = {m[0]: [] for m in methods}
+    outs = {}
+    for k in range(max([repeats] + [m[2] for m in methods])):
+        floor_times.append(timed(lambda: W.T @ A, 1)[0])
+        for label, fn, reps, _ in methods:
+            if k < reps:
+                t, outs[label] = timed(fn, 1)
+                times[label].append(t)
+        floor_times.append(timed(lambda: W.T @ A, 1)[0])
+    t_floor = statistics.median(floor_times)
+    rows = [("floor: W.T @ X_(1)", t_floor, float("nan"), "")]
+    for label, _, _, kind in methods:
+        out, t = outs[label], statistics.median(times[label])
+        if kind == "als":
+            T, label = out.tucker, f"tucker_als ({out.n_iter} sweeps)"
+        elif kind == "tensorly":
+            core, factors = out
+            T = ta.TuckerTensor(np.asarray(core), [np.asarray(U) for U in factors])
+        else:
+            T = out
+        rows.append((label, t, rel_error(X, T.full()), T.ranks))
 
     mem = None
     if name == "a":
