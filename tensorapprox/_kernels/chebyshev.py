@@ -63,20 +63,9 @@ def _contract(xp, core, Bs):
 def tucker_cheb_eval_reference(t, factors, core, dfactors=None):
     """Readable reference of :func:`tucker_cheb_eval` (array code, any namespace).
 
-    Parameters
-    ----------
-    t : array, shape (n, d)
-        Points mapped to ``[-1, 1]^d``.
-    factors : sequence of d arrays, shapes (m_k, r_k)
-        Coefficient factors.
-    core : array, shape (r_1, ..., r_d)
-    dfactors : sequence of d arrays, shapes (m'_k, r_k), optional
-        Coefficient factors of the derivatives; when given the result is the
-        gradient ``(n, d)`` (column ``k`` uses ``dfactors[k]`` in mode ``k``).
-
-    Returns
-    -------
-    array, shape (n,) or (n, d)
+    Arguments and result as :func:`tucker_cheb_eval`: per block of points,
+    the mode rows from Vandermonde matrices, then the core contracted mode
+    by mode.
     """
     xp = get_namespace(t, core)
     n, d = t.shape
@@ -189,26 +178,9 @@ def _block_size(n, d, P, mmax, rmax, grad):
 def tucker_cheb_eval_numba(t, factors, core, dfactors=None, *, block: int | None = None):
     """Numba/BLAS kernel of :func:`tucker_cheb_eval` (numpy arrays, float64).
 
-    Parameters
-    ----------
-    t : ndarray, shape (n, d)
-        Points mapped to ``[-1, 1]^d``.
-    factors : sequence of d ndarrays, shapes (m_k, r_k)
-        Coefficient factors.
-    core : ndarray, shape (r_1, ..., r_d)
-        Core tensor.
-    dfactors : sequence of d ndarrays, shapes (m'_k, r_k), optional
-        Coefficient factors of the derivatives (see
-        :func:`tucker_cheb_eval_reference`); when given the result is the
-        gradient.
-    block : int, optional
-        Points per block (default: the block's temporaries near 6 MiB).
-
-    Returns
-    -------
-    ndarray, shape (n,) or (n, d)
-        Values at the points, or the gradient (column ``k`` from
-        ``dfactors[k]``).
+    Arguments and result as :func:`tucker_cheb_eval`; ``block`` is the
+    number of points per block (default: the block's temporaries near
+    6 MiB).
 
     Notes
     -----
