@@ -66,6 +66,25 @@ def check_tensor(X, *, name: str = "X", min_ndim: int = 2, xp=None, finite: bool
     return X
 
 
+DEFAULT_MAX_DENSE_BYTES = 2**30
+
+
+def check_dense_size(shape, itemsize: int, max_bytes, *, what: str, instead: str) -> None:
+    """Refuse to form a dense array larger than ``max_bytes`` (``None``: no limit).
+
+    Raises ``MemoryError`` naming the size it would need, ``instead`` (what
+    to use rather than the dense array) and ``max_bytes``.
+    """
+    if max_bytes is None:
+        return
+    need = math.prod(int(n) for n in shape) * int(itemsize)
+    if need > max_bytes:
+        raise MemoryError(
+            f"the dense {what} of shape {tuple(int(n) for n in shape)} needs {need} bytes, more than "
+            f"max_bytes={max_bytes}; {instead}, or raise max_bytes (None for no limit)"
+        )
+
+
 def check_int(value, *, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """Validate an integer argument within ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -21,7 +21,8 @@ import numpy as np
 from ._array import check_random_state, float_dtype_for, get_namespace, random_normal, to_numpy
 from ._dask import is_dask_collection
 from ._kernels.tucker import tucker_entries
-from ._validation import check_choice, check_int, check_positive_float, check_rank, check_rank_or_rtol, check_tensor
+from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
+                          check_rank, check_rank_or_rtol, check_tensor)
 from .tensor import _ttm, multi_mode_product
 
 __all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
@@ -177,13 +178,24 @@ class TuckerTensor:
                 f"compression_ratio={self.compression_ratio:.3g})")
 
     # -- evaluation -------------------------------------------------------
-    def full(self):
+    def full(self, *, max_bytes: int | None = DEFAULT_MAX_DENSE_BYTES):
         """The dense tensor.
+
+        Parameters
+        ----------
+        max_bytes : int or None, default 2**30
+            Refuse to allocate more than this many bytes (``None``: no
+            limit); a Tucker tensor is often far smaller than its dense form.
 
         Returns
         -------
         array, shape ``shape``
             ``G x_1 U_1 ... x_d U_d``, in the factors' array library.
+
+        Raises
+        ------
+        MemoryError
+            If the dense tensor would exceed ``max_bytes``.
 
         Examples
         --------
@@ -193,6 +205,8 @@ class TuckerTensor:
         array([[0., 1., 2.],
                [0., 1., 2.]])
         """
+        check_dense_size(self.shape, _itemsize(self._xp, self.dtype), max_bytes, what="tensor",
+                         instead="use entries(indices) for values at chosen indices")
         return multi_mode_product(self._core, self._factors)
 
     def entries(self, indices):

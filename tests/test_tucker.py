@@ -99,6 +99,22 @@ def test_entries_equal_full_and_numba_equals_reference(shape, data):
     np.testing.assert_allclose(T.entries(idx), full, rtol=1e-12, atol=1e-12)
 
 
+def test_full_memory_guard():
+    # a rank-1 tensor of 2 x 10^4 x 10^4: 16 bytes of core and factors, 3.2 GB dense
+    T = ta.TuckerTensor(np.ones((1, 1, 1)), [np.ones((2, 1)), np.ones((10**4, 1)), np.ones((10**4, 1))])
+    with pytest.raises(MemoryError, match=r"shape \(2, 10000, 10000\) needs 1600000000 bytes.*entries"):
+        T.full()
+    with pytest.raises(MemoryError, match="max_bytes=100"):
+        T.full(max_bytes=100)
+    small = ta.TuckerTensor(np.ones((1, 1)), [np.ones((3, 1)), np.ones((4, 1))])  # 12 float64: 96 bytes
+    np.testing.assert_array_equal(small.full(max_bytes=96), np.ones((3, 4)))
+    np.testing.assert_array_equal(small.full(max_bytes=None), np.ones((3, 4)))
+    with pytest.raises(MemoryError, match="needs 96 bytes"):
+        small.full(max_bytes=95)
+    small32 = ta.TuckerTensor(np.ones((1, 1), np.float32), [np.ones((3, 1), np.float32), np.ones((4, 1), np.float32)])
+    assert small32.full(max_bytes=48).dtype == np.float32  # 12 float32: 48 bytes
+
+
 def test_entries_float32_and_empty():
     T = ta.st_hosvd(low_rank((6, 7, 8), (2, 3, 2)).astype(np.float32), rank=(2, 3, 2))
     idx = np.array([[0, 1, 2], [5, 6, 7]])

@@ -15,12 +15,13 @@ import zipfile
 import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, to_numpy
+from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size
 
 __all__ = ["LowRankMatrix"]
 
 _FORMAT_TAG = "tensorapprox.LowRankMatrix"
 _FORMAT_VERSION = 1
-_DEFAULT_MAX_BYTES = 2**30
+_DEFAULT_MAX_BYTES = DEFAULT_MAX_DENSE_BYTES
 
 
 def _as_index(x, name: str, size: int, xp):
@@ -268,13 +269,13 @@ class LowRankMatrix:
         Us = xp.take(self.U, rows, axis=0) * self.s
         return xp.sum(Us * xp.take(self.V, cols, axis=0), axis=1)
 
-    def full(self, *, max_bytes: int = _DEFAULT_MAX_BYTES):
+    def full(self, *, max_bytes: int | None = _DEFAULT_MAX_BYTES):
         """The dense matrix ``U @ diag(s) @ V.T``.
 
         Parameters
         ----------
-        max_bytes : int, default 2**30
-            Refuse to allocate more than this many bytes.
+        max_bytes : int or None, default 2**30
+            Refuse to allocate more than this many bytes (``None``: no limit).
 
         Returns
         -------
@@ -293,13 +294,8 @@ class LowRankMatrix:
         >>> LowRankMatrix(np.ones((2, 1)), np.array([3.0]), np.ones((2, 1))).full().tolist()
         [[3.0, 3.0], [3.0, 3.0]]
         """
-        n1, n2 = self.shape
-        need = n1 * n2 * (self.nbytes // max(int(self.U.size + self.s.size + self.V.size), 1))
-        if need > max_bytes:
-            raise MemoryError(
-                f"the dense {n1} x {n2} matrix needs {need} bytes, more than max_bytes={max_bytes}; "
-                "use entries(rows, cols) or raise max_bytes"
-            )
+        check_dense_size(self.shape, self.nbytes // max(int(self.U.size + self.s.size + self.V.size), 1),
+                         max_bytes, what="matrix", instead="use entries(rows, cols)")
         return (self.U * self.s) @ self.V.T
 
     def norm(self) -> float:
