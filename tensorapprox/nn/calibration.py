@@ -11,10 +11,25 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import warnings
 
 __all__ = ["docstring_first_lines", "reference_sentences", "CALIBRATION_MODULES"]
 
-CALIBRATION_MODULES = ("os", "json", "re", "collections", "itertools", "functools", "pathlib", "subprocess")
+# Standard-library modules whose docstrings calibrate: the first eight are the
+# issue's examples; the others widen the vocabulary. Calibrating a MiniLM at
+# p = 0.5 on 128 lines of the first eight gave a mean cosine of 0.753 on the
+# reference-manual sentences, on 512 / 1024 lines of all of them 0.813 / 0.827:
+# what limits the compressed model is how varied the calibration text is.
+CALIBRATION_MODULES = (
+    "os", "json", "re", "collections", "itertools", "functools", "pathlib", "subprocess",
+    "typing", "string", "textwrap", "datetime", "math", "random", "statistics", "decimal", "fractions",
+    "shutil", "tempfile", "argparse", "logging", "threading", "socket", "csv", "unittest", "inspect",
+    "ast", "io", "heapq", "bisect", "copy", "struct", "zipfile", "tarfile", "urllib.parse",
+    "http.client", "email.message", "xml.etree.ElementTree", "asyncio", "concurrent.futures",
+    "multiprocessing", "queue", "sched", "selectors", "signal", "time", "calendar", "locale", "gettext",
+    "codecs", "unicodedata", "difflib", "pprint", "enum", "dataclasses", "contextlib", "abc", "numbers",
+    "operator",
+)
 
 
 def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str]:
@@ -60,7 +75,9 @@ def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str
         for name in sorted(dir(mod)):
             if name.startswith("_"):
                 continue
-            doc = inspect.getdoc(getattr(mod, name, None))
+            with warnings.catch_warnings():  # reading a deprecated alias (typing.io) warns
+                warnings.simplefilter("ignore", DeprecationWarning)
+                doc = inspect.getdoc(getattr(mod, name, None))
             if not doc:
                 continue
             first = doc.strip().splitlines()[0].strip()
