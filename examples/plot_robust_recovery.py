@@ -2,7 +2,8 @@
 Robust low-rank recovery by the sub-gradient method
 ===================================================
 
-Phase transitions of the sub-gradient method (Ma & Fattahi) for recovering a
+Phase transitions of the sub-gradient method (Ma & Fattahi, with the
+library's default preconditioned steps) for recovering a
 PSD low-rank matrix from Gaussian measurements with gross outliers: outlier
 fraction ``p`` against the oversampling ``m / (d r)``, success meaning a
 relative error below ``1e-2``. Panels vary the over-estimated rank
@@ -18,7 +19,9 @@ The default grid (d = 20, r = 2, one seed, 600 iterations) runs in about
 20 s on one core; with a single seed, single cells can flip. ``--full`` runs
 the grid of the paper's figure (d = 50, r = 3, p in {0, 0.05, ..., 0.5},
 m/(dr) in {5, 10, 20, 40, 80}, 10 seeds, 3000 iterations), which takes hours
-on a laptop.
+on a laptop; ``--panels 0,1`` computes only some panels and ``--grids DIR``
+stores each computed panel, so panels can run in separate processes and a
+last run draws them all from the stored grids.
 
 Run ``python plot_robust_recovery.py [output folder] [--full]`` (or set
 ``TENSORAPPROX_FIGURES``); the PNG goes next to this script by default.
@@ -58,6 +61,24 @@ def success_rate(d, r, p, ratio, rank, alpha, seeds, max_iter):
     return wins / seeds
 
 
+def load_or_compute_grid(folder, k, d, r, ps, ratios, rank, alpha, seeds, max_iter):
+    """Success grid of panel ``k``, read from ``folder`` when stored there for the same grid."""
+    key = dict(d=d, r=r, rank=rank, alpha=alpha, seeds=seeds, max_iter=max_iter)
+    path = None if folder is None else Path(folder) / f"panel{k}.npz"
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as f:
+            same = (all(float(f[name]) == float(value) for name, value in key.items())
+                    and np.array_equal(f["ps"], ps) and np.array_equal(f["ratios"], ratios))
+            if same:
+                return f["grid"]
+    grid = np.array([[success_rate(d, r, p, ratio, rank, alpha, seeds, max_iter) for ratio in ratios]
+                     for p in ps])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, grid=grid, ps=ps, ratios=np.asarray(ratios), **key)
+    return grid
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the grid of the figure (slow)")
@@ -68,6 +89,12 @@ def main(argv=None):
     parser.add_argument("--r", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--max-iter", type=int, default=None)
+    parser.add_argument("--panels", default=None,
+                        help="comma-separated panel numbers to compute (0-4, default all); the others stay blank")
+    parser.add_argument("--grids", default=None,
+                        help="folder of per-panel success grids (.npz): a stored panel of the same grid is "
+                             "read instead of recomputed, a computed one is stored; lets the panels run in "
+                             "separate processes")
     args = parser.parse_args(argv)
 
     if args.full:
@@ -85,14 +112,22 @@ def main(argv=None):
 
     panels = [(f"r' = r = {r}", r, 1e-3), (f"r' = 3r = {3 * r}", 3 * r, 1e-3), (f"r' = d = {d}", d, 1e-3),
               (f"alpha = 1e-1, r' = {3 * r}", 3 * r, 1e-1), (f"alpha = 1e-6, r' = {3 * r}", 3 * r, 1e-6)]
+    chosen = range(len(panels)) if args.panels is None else [int(k) for k in args.panels.split(",")]
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
-    for ax, (title, rank, alpha) in zip(axes.flat, panels):
-        grid = np.array([[success_rate(d, r, p, ratio, rank, alpha, seeds, max_iter) for ratio in ratios]
-                         for p in ps])
+    for k, (ax, (title, rank, alpha)) in enumerate(zip(axes.flat, panels)):
+        if k not in chosen:
+            ax.set_axis_off()
+            continue
+        grid = load_or_compute_grid(args.grids, k, d, r, ps, ratios, rank, alpha, seeds, max_iter)
         print(title)
         print("   p \\ m/(dr) " + " ".join(f"{q:>5}" for q in ratios))
         for p, row in zip(ps, grid):
             print(f"{p:>12.2f} " + " ".join(f"{v:>5.2f}" for v in row))
+        ratios_arr = np.asarray(ratios)
+        for p_max, ratio_min in ((0.3, 20), (0.5, 40)):
+            cells = grid[np.ix_(ps <= p_max + 1e-9, ratios_arr >= ratio_min)]
+            if cells.size:
+                print(f"  lowest success rate over p <= {p_max}, m/(dr) >= {ratio_min}: {cells.min():.2f}")
         im = ax.imshow(grid, origin="lower", cmap="gray", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(ratios)), [str(q) for q in ratios])
         ax.set_yticks(range(len(ps)), [f"{p:.2f}" for p in ps])

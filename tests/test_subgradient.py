@@ -27,19 +27,31 @@ def b1():
     return op, X, op.apply(X)
 
 
-def _b1_case(b1, p, rank, loss="l1"):
+def _b1_case(b1, p, rank, loss="l1", **kwargs):
     op, X, y0 = b1
     y = corrupt(y0, p, kind="outlier", scale=100.0, random_state=2)
-    return subgradient_recover(op, y, rank, alpha=1e-3, max_iter=3000, loss=loss, random_state=3, X_true=X)
+    return subgradient_recover(op, y, rank, alpha=1e-3, max_iter=3000, loss=loss, random_state=3, X_true=X,
+                               **kwargs)
 
 
 # ------------------------------------------------------------------ figure B1
 @pytest.mark.parametrize("p, rank", [(0.0, 3), (0.0, 50), (0.3, 3), (0.3, 50)])
 def test_b1_l1_recovers(b1, p, rank):
+    # B1 asks for 1e-2 within 3000 iterations and targets 1e-4 with the default schedule
     res = _b1_case(b1, p, rank)
-    assert res.n_iter <= 3000
-    assert res.error_history[-1] <= 1e-2, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
+    assert res.n_iter <= 3000 and res.precondition
+    assert res.error_history[-1] <= 1e-4, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
     assert np.all(np.isfinite(res.factor))
+
+
+def test_b1_plain_method_and_what_preconditioning_adds(b1):
+    # the paper's plain method meets 1e-2 but its over-parameterized components freeze at the
+    # scale they reached; the preconditioned steps keep shrinking them
+    plain = _b1_case(b1, 0.3, 10, precondition=False)
+    prec = _b1_case(b1, 0.3, 10)
+    assert not plain.precondition
+    assert plain.error_history[-1] <= 1e-2
+    assert prec.error_history[-1] < 0.01 * plain.error_history[-1]
 
 
 def test_b1_l2_baseline_fails_with_outliers(b1):
@@ -53,7 +65,9 @@ def test_b1_l2_baseline_fails_with_outliers(b1):
 def test_b1_full_grid(b1, p, rank):
     res = _b1_case(b1, p, rank)
     assert res.n_iter <= 3000
-    assert res.error_history[-1] <= 1e-2, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
+    assert res.error_history[-1] <= 1e-4, f"p={p}, r'={rank}: error {res.error_history[-1]:.3e}"
+    plain = _b1_case(b1, p, rank, precondition=False)
+    assert plain.error_history[-1] <= 1e-2, f"plain, p={p}, r'={rank}: error {plain.error_history[-1]:.3e}"
     if p >= 0.1:
         res2 = _b1_case(b1, p, rank, loss="l2")
         assert res2.error_history[-1] > 0.1
@@ -190,11 +204,21 @@ def test_bad_input_operator(small):
         subgradient_recover(rect, y, 2)
 
 
-@pytest.mark.parametrize("loss", ["l1", "l2"])
-def test_divergence_warns_and_returns_finite(small, loss):
+@pytest.mark.parametrize("loss, precondition", [("l1", False), ("l2", False), ("l2", True)])
+def test_divergence_warns_and_returns_finite(small, loss, precondition):
     op, y, _ = small
     with pytest.warns(RuntimeWarning, match=r"diverged .* step size eta = .*reduce step0"):
-        res = subgradient_recover(op, y, 2, step0=1e6, decay=1.0, loss=loss, max_iter=500, random_state=0)
+        res = subgradient_recover(op, y, 2, step0=1e6, decay=1.0, loss=loss, max_iter=500, random_state=0,
+                                  precondition=precondition)
     assert not res.converged
     assert res.n_iter < 500
     assert np.all(np.isfinite(res.factor)) and np.all(np.isfinite(res.history))
+
+
+def test_preconditioned_l1_with_huge_step_warns(small):
+    # the preconditioner keeps the l1 iterates finite; a useless fit must still not pass silently
+    op, y, _ = small
+    with pytest.warns(RuntimeWarning, match=r"larger loss than it started from .* eta_0 = 1e\+06.*reduce step0"):
+        res = subgradient_recover(op, y, 2, step0=1e6, decay=1.0, max_iter=200, random_state=0)
+    assert not res.converged and res.precondition
+    assert np.all(np.isfinite(res.factor)) and res.history[-1] > res.history[0]
