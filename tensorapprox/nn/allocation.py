@@ -15,7 +15,7 @@ __all__ = ["allocate_ranks"]
 
 
 def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", *,
-                   shapes: Sequence[tuple[int, int]]) -> list[int]:
+                   shapes: Sequence[tuple[int, int]], weights: Sequence[float] | None = None) -> list[int]:
     """Ranks for a set of matrices that keep a fraction of their parameters.
 
     Parameters
@@ -36,6 +36,12 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
         its break-even rank may be bought whole (kept dense, cost ``m_i n_i``).
     shapes : sequence of (m, n)
         Weight shapes, one per spectrum.
+    weights : sequence of float, optional
+        'global' only: how much a unit of each layer's squared relative error
+        costs the model, e.g. the measured sensitivity of the model's output
+        (what :func:`tensorapprox.nn.compress_model` does with
+        ``rank_allocation='sensitivity'``). Each layer's gains are multiplied
+        by its weight; default 1 for every layer (the summed relative error).
 
     Returns
     -------
@@ -46,8 +52,8 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     Raises
     ------
     ValueError
-        If ``budget`` is outside (0, 1], lengths disagree or a spectrum is too
-        short for its shape.
+        If ``budget`` is outside (0, 1], lengths disagree, a spectrum is too
+        short for its shape, or a weight is negative or not finite.
 
     Notes
     -----
@@ -64,6 +70,11 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     >>> flat = np.ones(64)                    # nothing to gain from truncation
     >>> allocate_ranks([steep, flat], 0.5, 'global', shapes=[(64, 64)] * 2)
     [3, 29]
+    >>> decaying = 0.9 ** np.arange(64)
+    >>> allocate_ranks([decaying] * 2, 0.25, 'global', shapes=[(64, 64)] * 2)
+    [8, 8]
+    >>> allocate_ranks([decaying] * 2, 0.25, 'global', shapes=[(64, 64)] * 2, weights=[10.0, 1.0])
+    [13, 3]
     """
     check_choice(strategy, name="strategy", choices=("uniform", "global"))
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
@@ -78,16 +89,24 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     for i, (s, (m, n)) in enumerate(zip(spectra, shapes)):
         if s.size < min(m, n):
             spectra[i] = np.concatenate([s, np.zeros(min(m, n) - s.size)])
+    if weights is None:
+        weights = np.ones(len(shapes))
+    else:
+        weights = np.asarray(to_numpy(weights), dtype=np.float64).ravel()
+        if weights.shape != (len(shapes),):
+            raise ValueError(f"got {weights.size} weights for {len(shapes)} layers; give one weight per layer")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError("weights must be finite and non-negative")
     if strategy == "uniform":
         out = []
         for m, n in shapes:
             r = max(1, math.floor(budget * m * n / (m + n)))
             out.append(min(m, n) if r * (m + n) >= m * n else r)
         return out
-    return _global(spectra, shapes, budget)
+    return _global(spectra, shapes, budget, weights)
 
 
-def _global(spectra, shapes, budget):
+def _global(spectra, shapes, budget, weights):
     total = sum(m * n for m, n in shapes)
     left = budget * total
     ranks = [1] * len(shapes)
@@ -101,10 +120,10 @@ def _global(spectra, shapes, budget):
         caps.append(cap)
         if E <= 0.0:
             continue
-        gains = e[1:cap] / E
+        gains = weights[i] * e[1:cap] / E
         for k, g in enumerate(gains):
             items.append((g / (m + n), i, 0, k + 2))
-        tail = float(e[cap:].sum()) / E
+        tail = weights[i] * float(e[cap:].sum()) / E
         extra = m * n - cap * (m + n)
         if extra > 0:
             items.append((tail / extra, i, 1, 0))

@@ -1058,10 +1058,14 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         calibration data. Batches are kept in a list (several passes are made).
     include, exclude : str or list of str, optional
         ``fnmatch`` patterns on module names (``'encoder.*'``).
-    rank_allocation : {'uniform', 'global'}
-        Same fraction per layer, or a global budget spent where it removes
-        the most calibrated error (:func:`tensorapprox.nn.allocate_ranks`).
-        'global' is available for the two-factor methods.
+    rank_allocation : {'uniform', 'global', 'sensitivity'}
+        Same fraction per layer; a global budget spent where it removes the
+        most summed relative (calibrated) layer error
+        (:func:`tensorapprox.nn.allocate_ranks`); or that global budget with
+        each layer's error weighted by how much it moves the model's output
+        (measured on the calibration data: one probe pass per layer, see
+        Notes). 'global' and 'sensitivity' are available for the two-factor
+        methods; 'sensitivity' needs ``calibration``.
     sequential : bool, default False
         Calibrate each layer on the inputs of the already compressed model and
         refit it in closed form to reproduce the original layer's outputs
@@ -1109,6 +1113,19 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     is truncated in the ``G'`` metric (the closed-form refit of SVD-LLM v2 and
     of the sequential calibration of GPTQ-style methods).
 
+    ``rank_allocation='sensitivity'`` replaces each target layer in turn by
+    its factorization at the uniform rank (the others dense), runs the
+    calibration data and records the squared change of the model's output
+    (its first floating-point tensor, padding positions dropped) relative to
+    the original output, divided by the layer's own squared relative output
+    error. These weights, one per layer, enter the global allocation: a
+    layer whose errors the rest of the network amplifies gets a larger rank
+    or stays dense, one whose errors are damped gives up more. It costs one
+    pass over the calibration data per target layer (as ``sequential=True``
+    does). In the spirit of sensitivity- and Fisher-weighted rank selection;
+    the first-order model (output change proportional to the squared layer
+    error) is what makes one probe per layer enough.
+
     Examples
     --------
     >>> import torch
@@ -1124,7 +1141,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_choice(method, name="method", choices=_METHODS)
-    check_choice(rank_allocation, name="rank_allocation", choices=("uniform", "global"))
+    check_choice(rank_allocation, name="rank_allocation", choices=("uniform", "global", "sensitivity"))
     if param_ratio is None:
         if method != "tucker2":
             raise ValueError(f"param_ratio=None (automatic ranks) works only with method='tucker2'; "
@@ -1135,9 +1152,12 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         if not 0.0 < float(param_ratio) <= 1.0:
             raise ValueError(f"param_ratio must lie in (0, 1] (the fraction of weights kept), got {param_ratio}")
         param_ratio = float(param_ratio)
-    if method in ("tt", "tucker2") and rank_allocation == "global":
-        raise ValueError(f"rank_allocation='global' is available for the two-factor methods, not {method!r}; "
-                         "use 'uniform'")
+    if method in ("tt", "tucker2") and rank_allocation != "uniform":
+        raise ValueError(f"rank_allocation={rank_allocation!r} is available for the two-factor methods, "
+                         f"not {method!r}; use 'uniform'")
+    if rank_allocation == "sensitivity" and calibration is None:
+        raise ValueError("rank_allocation='sensitivity' measures the model on calibration data; pass "
+                         "calibration=<batches or f(model)>")
     needs_data = method in ("whitened_svd", "asvd", "sparse_lowrank") or sequential
     if needs_data and calibration is None:
         raise ValueError(f"method={method!r}{' with sequential=True' if sequential else ''} needs calibration "
@@ -1184,7 +1204,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         if method == "sparse_lowrank":
             frac = max(param_ratio - 2 * density, 1e-6)  # the residual's values and indices
         spectra = []
-        if rank_allocation == "global":
+        if rank_allocation in ("global", "sensitivity"):
             for n, _ in targets:
                 W = weights[n]
                 if method == "svd" or grams is None:
@@ -1197,7 +1217,13 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                     spectra.append(f.singular_values)
         else:
             spectra = [np.zeros(0)] * len(targets)
-        ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes)
+        if rank_allocation == "sensitivity":
+            probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes)
+            sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping,
+                                  density, say)
+            ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens)
+        else:
+            ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes)
 
     rows = []
     for i, (name, mod) in enumerate(targets):
@@ -1231,12 +1257,8 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
             if sequential:
                 f, out_err = _sequential_factors(model, out_model, runner, name, W, r, damping,
                                                  "asvd" if method == "asvd" else "cholesky")
-            elif method == "svd":
-                f = svd_factorize(W, rank=r)
-            elif method in ("whitened_svd", "asvd"):
-                f = whitened_svd(W, G, rank=r, damping=damping, scaling="asvd" if method == "asvd" else "cholesky")
             else:
-                f = sparse_plus_lowrank(W, rank=r, density=density, gram=G, damping=damping)
+                f = _factorize(method, W, G, r, damping, density)
             if method == "sparse_lowrank":
                 order = np.lexsort((np.asarray(f.cols), np.asarray(f.rows)))
                 rws, cls, vals = (np.asarray(a)[order] for a in (f.rows, f.cols, f.values))
@@ -1268,6 +1290,100 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
             f"weight err {row.weight_error:.3e}" + ("" if out_err is None else f", output err {out_err:.3e}"))
     out_model.train(was_training)
     return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio)
+
+
+def _factorize(method, W, G, r, damping, density):
+    """The one-shot factorization of ``W`` at rank ``r`` for a two-factor method."""
+    if method == "svd":
+        return svd_factorize(W, rank=r)
+    if method in ("whitened_svd", "asvd"):
+        return whitened_svd(W, G, rank=r, damping=damping, scaling="asvd" if method == "asvd" else "cholesky")
+    return sparse_plus_lowrank(W, rank=r, density=density, gram=G, damping=damping)
+
+
+def _first_float_tensor(out):
+    """The first floating-point tensor in a model output (tensor, sequence or mapping)."""
+    if isinstance(out, torch.Tensor):
+        return out if out.is_floating_point() else None
+    items = out.values() if hasattr(out, "values") else out if isinstance(out, (tuple, list)) else ()
+    for item in items:
+        t = _first_float_tensor(item)
+        if t is not None:
+            return t
+    return None
+
+
+def _model_outputs(runner, model):
+    """The model's output on every calibration batch (first float tensor, padding dropped)."""
+    outs = []
+
+    def hook(mod, args, out):
+        t = _first_float_tensor(out)
+        if t is None:
+            raise ValueError("rank_allocation='sensitivity' needs a model whose output holds a floating-point "
+                             f"tensor; got {type(out).__name__}")
+        t = t.detach()
+        mask = runner.mask
+        if mask is not None and t.dim() >= 2 and tuple(t.shape[:2]) == tuple(mask.shape):
+            t = t[mask]
+        outs.append(t.reshape(-1).to(torch.float64))
+
+    h = model.register_forward_hook(hook)
+    try:
+        runner.run(model)
+    finally:
+        h.remove()
+    return outs
+
+
+def _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping, density, say):
+    """Per layer: relative change of the model output per unit squared relative layer-output error.
+
+    Each layer in turn is replaced by its factorization at its ``probe`` rank
+    (the others left dense); the model runs on the calibration data and the
+    squared change of its output, relative to the original output, is divided
+    by the layer's own squared relative output error (weight error without
+    calibration Grams). The original weight is put back after each probe.
+    """
+    model_training = model.training
+    model.eval()
+    try:
+        ref = _model_outputs(runner, model)
+    finally:
+        model.train(model_training)
+    den = sum(float(torch.sum(o * o)) for o in ref)
+    if not den > 0.0:
+        raise ValueError("the model's output on the calibration data is zero; rank_allocation='sensitivity' "
+                         "has nothing to compare")
+    sens = []
+    for (name, _), r in zip(targets, probe):
+        W = weights[name]
+        m, n = W.shape
+        lin = out_model.get_submodule(name)
+        if r * (m + n) >= m * n:  # the uniform rank would not save parameters: probe at the break-even rank
+            r = max(1, (m * n - 1) // (m + n))
+        G = None if grams is None else grams[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            What = np.asarray(_factorize(method, W, G, r, damping, density).full())
+        D = W - What
+        if G is not None:
+            err2 = _rel(float(np.sum((D @ G) * D)), float(np.sum((W @ G) * W))) ** 2
+        else:
+            err2 = float(np.sum(D * D)) / max(float(np.sum(W * W)), 1e-300)
+        original = lin.weight.detach().clone()
+        try:
+            with torch.no_grad():
+                lin.weight.copy_(torch.as_tensor(What, dtype=lin.weight.dtype, device=lin.weight.device))
+            outs = _model_outputs(runner, out_model)
+        finally:
+            with torch.no_grad():
+                lin.weight.copy_(original)
+        change = sum(float(torch.sum((a - b) ** 2)) for a, b in zip(outs, ref)) / den
+        sens.append(change / err2 if err2 > 0.0 else 0.0)
+        say(f"[compress_model] sensitivity of {name}: output change {change:.3e} at rank {r} "
+            f"(layer output error {math.sqrt(err2):.3e})")
+    return sens
 
 
 def _dense_row(name, W, status, say):
