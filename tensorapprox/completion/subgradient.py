@@ -441,8 +441,8 @@ def subgradient_recover(
     ``rho = 1 - 0.5 / (2.5 log(sqrt(t) / alpha))`` where ``t`` is a robust
     estimate of the leading eigenvalue (singular value) of ``X*``: the
     weighted median that minimizes ``sum_i |y_i - t A(u v^T)_i|`` along the
-    top singular pair ``u, v`` of ``S`` (``v = u`` in the symmetric case). For ``alpha = 1e-3`` and ``||X*||_F = 1`` this gives
-    ``rho ~ 0.97``; the error then falls by about a decade every
+    top singular pair ``u, v`` of ``S`` (``v = u`` in the symmetric case).
+    For ``alpha = 1e-3`` and ``||X*||_F = 1`` this gives ``rho ~ 0.97``; the error then falls by about a decade every
     ``log(10) / (1 - rho)`` steps.
 
     The squared loss uses the gradient ``(1/m) A*(r) (A_i + A_i^T) U``: one

@@ -1032,6 +1032,12 @@ def _rel(num, den):
     return float(math.sqrt(max(num, 0.0) / den)) if den > 0 else 0.0
 
 
+def _output_error(W, What, G):
+    """Relative output error ``||(W - What) X^T|| / ||W X^T||`` from the input Gram ``G = X^T X``."""
+    D = W - What
+    return _rel(float(np.sum((D @ G) * D)), float(np.sum((W @ G) * W)))
+
+
 def compress_model(model, method: str = "whitened_svd", param_ratio: float | None = 0.5, calibration=None, *,
                    include=None, exclude=None, rank_allocation: str = "uniform", sequential: bool = False,
                    damping: float = 1e-2, density: float = 0.02, progress: bool = True,
@@ -1280,8 +1286,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                     new.bias.copy_(bias)
             What, rank, after = f.full(), r, f.n_params
         if out_err is None and G is not None:
-            D = W - What
-            out_err = _rel(float(np.sum((D @ G) * D)), float(np.sum((W @ G) * W)))
+            out_err = _output_error(W, What, G)
         row = LayerReport(name, (m, n), rank, before, int(after), float(np.linalg.norm(W - What) / max(normW, 1e-300)),
                           out_err, "compressed")
         rows.append(row)
@@ -1366,10 +1371,10 @@ def _sensitivities(model, out_model, runner, targets, weights, grams, probe, met
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             What = np.asarray(_factorize(method, W, G, r, damping, density).full())
-        D = W - What
         if G is not None:
-            err2 = _rel(float(np.sum((D @ G) * D)), float(np.sum((W @ G) * W))) ** 2
+            err2 = _output_error(W, What, G) ** 2
         else:
+            D = W - What
             err2 = float(np.sum(D * D)) / max(float(np.sum(W * W)), 1e-300)
         original = lin.weight.detach().clone()
         try:
