@@ -25,6 +25,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -133,10 +134,10 @@ def bench_kernels(n, ks=(10, 20, 40)):
         X0 = Xt + 1e-3 * rng.standard_normal((n, kk))  # warm start 1e-3 away, as mid-run
         keys = rng.integers(0, 2**62, m)
         fs = {
-            "exact": lambda: solve_rows_exact(indptr, c, b, F, 0.0, False),
-            "cg": lambda: solve_rows_iterative(indptr, c, b, F, 0.0, X0, 0.1, kk, 0, keys, False),
-            "sketch": lambda: solve_rows_iterative(indptr, c, b, F, 0.0, X0, 0.1, kk, 2 * kk, keys, False),
-            "cg 1 step": lambda: solve_rows_iterative(indptr, c, b, F, 0.0, X0, 0.0, 1, 0, keys, False),
+            "exact": partial(solve_rows_exact, indptr, c, b, F, 0.0, False),
+            "cg": partial(solve_rows_iterative, indptr, c, b, F, 0.0, X0, 0.1, kk, 0, keys, False),
+            "sketch": partial(solve_rows_iterative, indptr, c, b, F, 0.0, X0, 0.1, kk, 2 * kk, keys, False),
+            "cg 1 step": partial(solve_rows_iterative, indptr, c, b, F, 0.0, X0, 0.0, 1, 0, keys, False),
         }
         T = {key: [] for key in fs}
         for _ in range(5):
@@ -147,7 +148,7 @@ def bench_kernels(n, ks=(10, 20, 40)):
         med = {key: float(np.median(v)) for key, v in T.items()}
         rows.append([kk, m] + [f"{med[key]:.3f}" for key in fs] +
                     [f"{med['exact'] / med[key]:.2f}" for key in ("cg", "sketch", "cg 1 step")])
-        del idx, r, c, b
+        del idx, r, c, b, fs
     table(["k", "|Omega|", "exact s", "cg s", "sketch s", "cg-1 s", "exact/cg", "exact/sketch", "exact/cg-1"],
           rows)
 
@@ -171,9 +172,9 @@ def _half_step_times(n, k, repeats, seed=0):
     X0 = Xt + 1e-3 * rng.standard_normal((n, k))
     keys = rng.integers(0, 2**62, m)
     fs = {
-        "exact": lambda: solve_rows_exact(indptr, c, b, F, 0.0, False),
-        "cg": lambda: solve_rows_iterative(indptr, c, b, F, 0.0, X0, 0.1, k, 0, keys, False),
-        "sketch": lambda: solve_rows_iterative(indptr, c, b, F, 0.0, X0, 0.1, k, 2 * k, keys, False),
+        "exact": partial(solve_rows_exact, indptr, c, b, F, 0.0, False),
+        "cg": partial(solve_rows_iterative, indptr, c, b, F, 0.0, X0, 0.1, k, 0, keys, False),
+        "sketch": partial(solve_rows_iterative, indptr, c, b, F, 0.0, X0, 0.1, k, 2 * k, keys, False),
     }
     T = {key: [] for key in fs}
     for _ in range(repeats):
