@@ -12,9 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensorapprox.nn import (
+    LowRankFactors,
     allocate_ranks,
     breakeven_rank,
     cp_conv,
+    interpolative_cost,
+    interpolative_form,
     sparse_plus_lowrank,
     svd_factorize,
     tt_matrix,
@@ -327,6 +330,64 @@ def test_tt_matrix_bad_input():
 
 
 # ---------------------------------------------------------------------------
+# row-interpolative form
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=25)
+@given(m=st.integers(1, 12), n=st.integers(1, 12), seed=st.integers(0, 2**16), data=st.data())
+def test_interpolative_form_rewrites_the_product_exactly(m, n, seed, data):
+    r = data.draw(st.integers(1, min(m, n)))
+    rng = np.random.default_rng(seed)
+    f = LowRankFactors(rng.standard_normal((m, r)), rng.standard_normal((r, n)), np.ones(min(m, n)))
+    g = interpolative_form(f)
+    P = f.left @ f.right
+    # the rows split into skeleton and the rest
+    assert sorted(np.concatenate([g.rows, g.others]).tolist()) == list(range(m))
+    assert g.rows.shape == (r,) and g.coef.shape == (m - r, r) and g.skeleton.shape == (r, n)
+    # the skeleton is made of rows of the product, the rest are combinations of them
+    np.testing.assert_allclose(g.skeleton, P[g.rows], rtol=1e-10, atol=1e-10 * np.abs(P).max())
+    np.testing.assert_allclose(g.coef @ g.skeleton, P[g.others], rtol=1e-9, atol=1e-9 * np.abs(P).max())
+    np.testing.assert_allclose(g.full(), P, rtol=1e-9, atol=1e-9 * np.abs(P).max())
+    assert g.n_params == r * (m + n - r) + m == interpolative_cost(m, n, r)
+    assert g.rank == r and g.shape == (m, n)
+
+
+def test_interpolative_form_keeps_dtype_and_error():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((40, 30)).astype(np.float32)
+    f = svd_factorize(W, rank=12)
+    g = interpolative_form(f)
+    assert g.skeleton.dtype == np.float32 and g.coef.dtype == np.float32
+    # the same matrix: the truncation error of the SVD is kept (float32 rounding aside)
+    assert np.linalg.norm(W - g.full()) == pytest.approx(np.linalg.norm(W - f.full()), rel=1e-5)
+    # fewer numbers than the two factors, and below the dense size past the break-even rank
+    assert g.n_params < f.n_params
+    assert interpolative_cost(40, 30, 25) < 40 * 30 <= 25 * (40 + 30)
+
+
+def test_interpolative_form_bad_input():
+    rng = np.random.default_rng(4)
+    with pytest.raises(TypeError, match="factors must be a LowRankFactors"):
+        interpolative_form(rng.standard_normal((4, 4)))
+    left = rng.standard_normal((6, 3))
+    left[:, 2] = left[:, 0]  # rank deficient
+    with pytest.raises(ValueError, match="left factor is rank deficient"):
+        interpolative_form(LowRankFactors(left, rng.standard_normal((3, 5)), np.ones(5)))
+    with pytest.raises(ValueError, match=r"do not chain as \(m, r\) @ \(r, n\)"):
+        interpolative_form(LowRankFactors(rng.standard_normal((6, 3)), rng.standard_normal((2, 5)), np.ones(5)))
+    with pytest.raises(ValueError, match="rank 4 exceeds the 3 rows"):
+        interpolative_form(LowRankFactors(rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), np.ones(3)))
+    bad = rng.standard_normal((6, 3))
+    bad[1, 1] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        interpolative_form(LowRankFactors(bad, rng.standard_normal((3, 5)), np.ones(5)))
+    with pytest.raises(ValueError, match="rank must be"):
+        interpolative_cost(4, 5, 5)
+    with pytest.raises(TypeError, match="m must be an int"):
+        interpolative_cost(4.0, 5, 2)
+
+
+# ---------------------------------------------------------------------------
 # allocation
 # ---------------------------------------------------------------------------
 
@@ -401,3 +462,35 @@ def test_calibration_and_evaluation_text_differ():
     assert len(set(cal)) == 128 and len(set(ev)) == 200
     assert not set(cal) & set(ev)
     assert cal == docstring_first_lines(n=128)  # deterministic
+
+
+def _interp_cost(m, n, r):
+    """Cheaper of the interpolative and the two-factor form (dense at full rank)."""
+    return m * n if r >= min(m, n) else min(r * (m + n - r) + m, r * (m + n))
+
+
+def test_allocate_interpolative_form():
+    shapes = [(64, 64), (64, 64), (128, 32)]
+    rng = np.random.default_rng(10)
+    spectra = [0.5 ** np.arange(64), np.ones(64), np.sort(rng.uniform(0, 1, 32))[::-1]]
+    for p in (0.1, 0.3, 0.5, 0.8, 0.95):
+        u = allocate_ranks(spectra, p, "uniform", shapes=shapes, form="interpolative")
+        prod = allocate_ranks(spectra, p, "uniform", shapes=shapes)
+        for r, rp, (m, n) in zip(u, prod, shapes):
+            # the largest rank within the layer's share (or dense when that costs m n anyway)
+            assert _interp_cost(m, n, r) <= max(p * m * n, _interp_cost(m, n, 1))
+            if r < min(m, n):
+                assert _interp_cost(m, n, r + 1) > p * m * n
+            # never a lower rank than the two-factor form at the same budget
+            assert r >= rp or rp == min(m, n)
+        g = allocate_ranks(spectra, p, "global", shapes=shapes, form="interpolative")
+        assert sum(_interp_cost(m, n, r) for r, (m, n) in zip(g, shapes)) <= p * sum(m * n for m, n in shapes)
+
+        def removed(ranks):
+            return sum(np.sum(s[:r] ** 2) / np.sum(s ** 2) for s, r in zip(spectra, ranks))
+        assert removed(g) >= removed(u) - 1e-12
+    # full budget: rank 56 of a 64 x 64 layer already costs 56 * 72 + 64 = 4096 numbers, so it stays
+    # dense; the 128 x 32 one keeps rank 30 (30 * 130 + 128 = 4028 < 4096, the two factors would need 4800)
+    assert allocate_ranks(spectra, 1.0, "uniform", shapes=shapes, form="interpolative") == [64, 64, 30]
+    with pytest.raises(ValueError, match="form"):
+        allocate_ranks(spectra, 0.5, shapes=shapes, form="tt")

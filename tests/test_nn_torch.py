@@ -15,6 +15,7 @@ nn = torch.nn
 
 from tensorapprox.nn import (  # noqa: E402
     CompressionReport,
+    InterpolativeLinear,
     LowRankLinear,
     SparseLowRankLinear,
     TTLinear,
@@ -103,6 +104,45 @@ def test_tt_linear_forward_equals_explicit_contraction():
     x = torch.randn(5, 24)
     ref = x.double() @ torch.as_tensor(W).T + layer.bias.double()
     _close(layer(x), ref.float())
+
+
+def _interp_dense(layer):
+    """Independent reference: place the skeleton and the combined rows by hand (float64)."""
+    S, C = layer.skeleton.detach().double().numpy(), layer.coef.detach().double().numpy()
+    perm = np.argsort(layer.order.numpy())  # rows of the stacked [S; C S] in output order
+    W = np.empty((layer.out_features, layer.in_features))
+    W[perm[:layer.rank]] = S
+    W[perm[layer.rank:]] = C @ S
+    return torch.as_tensor(W)
+
+
+def test_interpolative_linear_forward_equals_dense_product():
+    _seed(2)
+    layer = InterpolativeLinear(24, 16, rank=5)
+    nn.init.normal_(layer.bias)
+    with torch.no_grad():
+        layer.order.copy_(torch.randperm(16).to(torch.int32))
+    W = _interp_dense(layer)
+    x = torch.randn(3, 7, 24)
+    _close(layer(x), (x.double() @ W.T + layer.bias.double()).float())
+    _close(layer.dense_weight(), W.float())
+    assert sum(p.numel() for p in (layer.skeleton, layer.coef)) == 5 * (24 + 16 - 5)
+
+
+def test_interpolative_linear_follows_in_place_updates_and_trains():
+    _seed(3)
+    layer = InterpolativeLinear(12, 10, rank=4, bias=False)
+    x = torch.randn(6, 12)
+    with torch.no_grad():
+        y0 = layer(x)
+        layer.coef.mul_(2.0)  # the cached second factor must not go stale
+        layer.order.copy_(torch.flip(layer.order, [0]))
+        y1 = layer(x)
+    _close(y1, (x.double() @ _interp_dense(layer).T).float())
+    assert not torch.allclose(y0, y1)
+    # with gradients the second factor is rebuilt on each call, so coef is trained
+    layer(x).square().sum().backward()
+    assert layer.coef.grad is not None and float(layer.coef.grad.abs().sum()) > 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -252,6 +292,48 @@ def test_sensitivity_allocation_bad_input():
 
     with pytest.raises(ValueError, match="needs a model whose output holds a floating-point tensor"):
         compress_model(IntOut(), "whitened_svd", 0.5, _batches(), rank_allocation="sensitivity", progress=False)
+
+
+@pytest.mark.parametrize("alloc", ["uniform", "global", "sensitivity"])
+def test_interpolative_form_buys_higher_ranks_at_the_same_budget(alloc, tmp_path):
+    """Same budget, same factorization, fewer numbers per rank: every layer gets at least
+    the rank of the two-factor form, and the error on the calibration data is no larger."""
+    _seed(6)
+    net = nn.Sequential(nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, 128), nn.ReLU(), nn.Linear(128, 96))
+    cal = [torch.randn(64, 96) * torch.linspace(0.2, 2.0, 96) for _ in range(4)]
+    x = torch.cat(cal)
+    ref = net(x).detach()
+    out = {}
+    for form in ("product", "interpolative"):
+        small, rep = compress_model(net, "whitened_svd", 0.7, cal, rank_allocation=alloc, factor_form=form,
+                                    progress=False)
+        assert rep.params_after <= 0.7 * rep.params_before and rep.factor_form == form
+        # the reported count is what the modules hold: weights plus the int32 row order
+        held = sum(p.numel() for n, p in small.named_parameters() if not n.endswith("bias"))
+        held += sum(b.numel() for n, b in small.named_buffers() if n.endswith("order"))
+        assert held == rep.params_after
+        out[form] = (small, rep, float((small(x).detach() - ref).norm() / ref.norm()))
+    (_, rp, ep), (small, ri, ei) = out["product"], out["interpolative"]
+    if alloc == "uniform":
+        assert all(a.rank >= b.rank for a, b in zip(ri.layers, rp.layers) if a.rank and b.rank)
+        assert sum(r.rank for r in ri.layers) > sum(r.rank for r in rp.layers)
+        assert ei < ep
+    assert any(isinstance(m, InterpolativeLinear) for m in small.modules())
+    assert "form=interpolative" in str(ri) and ri.to_dict()["factor_form"] == "interpolative"
+    path = tmp_path / "small.pt"
+    save_compressed(small, path)
+    again = load_compressed(path, nn.Sequential(nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, 128), nn.ReLU(),
+                                                nn.Linear(128, 96)))
+    assert torch.equal(again(x), small(x))
+
+
+def test_interpolative_form_bad_input():
+    net = _mlp()
+    with pytest.raises(ValueError, match="factor_form must be one of"):
+        compress_model(net, "svd", 0.5, factor_form="skeleton", progress=False)
+    for method in ("tt", "sparse_lowrank"):
+        with pytest.raises(ValueError, match="factor_form='interpolative' rewrites a two-factor split"):
+            compress_model(net, method, 0.5, _batches(), factor_form="interpolative", progress=False)
 
 
 def test_inplace_modifies_and_default_copies():

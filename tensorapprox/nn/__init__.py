@@ -13,12 +13,15 @@ from __future__ import annotations
 from .allocation import allocate_ranks
 from .factorize import (
     CPConvFactors,
+    InterpolativeFactors,
     LowRankFactors,
     SparseLowRankFactors,
     TTMatrix,
     TuckerConvFactors,
     breakeven_rank,
     cp_conv,
+    interpolative_cost,
+    interpolative_form,
     sparse_plus_lowrank,
     svd_factorize,
     tt_matrix,
@@ -29,6 +32,7 @@ from .factorize import (
 
 _TORCH_NAMES = (
     "LowRankLinear",
+    "InterpolativeLinear",
     "SparseLowRankLinear",
     "TuckerConv2d",
     "TTLinear",
@@ -41,11 +45,14 @@ _TORCH_NAMES = (
 
 __all__ = [
     "LowRankFactors",
+    "InterpolativeFactors",
     "SparseLowRankFactors",
     "TuckerConvFactors",
     "CPConvFactors",
     "TTMatrix",
     "breakeven_rank",
+    "interpolative_cost",
+    "interpolative_form",
     "svd_factorize",
     "whitened_svd",
     "sparse_plus_lowrank",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import heapq
 import numbers
 from typing import Sequence
 
@@ -15,7 +15,8 @@ __all__ = ["allocate_ranks"]
 
 
 def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", *,
-                   shapes: Sequence[tuple[int, int]], weights: Sequence[float] | None = None) -> list[int]:
+                   shapes: Sequence[tuple[int, int]], weights: Sequence[float] | None = None,
+                   form: str = "product") -> list[int]:
     """Ranks for a set of matrices that keep a fraction of their parameters.
 
     Parameters
@@ -42,6 +43,14 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
         (what :func:`tensorapprox.nn.compress_model` does with
         ``rank_allocation='sensitivity'``). Each layer's gains are multiplied
         by its weight; default 1 for every layer (the summed relative error).
+    form : {'product', 'interpolative'}, default 'product'
+        How a rank-``r`` layer is stored, which sets its cost: two factors,
+        ``r (m + n)`` numbers; or the row-interpolative form of
+        :func:`tensorapprox.nn.interpolative_form`, ``r (m + n - r) + m``,
+        wherever that is smaller (for ``r^2 > m``; below, the two factors).
+        With 'interpolative' the ranks above are the costs of the ranks in
+        that form (the ``k``-th rank costs ``m + n - 2k + 1``), and a layer
+        is kept dense once its rank would cost ``m n`` or more.
 
     Returns
     -------
@@ -75,8 +84,12 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     [8, 8]
     >>> allocate_ranks([decaying] * 2, 0.25, 'global', shapes=[(64, 64)] * 2, weights=[10.0, 1.0])
     [13, 3]
+    >>> allocate_ranks([decaying], 0.5, shapes=[(64, 64)]), allocate_ranks([decaying], 0.5, shapes=[(64, 64)],
+    ...                                                                   form='interpolative')
+    ([16], [18])
     """
     check_choice(strategy, name="strategy", choices=("uniform", "global"))
+    check_choice(form, name="form", choices=("product", "interpolative"))
     if isinstance(budget, bool) or not isinstance(budget, numbers.Real):
         raise TypeError(f"budget must be a float in (0, 1], got {type(budget).__name__}")
     budget = float(budget)
@@ -97,52 +110,69 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
             raise ValueError(f"got {weights.size} weights for {len(shapes)} layers; give one weight per layer")
         if not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise ValueError("weights must be finite and non-negative")
+    costs = [_costs(m, n, form) for m, n in shapes]
     if strategy == "uniform":
         out = []
-        for m, n in shapes:
-            r = max(1, math.floor(budget * m * n / (m + n)))
-            out.append(min(m, n) if r * (m + n) >= m * n else r)
+        for (m, n), c in zip(shapes, costs):
+            r = max(1, int(np.searchsorted(c, budget * m * n, side="right")))
+            out.append(min(m, n) if r >= c.size or c[r - 1] >= m * n else r)
         return out
-    return _global(spectra, shapes, budget, weights)
+    return _global(spectra, shapes, budget, weights, costs)
 
 
-def _global(spectra, shapes, budget, weights):
+def _costs(m: int, n: int, form: str) -> np.ndarray:
+    """Stored numbers at ranks ``1 .. min(m, n)`` (entry ``r - 1`` for rank ``r``)."""
+    r = np.arange(1, min(m, n) + 1, dtype=np.int64)
+    if form == "product":
+        return r * (m + n)
+    # the interpolative form where it stores fewer numbers (above rank ~sqrt(m), where the
+    # saved r^2 outweighs the m row indices), the two factors below
+    return np.minimum(r * (m + n), r * (m + n - r) + m)
+
+
+def _global(spectra, shapes, budget, weights, costs):
+    """Greedy purchase of the next rank (or of going dense) with the best gain per number stored.
+
+    Each layer offers one unit at a time: its next rank, or, at its largest
+    rank that stores fewer than ``m n`` numbers (``cap``), the rest of its
+    spectrum at once by staying dense. The best offer is bought while the
+    budget lasts; a layer whose next unit no longer fits stops there.
+    """
     total = sum(m * n for m, n in shapes)
     left = budget * total
     ranks = [1] * len(shapes)
-    caps = []
-    items = []  # (ratio, layer, kind) kind: 0 = one more rank, 1 = go dense
-    for i, (s, (m, n)) in enumerate(zip(spectra, shapes)):
-        left -= m + n
-        e = s ** 2
-        E = float(e.sum())
-        cap = max(1, (m * n - 1) // (m + n))
-        caps.append(cap)
-        if E <= 0.0:
-            continue
-        gains = weights[i] * e[1:cap] / E
-        for k, g in enumerate(gains):
-            items.append((g / (m + n), i, 0, k + 2))
-        tail = weights[i] * float(e[cap:].sum()) / E
-        extra = m * n - cap * (m + n)
-        if extra > 0:
-            items.append((tail / extra, i, 1, 0))
-    # stable sort by ratio, descending; within a layer ratios never increase
-    items.sort(key=lambda t: -t[0])
     dense = [False] * len(shapes)
-    for ratio, i, kind, target in items:
+    caps, energies = [], []
+    for i, ((m, n), c) in enumerate(zip(shapes, costs)):
+        left -= int(c[0])
+        caps.append(max(1, int(np.searchsorted(c[:-1], m * n, side="left"))))
+        e = spectra[i] ** 2
+        energies.append((e, float(e.sum())))
+    heap = []
+
+    def offer(i):
         m, n = shapes[i]
-        if dense[i]:
-            continue
-        if kind == 0:
-            if ranks[i] != target - 1 or left < m + n:
-                continue
-            ranks[i] = target
-            left -= m + n
+        e, E = energies[i]
+        if E <= 0.0 or dense[i]:
+            return
+        k = ranks[i]
+        if k < caps[i]:
+            gain, cost = e[k], int(costs[i][k] - costs[i][k - 1])
         else:
-            extra = m * n - ranks[i] * (m + n)
-            if ranks[i] != caps[i] or left < extra:
-                continue
+            gain, cost = float(e[k:].sum()), m * n - int(costs[i][k - 1])
+        if cost > 0:
+            heapq.heappush(heap, (-weights[i] * gain / E / cost, i, cost))
+
+    for i in range(len(shapes)):
+        offer(i)
+    while heap:
+        _, i, cost = heapq.heappop(heap)
+        if cost > left:
+            continue
+        left -= cost
+        if ranks[i] < caps[i]:
+            ranks[i] += 1
+        else:
             dense[i] = True
-            left -= extra
+        offer(i)
     return [min(m, n) if dense[i] else ranks[i] for i, (m, n) in enumerate(shapes)]

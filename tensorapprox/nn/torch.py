@@ -21,6 +21,8 @@ from .._array import optional_import
 from .._validation import check_choice
 from .allocation import allocate_ranks
 from .factorize import (
+    interpolative_cost,
+    interpolative_form,
     sparse_plus_lowrank,
     svd_factorize,
     tt_matrix,
@@ -34,6 +36,7 @@ F = torch.nn.functional
 
 __all__ = [
     "LowRankLinear",
+    "InterpolativeLinear",
     "SparseLowRankLinear",
     "TuckerConv2d",
     "TTLinear",
@@ -358,6 +361,183 @@ class SparseLowRankLinear(LowRankLinear):
         return {**super().config(), "nnz": self.nnz}
 
 
+class InterpolativeLinear(nn.Module):
+    """Linear layer of rank ``rank`` in row-interpolative form.
+
+    ``W = [skeleton; coef @ skeleton][order]``: the skeleton rows are kept,
+    the others are combinations of them, and ``order`` puts the rows back in
+    place. Stores ``rank * (in_features + out_features - rank)`` weights and
+    ``out_features`` indices, fewer than the ``rank * (in_features +
+    out_features)`` of :class:`LowRankLinear` at the same rank.
+
+    The forward pass is ``second @ (skeleton @ x) + bias`` with the
+    ``out_features x rank`` matrix ``second = [I; coef][order]``, as two
+    dense products (a gather along the feature axis is much slower in
+    torch than the extra ``rank^2`` multiply-adds per input). Outside
+    autograd ``second`` is cached and rebuilt whenever ``coef`` or
+    ``order`` change in place; with gradients enabled it is rebuilt on
+    every call, so training reaches ``coef``.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each input sample.
+    out_features : int
+        Size of each output sample.
+    rank : int
+        Number of skeleton rows (``skeleton`` has shape
+        ``(rank, in_features)``, ``coef`` ``(out_features - rank, rank)``).
+    bias : bool, default True
+        Learn an additive bias of size ``out_features``.
+    device : torch.device or str, optional
+        Device of the parameters and of the index buffer.
+    dtype : torch.dtype, optional
+        Floating-point type of the parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If a size cannot be converted with :class:`int`.
+    RuntimeError
+        If a size is negative or ``rank > out_features`` (raised by torch
+        when the parameters are allocated). The sizes are not otherwise
+        validated: the layer is normally built by :func:`compress_model` or
+        :func:`load_compressed`.
+
+    See Also
+    --------
+    tensorapprox.nn.interpolative_form : The factorization it holds.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tensorapprox.nn import InterpolativeLinear
+    >>> layer = InterpolativeLinear(16, 8, rank=2)
+    >>> layer(torch.ones(3, 16)).shape
+    torch.Size([3, 8])
+    """
+
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features, self.rank = int(in_features), int(out_features), int(rank)
+        self.skeleton = nn.Parameter(torch.empty(self.rank, self.in_features, **kw))
+        self.coef = nn.Parameter(torch.empty(self.out_features - self.rank, self.rank, **kw))
+        self.bias = nn.Parameter(torch.zeros(self.out_features, **kw)) if bias else None
+        self.register_buffer("order", torch.arange(self.out_features, dtype=torch.int32, device=device))
+        nn.init.normal_(self.skeleton, std=self.in_features ** -0.5)
+        nn.init.normal_(self.coef, std=self.rank ** -0.5)
+        self._cache = (None, None)
+
+    def _second(self):
+        """``[I; coef][order]`` (``out_features x rank``), cached outside autograd."""
+        coef, order = self.coef, self.order
+        key = (coef._version, order._version, coef.data_ptr(), order.data_ptr(), coef.dtype, coef.device)
+        if not (torch.is_grad_enabled() and coef.requires_grad) and self._cache[0] == key:
+            return self._cache[1]
+        eye = torch.eye(self.rank, dtype=coef.dtype, device=coef.device)
+        second = torch.cat([eye, coef], dim=0).index_select(0, order)
+        if not (torch.is_grad_enabled() and coef.requires_grad):
+            self._cache = (key, second)
+        return second
+
+    def forward(self, x):
+        """Apply the layer over the last axis.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (..., in_features)
+            Input batch.
+
+        Returns
+        -------
+        torch.Tensor, shape (..., out_features)
+            Layer output.
+
+        Raises
+        ------
+        RuntimeError
+            If the last axis of ``x`` is not ``in_features`` or its dtype
+            or device differs from the parameters' (raised by torch).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import InterpolativeLinear
+        >>> layer = InterpolativeLinear(16, 8, rank=2)
+        >>> layer.forward(torch.ones(2, 5, 16)).shape
+        torch.Size([2, 5, 8])
+        """
+        return F.linear(F.linear(x, self.skeleton), self._second(), self.bias)
+
+    def dense_weight(self):
+        """The equivalent dense weight ``[skeleton; coef @ skeleton][order]``.
+
+        Returns
+        -------
+        torch.Tensor, shape (out_features, in_features)
+            Dense weight (attached to the autograd graph).
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from tensorapprox.nn import InterpolativeLinear
+        >>> layer = InterpolativeLinear(16, 8, rank=2, bias=False)
+        >>> W = layer.dense_weight()
+        >>> x = torch.ones(3, 16)
+        >>> W.shape, bool(torch.allclose(layer(x), x @ W.T, atol=1e-6))
+        (torch.Size([8, 16]), True)
+        """
+        return self._second() @ self.skeleton
+
+    def config(self) -> dict:
+        """Constructor arguments (without device and dtype), JSON-ready.
+
+        Returns
+        -------
+        dict
+            ``in_features``, ``out_features``, ``rank`` and ``bias``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import InterpolativeLinear
+        >>> InterpolativeLinear(16, 8, rank=2).config()
+        {'in_features': 16, 'out_features': 8, 'rank': 2, 'bias': True}
+        """
+        return {"in_features": self.in_features, "out_features": self.out_features, "rank": self.rank,
+                "bias": self.bias is not None}
+
+    def extra_repr(self) -> str:
+        """Summary of the sizes shown by ``repr(layer)``.
+
+        Returns
+        -------
+        str
+            ``"in_features=..., out_features=..., rank=..., bias=..."``.
+
+        Notes
+        -----
+        Raises nothing of its own.
+
+        Examples
+        --------
+        >>> from tensorapprox.nn import InterpolativeLinear
+        >>> InterpolativeLinear(16, 8, rank=2)
+        InterpolativeLinear(in_features=16, out_features=8, rank=2, bias=True)
+        """
+        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, " \
+               f"bias={self.bias is not None}"
+
+
 class TuckerConv2d(nn.Module):
     """Tucker-2 convolution: 1x1 to ``r_in``, k x k to ``r_out``, 1x1 to ``out_channels``.
 
@@ -649,7 +829,8 @@ class TTLinear(nn.Module):
                 "bias": self.bias is not None}
 
 
-_MODULES = {c.__name__: c for c in (LowRankLinear, SparseLowRankLinear, TuckerConv2d, TTLinear)}
+_MODULES = {c.__name__: c for c in (LowRankLinear, InterpolativeLinear, SparseLowRankLinear, TuckerConv2d,
+                                          TTLinear)}
 
 
 # ---------------------------------------------------------------------------
@@ -728,6 +909,9 @@ class CompressionReport:
         How ranks were allocated across layers.
     param_ratio : float or None
         Requested fraction of weights to keep (None when not given).
+    factor_form : str, default 'product'
+        How the two-factor layers are stored ('product' or
+        'interpolative', see :func:`compress_model`).
 
     Raises
     ------
@@ -751,6 +935,7 @@ class CompressionReport:
     method: str
     rank_allocation: str
     param_ratio: float | None
+    factor_form: str = "product"
 
     @property
     def params_before(self) -> int:
@@ -765,6 +950,9 @@ class CompressionReport:
     @property
     def params_after(self) -> int:
         """Weights of the targeted layers after compression (biases excluded).
+
+        The index arrays of the sparse and interpolative forms count as
+        stored numbers too.
 
         Returns
         -------
@@ -788,7 +976,7 @@ class CompressionReport:
         Returns
         -------
         dict
-            ``method``, ``rank_allocation``, ``param_ratio``,
+            ``method``, ``rank_allocation``, ``param_ratio``, ``factor_form``,
             ``params_before``, ``params_after``, ``kept_ratio`` and
             ``layers`` (a list of dicts with the :class:`LayerReport` fields;
             tuples as lists).
@@ -812,7 +1000,7 @@ class CompressionReport:
         True
         """
         return {"method": self.method, "rank_allocation": self.rank_allocation,
-                "param_ratio": self.param_ratio, "params_before": self.params_before,
+                "param_ratio": self.param_ratio, "factor_form": self.factor_form, "params_before": self.params_before,
                 "params_after": self.params_after, "kept_ratio": self.kept_ratio,
                 "layers": [dict(asdict(r), shape=list(r.shape),
                                 rank=list(r.rank) if isinstance(r.rank, tuple) else r.rank)
@@ -831,7 +1019,8 @@ class CompressionReport:
         lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
         lines += [fmt.format(*row) for row in rows]
         lines.append(f"total: {self.params_before} -> {self.params_after} weights "
-                     f"({self.kept_ratio:.3f} kept; method={self.method}, allocation={self.rank_allocation})")
+                     f"({self.kept_ratio:.3f} kept; method={self.method}, allocation={self.rank_allocation}"
+                     + ("" if self.factor_form == "product" else f", form={self.factor_form}") + ")")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -1040,8 +1229,8 @@ def _output_error(W, What, G):
 
 def compress_model(model, method: str = "whitened_svd", param_ratio: float | None = 0.5, calibration=None, *,
                    include=None, exclude=None, rank_allocation: str = "uniform", sequential: bool = False,
-                   damping: float = 1e-2, density: float = 0.02, progress: bool = True,
-                   inplace: bool = False):
+                   damping: float = 1e-2, density: float = 0.02, factor_form: str = "product",
+                   progress: bool = True, inplace: bool = False):
     """Compress the Linear (or Conv2d) layers of a torch model; return it with a report.
 
     Parameters
@@ -1080,6 +1269,16 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         Ridge of the whitening relative to the mean Gram diagonal.
     density : float, default 0.02
         Fraction of entries in the sparse residual ('sparse_lowrank').
+    factor_form : {'product', 'interpolative'}, default 'product'
+        How a rank-``r`` layer is stored, for 'whitened_svd', 'svd' and
+        'asvd': two factors (:class:`LowRankLinear`, ``r (m + n)`` weights),
+        or the same matrix in row-interpolative form
+        (:class:`InterpolativeLinear`, ``r (m + n - r)`` weights and ``m``
+        indices; see :func:`tensorapprox.nn.interpolative_form`) wherever
+        that stores fewer numbers (``r^2 > m``; lower ranks keep the two
+        factors). The parameter budget then buys higher ranks, and no rank
+        below ``min(m, n)`` is wasted; at ``param_ratio = 0.9`` a 384 x 384
+        layer gets rank 260 instead of 172.
     progress : bool, default True
         Print one line per layer.
     inplace : bool, default False
@@ -1170,6 +1369,10 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                          "data; pass calibration=<batches or f(model)> or use method='svd'")
     if sequential and method not in ("whitened_svd", "asvd"):
         raise ValueError("sequential=True works with method='whitened_svd' or 'asvd'")
+    check_choice(factor_form, name="factor_form", choices=("product", "interpolative"))
+    if factor_form == "interpolative" and method not in ("whitened_svd", "svd", "asvd"):
+        raise ValueError(f"factor_form='interpolative' rewrites a two-factor split; it works with method="
+                         f"'whitened_svd', 'svd' or 'asvd', not {method!r}")
 
     targets = _select(model, method, include, exclude)
     for name, mod in targets:
@@ -1185,7 +1388,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     if method == "tucker2":
         rows = _compress_convs(out_model, targets, param_ratio, say)
         out_model.train(was_training)
-        return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio)
+        return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio, factor_form)
 
     # Grams of the original model
     grams = None
@@ -1224,12 +1427,12 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         else:
             spectra = [np.zeros(0)] * len(targets)
         if rank_allocation == "sensitivity":
-            probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes)
+            probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes, form=factor_form)
             sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping,
-                                  density, say)
-            ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens)
+                                  density, factor_form, say)
+            ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens, form=factor_form)
         else:
-            ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes)
+            ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes, form=factor_form)
 
     rows = []
     for i, (name, mod) in enumerate(targets):
@@ -1255,7 +1458,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
             What, rank, after = T.full(), T.ranks, T.n_params
         else:
             r = ranks[i]
-            if r * (m + n) >= m * n:
+            if not _saves(m, n, r, factor_form):
                 msg = f"rank {r} of layer {name} ({m}x{n}) would not save parameters; the layer stays dense"
                 warnings.warn(msg, UserWarning, stacklevel=2)
                 rows.append(_dense_row(name, W, "dense: no saving at this rank", say))
@@ -1276,12 +1479,22 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                     new.crow_indices.copy_(torch.as_tensor(np.cumsum(crow), dtype=torch.int32))
                     new.col_indices.copy_(torch.as_tensor(cls, dtype=torch.int32))
                     new.values.copy_(torch.as_tensor(vals))
+            elif factor_form == "interpolative" and interpolative_cost(m, n, r) < r * (m + n):
+                f = interpolative_form(f)
+                new = InterpolativeLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
+                                          dtype=mod.weight.dtype)
+                order = np.argsort(np.concatenate([f.rows, f.others]))
+                with torch.no_grad():
+                    new.skeleton.copy_(_as_tensor(f.skeleton))
+                    new.coef.copy_(_as_tensor(f.coef))
+                    new.order.copy_(torch.as_tensor(order, dtype=torch.int32))
             else:
                 new = LowRankLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
                                     dtype=mod.weight.dtype)
             with torch.no_grad():
-                new.first.copy_(_as_tensor(f.right))
-                new.second.copy_(_as_tensor(f.left))
+                if isinstance(new, LowRankLinear):
+                    new.first.copy_(_as_tensor(f.right))
+                    new.second.copy_(_as_tensor(f.left))
                 if bias is not None:
                     new.bias.copy_(bias)
             What, rank, after = f.full(), r, f.n_params
@@ -1294,16 +1507,22 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         say(f"[compress_model] {name}: {m}x{n} rank {rank}, {before} -> {after} weights, "
             f"weight err {row.weight_error:.3e}" + ("" if out_err is None else f", output err {out_err:.3e}"))
     out_model.train(was_training)
-    return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio)
+    return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio, factor_form)
 
 
 def _factorize(method, W, G, r, damping, density):
-    """The one-shot factorization of ``W`` at rank ``r`` for a two-factor method."""
-    if method == "svd":
-        return svd_factorize(W, rank=r)
-    if method in ("whitened_svd", "asvd"):
-        return whitened_svd(W, G, rank=r, damping=damping, scaling="asvd" if method == "asvd" else "cholesky")
-    return sparse_plus_lowrank(W, rank=r, density=density, gram=G, damping=damping)
+    """The one-shot factorization of ``W`` at rank ``r`` for a two-factor method.
+
+    The callers decide whether a rank saves parameters (in the layer's storage
+    form), so the factorizations' own two-factor break-even warning is muted.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"rank \d+ does not save parameters", category=UserWarning)
+        if method == "svd":
+            return svd_factorize(W, rank=r)
+        if method in ("whitened_svd", "asvd"):
+            return whitened_svd(W, G, rank=r, damping=damping, scaling="asvd" if method == "asvd" else "cholesky")
+        return sparse_plus_lowrank(W, rank=r, density=density, gram=G, damping=damping)
 
 
 def _first_float_tensor(out):
@@ -1341,7 +1560,15 @@ def _model_outputs(runner, model):
     return outs
 
 
-def _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping, density, say):
+def _saves(m, n, r, form):
+    """Whether rank ``r`` in ``form`` stores fewer numbers than the dense ``m x n`` weight."""
+    if r >= min(m, n):
+        return False
+    return min(r * (m + n), interpolative_cost(m, n, r) if form == "interpolative" else m * n) < m * n
+
+
+def _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping, density, form,
+                   say):
     """Per layer: relative change of the model output per unit squared relative layer-output error.
 
     Each layer in turn is replaced by its factorization at its ``probe`` rank
@@ -1365,8 +1592,8 @@ def _sensitivities(model, out_model, runner, targets, weights, grams, probe, met
         W = weights[name]
         m, n = W.shape
         lin = out_model.get_submodule(name)
-        if r * (m + n) >= m * n:  # the uniform rank would not save parameters: probe at the break-even rank
-            r = max(1, (m * n - 1) // (m + n))
+        while r > 1 and not _saves(m, n, r, form):  # the uniform rank saves nothing: probe at the break-even rank
+            r -= 1
         G = None if grams is None else grams[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
