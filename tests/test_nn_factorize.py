@@ -365,6 +365,14 @@ def test_interpolative_form_keeps_dtype_and_error():
     assert interpolative_cost(40, 30, 25) < 40 * 30 <= 25 * (40 + 30)
 
 
+def test_interpolative_form_array_api():
+    W = np.random.default_rng(5).standard_normal((9, 7))
+    f = svd_factorize(xps.asarray(W), rank=3)
+    g = interpolative_form(f)
+    assert isinstance(g.coef, type(f.left)) and isinstance(g.full(), type(f.left))
+    np.testing.assert_allclose(np.asarray(g.full()), svd_factorize(W, rank=3).full(), atol=1e-12)
+
+
 def test_interpolative_form_bad_input():
     rng = np.random.default_rng(4)
     with pytest.raises(TypeError, match="factors must be a LowRankFactors"):

