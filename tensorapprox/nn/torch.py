@@ -495,47 +495,9 @@ class InterpolativeLinear(nn.Module):
         """
         return self._second() @ self.skeleton
 
-    def config(self) -> dict:
-        """Constructor arguments (without device and dtype), JSON-ready.
-
-        Returns
-        -------
-        dict
-            ``in_features``, ``out_features``, ``rank`` and ``bias``.
-
-        Notes
-        -----
-        Raises nothing of its own.
-
-        Examples
-        --------
-        >>> from tensorapprox.nn import InterpolativeLinear
-        >>> InterpolativeLinear(16, 8, rank=2).config()
-        {'in_features': 16, 'out_features': 8, 'rank': 2, 'bias': True}
-        """
-        return {"in_features": self.in_features, "out_features": self.out_features, "rank": self.rank,
-                "bias": self.bias is not None}
-
-    def extra_repr(self) -> str:
-        """Summary of the sizes shown by ``repr(layer)``.
-
-        Returns
-        -------
-        str
-            ``"in_features=..., out_features=..., rank=..., bias=..."``.
-
-        Notes
-        -----
-        Raises nothing of its own.
-
-        Examples
-        --------
-        >>> from tensorapprox.nn import InterpolativeLinear
-        >>> InterpolativeLinear(16, 8, rank=2)
-        InterpolativeLinear(in_features=16, out_features=8, rank=2, bias=True)
-        """
-        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, " \
-               f"bias={self.bias is not None}"
+    # the same constructor arguments and summary as the two-factor layer
+    config = LowRankLinear.config
+    extra_repr = LowRankLinear.extra_repr
 
 
 class TuckerConv2d(nn.Module):
