@@ -19,9 +19,10 @@ The default grid (d = 20, r = 2, one seed, 600 iterations) runs in about
 20 s on one core; with a single seed, single cells can flip. ``--full`` runs
 the grid of the paper's figure (d = 50, r = 3, p in {0, 0.05, ..., 0.5},
 m/(dr) in {5, 10, 20, 40, 80}, 10 seeds, 3000 iterations), which takes hours
-on a laptop; ``--panels 0,1`` computes only some panels and ``--grids DIR``
-stores each computed panel, so panels can run in separate processes and a
-last run draws them all from the stored grids.
+on a laptop; ``--panels 0,1`` computes only some panels, ``--jobs N`` spreads
+a panel's cells over N processes, and ``--grids DIR`` stores each computed
+panel (and each finished cell, so a stopped run resumes), so panels can run
+in separate processes and a last run draws them all from the stored grids.
 
 Run ``python plot_robust_recovery.py [output folder] [--full]`` (or set
 ``TENSORAPPROX_FIGURES``); the PNG goes next to this script by default.
@@ -61,21 +62,59 @@ def success_rate(d, r, p, ratio, rank, alpha, seeds, max_iter):
     return wins / seeds
 
 
-def load_or_compute_grid(folder, k, d, r, ps, ratios, rank, alpha, seeds, max_iter):
-    """Success grid of panel ``k``, read from ``folder`` when stored there for the same grid."""
+def _cell(args):
+    return success_rate(*args)
+
+
+def load_or_compute_grid(folder, k, d, r, ps, ratios, rank, alpha, seeds, max_iter, jobs=1):
+    """Success grid of panel ``k``, read from ``folder`` when stored there for the same grid.
+
+    With a folder, every finished cell is also written to ``panel<k>.partial.npz``
+    (unfinished cells NaN), so a stopped run resumes where it was. ``jobs > 1``
+    computes cells in that many processes, the costly (large m) cells first.
+    """
     key = dict(d=d, r=r, rank=rank, alpha=alpha, seeds=seeds, max_iter=max_iter)
-    path = None if folder is None else Path(folder) / f"panel{k}.npz"
-    if path is not None and path.exists():
+    ratios = np.asarray(ratios)
+
+    def stored(path):
+        if path is None or not path.exists():
+            return None
         with np.load(path, allow_pickle=False) as f:
             same = (all(float(f[name]) == float(value) for name, value in key.items())
                     and np.array_equal(f["ps"], ps) and np.array_equal(f["ratios"], ratios))
-            if same:
-                return f["grid"]
-    grid = np.array([[success_rate(d, r, p, ratio, rank, alpha, seeds, max_iter) for ratio in ratios]
-                     for p in ps])
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, grid=grid, ps=ps, ratios=np.asarray(ratios), **key)
+            return f["grid"].copy() if same else None
+
+    path = None if folder is None else Path(folder) / f"panel{k}.npz"
+    partial = None if folder is None else Path(folder) / f"panel{k}.partial.npz"
+    grid = stored(path)
+    if grid is not None:
+        return grid
+    grid = stored(partial)
+    if grid is None:
+        grid = np.full((len(ps), len(ratios)), np.nan)
+    todo = sorted(((i, j) for i in range(len(ps)) for j in range(len(ratios)) if np.isnan(grid[i, j])),
+                  key=lambda ij: -ratios[ij[1]])
+    args = [(d, r, ps[i], ratios[j], rank, alpha, seeds, max_iter) for i, j in todo]
+
+    def save(target):
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(target, grid=grid, ps=ps, ratios=ratios, **key)
+
+    if jobs > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            for (i, j), rate in zip(todo, pool.map(_cell, args)):
+                grid[i, j] = rate
+                save(partial)
+    else:
+        for (i, j), a in zip(todo, args):
+            grid[i, j] = _cell(a)
+            save(partial)
+    save(path)
+    if partial is not None and partial.exists():
+        partial.unlink()
     return grid
 
 
@@ -94,7 +133,9 @@ def main(argv=None):
     parser.add_argument("--grids", default=None,
                         help="folder of per-panel success grids (.npz): a stored panel of the same grid is "
                              "read instead of recomputed, a computed one is stored; lets the panels run in "
-                             "separate processes")
+                             "separate processes; finished cells are kept in panel<k>.partial.npz, so a "
+                             "stopped run resumes")
+    parser.add_argument("--jobs", type=int, default=1, help="processes computing the cells of a panel")
     args = parser.parse_args(argv)
 
     if args.full:
@@ -118,7 +159,7 @@ def main(argv=None):
         if k not in chosen:
             ax.set_axis_off()
             continue
-        grid = load_or_compute_grid(args.grids, k, d, r, ps, ratios, rank, alpha, seeds, max_iter)
+        grid = load_or_compute_grid(args.grids, k, d, r, ps, ratios, rank, alpha, seeds, max_iter, args.jobs)
         print(title)
         print("   p \\ m/(dr) " + " ".join(f"{q:>5}" for q in ratios))
         for p, row in zip(ps, grid):
