@@ -48,9 +48,9 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
         ``r (m + n)`` numbers; or the row-interpolative form of
         :func:`tensorapprox.nn.interpolative_form`, ``r (m + n - r) + m``,
         wherever that is smaller (for ``r^2 > m``; below, the two factors).
-        With 'interpolative' the ranks above are the costs of the ranks in
-        that form (the ``k``-th rank costs ``m + n - 2k + 1``), and a layer
-        is kept dense once its rank would cost ``m n`` or more.
+        The budget is counted in that cost (in the interpolative range the
+        ``k``-th rank adds ``m + n - 2k + 1`` numbers), and a layer is kept
+        dense once its rank would cost ``m n`` or more.
 
     Returns
     -------

@@ -268,8 +268,10 @@ class InterpolativeFactors:
     ``W_hat = P^T [I; coef] skeleton`` for the row permutation ``P`` that
     lists ``rows`` first. The identity block is not stored, so a rank-``r``
     matrix costs ``r (m + n - r)`` numbers plus the ``m`` row indices
-    instead of the ``r (m + n)`` of a two-factor split: every rank below
-    ``min(m, n)`` saves parameters (there is no break-even rank).
+    instead of the ``r (m + n)`` of a two-factor split: the saving
+    ``r^2 - m`` grows with the rank, and a square ``n x n`` matrix still
+    saves up to rank ``n - sqrt(n)`` (364 for ``n = 384``, against the
+    two-factor break-even rank 191).
 
     Returned by :func:`interpolative_form`; the constructor stores its
     arguments as given. Every parameter is available as a read-only
@@ -795,11 +797,12 @@ def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
     ``left @ right = P^T [I; L_2 L_1^{-1}] (L_1 right)``. The matrix is the
     same (up to rounding), so the approximation error is unchanged, but it
     is stored in ``r (m + n - r) + m`` numbers instead of ``r (m + n)``:
-    at a fixed parameter budget the rank can be higher, and no rank below
-    ``min(m, n)`` is wasted. This is the interpolative decomposition (Cheng,
-    Gimbutas, Martinsson and Rokhlin 2005) applied to an already truncated
-    matrix; the pivoting bounds the coefficients in practice (Businger-Golub
-    pivoting keeps ``|coef|`` moderate on all but contrived matrices).
+    at a fixed parameter budget the rank can be higher, and ranks far
+    above the two-factor break-even rank still save parameters. This is
+    the interpolative decomposition (Cheng, Gimbutas, Martinsson and
+    Rokhlin 2005) applied to an already truncated matrix; the pivoting
+    (Businger-Golub) keeps ``|coef|`` moderate on all but contrived
+    matrices.
 
     Parameters
     ----------

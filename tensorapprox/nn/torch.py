@@ -1238,9 +1238,10 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         (:class:`InterpolativeLinear`, ``r (m + n - r)`` weights and ``m``
         indices; see :func:`tensorapprox.nn.interpolative_form`) wherever
         that stores fewer numbers (``r^2 > m``; lower ranks keep the two
-        factors). The parameter budget then buys higher ranks, and no rank
-        below ``min(m, n)`` is wasted; at ``param_ratio = 0.9`` a 384 x 384
-        layer gets rank 260 instead of 172.
+        factors). The parameter budget then buys higher ranks, and ranks
+        far above the two-factor break-even rank still save parameters; at
+        ``param_ratio = 0.9`` a 384 x 384 layer gets rank 260 instead of
+        172.
     progress : bool, default True
         Print one line per layer.
     inplace : bool, default False
