@@ -343,6 +343,16 @@ class InterpolativeFactors:
         m, n = self.shape
         return interpolative_cost(m, n, self.rank)
 
+    @property
+    def order(self) -> np.ndarray:
+        """Where each row of ``[skeleton; coef @ skeleton]`` goes: ``W_hat = stacked[order]``.
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (m,)
+        """
+        return np.argsort(np.concatenate([to_numpy(self.rows), to_numpy(self.others)]))
+
     def full(self):
         """The dense ``m x n`` matrix ``P^T [I; coef] skeleton``.
 
@@ -365,10 +375,8 @@ class InterpolativeFactors:
         True
         """
         xp = get_namespace(self.skeleton)
-        m, n = self.shape
-        order = np.argsort(np.concatenate([to_numpy(self.rows), to_numpy(self.others)]))
         stacked = xp.concat([self.skeleton, self.coef @ self.skeleton], axis=0)
-        return xp.take(stacked, xp.asarray(order), axis=0)
+        return xp.take(stacked, xp.asarray(self.order), axis=0)
 
 
 @dataclass(frozen=True)

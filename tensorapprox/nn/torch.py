@@ -19,7 +19,7 @@ import numpy as np
 
 from .._array import optional_import
 from .._validation import check_choice
-from .allocation import allocate_ranks
+from .allocation import _costs, allocate_ranks
 from .factorize import (
     interpolative_cost,
     interpolative_form,
@@ -1446,11 +1446,10 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                 f = interpolative_form(f)
                 new = InterpolativeLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
                                           dtype=mod.weight.dtype)
-                order = np.argsort(np.concatenate([f.rows, f.others]))
                 with torch.no_grad():
                     new.skeleton.copy_(_as_tensor(f.skeleton))
                     new.coef.copy_(_as_tensor(f.coef))
-                    new.order.copy_(torch.as_tensor(order, dtype=torch.int32))
+                    new.order.copy_(torch.as_tensor(f.order, dtype=torch.int32))
             else:
                 new = LowRankLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
                                     dtype=mod.weight.dtype)
@@ -1525,9 +1524,7 @@ def _model_outputs(runner, model):
 
 def _saves(m, n, r, form):
     """Whether rank ``r`` in ``form`` stores fewer numbers than the dense ``m x n`` weight."""
-    if r >= min(m, n):
-        return False
-    return min(r * (m + n), interpolative_cost(m, n, r) if form == "interpolative" else m * n) < m * n
+    return r < min(m, n) and int(_costs(m, n, form)[r - 1]) < m * n
 
 
 def _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping, density, form,
