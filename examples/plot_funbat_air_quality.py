@@ -95,4 +95,4 @@ out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("TENSORAPPRO
 out_dir.mkdir(parents=True, exist_ok=True)
 path = out_dir / "plot_funbat_air_quality.png"
 fig.savefig(path, dpi=110)
-print(f"saved {path}")
+print(f"saved {os.path.relpath(path)}")

@@ -133,4 +133,4 @@ out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("TENSORAPPRO
 out_dir.mkdir(parents=True, exist_ok=True)
 out_png = out_dir / "plot_matrix_completion.png"
 fig.savefig(out_png, dpi=110)
-print(f"saved {out_png}")
+print(f"saved {os.path.relpath(out_png)}")

@@ -151,4 +151,4 @@ if not args.no_plot:
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "out_of_core_tucker.png")
     fig.savefig(path, dpi=110)
-    print("figure:", path)
+    print("figure:", os.path.relpath(path))

@@ -113,4 +113,4 @@ out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("TENSORAPPRO
 out_dir.mkdir(parents=True, exist_ok=True)
 out = out_dir / "plot_protein_potential.png"
 fig.savefig(out, dpi=110)
-print(f"saved {out}")
+print(f"saved {os.path.relpath(out)}")

@@ -75,4 +75,4 @@ out_dir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("TENSORAPPROX_FIG
 os.makedirs(out_dir, exist_ok=True)
 path = os.path.join(out_dir, "plot_range_separation.png")
 fig.savefig(path, dpi=110)
-print(f"saved {path}")
+print(f"saved {os.path.relpath(path)}")
