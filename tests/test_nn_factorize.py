@@ -183,6 +183,34 @@ def test_whitened_svd_asvd_and_bad_input():
         whitened_svd(W, np.eye(8), rank=2, damping=-1.0)
 
 
+
+@pytest.mark.parametrize("make", ["svd", "cholesky", "asvd"])
+def test_truncate_equals_the_split_computed_at_that_rank(make):
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((14, 10))
+    X = rng.standard_normal((60, 10)) * np.linspace(0.2, 3, 10)
+
+    def split(r):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # full rank saves nothing
+            if make == "svd":
+                return svd_factorize(W, rank=r)
+            return whitened_svd(W, X.T @ X, rank=r, scaling=make)
+
+    full = split(10)
+    for r in (1, 4, 9, 10):
+        t, d = full.truncate(r), split(r)
+        assert t.rank == r and t.shape == (14, 10)
+        # the columns are determined up to sign; the product is not
+        np.testing.assert_allclose(t.full(), d.full(), atol=1e-12)
+        np.testing.assert_array_equal(t.singular_values, full.singular_values)
+    with pytest.raises(ValueError, match="rank must be <= 10"):
+        full.truncate(11)
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        full.truncate(0)
+    with pytest.raises(TypeError, match="rank must be an int"):
+        full.truncate(2.0)
+
 def test_whitened_svd_is_array_api_generic():
     rng = np.random.default_rng(3)
     W = rng.standard_normal((10, 6))

@@ -146,6 +146,45 @@ class LowRankFactors:
         """
         return self.left @ self.right
 
+    def truncate(self, rank: int) -> "LowRankFactors":
+        """The split made of the first ``rank`` components.
+
+        :func:`svd_factorize` and :func:`whitened_svd` order their components
+        by decreasing singular value, so truncating their split to a smaller
+        rank gives exactly their split at that rank, without a new SVD. Use it
+        to sweep ranks from one factorization at the largest rank.
+
+        Parameters
+        ----------
+        rank : int
+            New rank, ``1 <= rank <= self.rank``.
+
+        Returns
+        -------
+        LowRankFactors
+            ``left[:, :rank]`` and ``right[:rank]`` (views where the array
+            library makes them), with the same ``singular_values``.
+
+        Raises
+        ------
+        ValueError
+            If ``rank`` is outside ``[1, self.rank]``.
+        TypeError
+            If ``rank`` is not an integer.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.nn import svd_factorize
+        >>> W = np.random.default_rng(0).standard_normal((8, 6))
+        >>> f = svd_factorize(W, rank=3).truncate(2)
+        >>> g = svd_factorize(W, rank=2)
+        >>> f.rank, bool(np.allclose(f.full(), g.full()))
+        (2, True)
+        """
+        r = check_int(rank, name="rank", minimum=1, maximum=self.rank)
+        return LowRankFactors(self.left[:, :r], self.right[:r], self.singular_values)
+
 
 @dataclass(frozen=True)
 class SparseLowRankFactors:

@@ -1371,6 +1371,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
 
     # ranks
     ranks = None
+    factors_at = _factor_source(method, weights, grams, damping, density)
     if method in ("whitened_svd", "svd", "asvd", "sparse_lowrank"):
         frac = param_ratio
         if method == "sparse_lowrank":
@@ -1379,20 +1380,21 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         if rank_allocation in ("global", "sensitivity"):
             for n, _ in targets:
                 W = weights[n]
-                if method == "svd" or grams is None:
+                if method != "sparse_lowrank":
+                    spectra.append(np.asarray(factors_at(n, 1).singular_values))
+                elif grams is None:
                     spectra.append(np.linalg.svd(W, compute_uv=False))
                 else:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)
-                        f = whitened_svd(W, grams[n], rank=1, damping=damping,
-                                         scaling="asvd" if method == "asvd" else "cholesky")
+                        f = whitened_svd(W, grams[n], rank=1, damping=damping)
                     spectra.append(f.singular_values)
         else:
             spectra = [np.zeros(0)] * len(targets)
         if rank_allocation == "sensitivity":
             probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes, form=factor_form)
-            sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping,
-                                  density, factor_form, say)
+            sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, factors_at,
+                                  factor_form, say)
             ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens, form=factor_form)
         else:
             ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes, form=factor_form)
@@ -1430,7 +1432,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                 f, out_err = _sequential_factors(model, out_model, runner, name, W, r, damping,
                                                  "asvd" if method == "asvd" else "cholesky")
             else:
-                f = _factorize(method, W, G, r, damping, density)
+                f = factors_at(name, r, last=True)
             if method == "sparse_lowrank":
                 order = np.lexsort((np.asarray(f.cols), np.asarray(f.rows)))
                 rws, cls, vals = (np.asarray(a)[order] for a in (f.rows, f.cols, f.values))
@@ -1487,6 +1489,31 @@ def _factorize(method, W, G, r, damping, density):
         return sparse_plus_lowrank(W, rank=r, density=density, gram=G, damping=damping)
 
 
+def _factor_source(method, weights, grams, damping, density):
+    """``at(name, r, last=False)``: the one-shot split of layer ``name`` at rank ``r``.
+
+    The SVD-based methods factor each layer once, at full rank, and truncate
+    that split for every rank asked of the layer (the spectrum, the
+    sensitivity probe, the final rank); their components come in decreasing
+    order, so the truncation is exactly the split at that rank.
+    ``last=True`` drops the layer's stored split. 'sparse_lowrank' depends on
+    the rank throughout and is factored anew each time.
+    """
+    cache = {}
+
+    def at(name, r, last=False):
+        W = weights[name]
+        G = None if grams is None else grams[name]
+        if method == "sparse_lowrank":
+            return _factorize(method, W, G, r, damping, density)
+        full = cache.pop(name) if name in cache else _factorize(method, W, G, min(W.shape), damping, density)
+        if not last:
+            cache[name] = full
+        return full.truncate(r)
+
+    return at
+
+
 def _first_float_tensor(out):
     """The first floating-point tensor in a model output (tensor, sequence or mapping)."""
     if isinstance(out, torch.Tensor):
@@ -1527,8 +1554,7 @@ def _saves(m, n, r, form):
     return r < min(m, n) and int(_costs(m, n, form)[r - 1]) < m * n
 
 
-def _sensitivities(model, out_model, runner, targets, weights, grams, probe, method, damping, density, form,
-                   say):
+def _sensitivities(model, out_model, runner, targets, weights, grams, probe, factors_at, form, say):
     """Per layer: relative change of the model output per unit squared relative layer-output error.
 
     Each layer in turn is replaced by its factorization at its ``probe`` rank
@@ -1557,7 +1583,7 @@ def _sensitivities(model, out_model, runner, targets, weights, grams, probe, met
         G = None if grams is None else grams[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            What = np.asarray(_factorize(method, W, G, r, damping, density).full())
+            What = np.asarray(factors_at(name, r).full())
         if G is not None:
             err2 = _output_error(W, What, G) ** 2
         else:
