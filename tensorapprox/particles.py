@@ -214,7 +214,25 @@ class ExpSum:
         return int(self.alphas.shape[0])
 
     def __call__(self, r):
-        """Evaluate at distances ``r`` (any shape)."""
+        """Evaluate the sum at distances ``r``.
+
+        Parameters
+        ----------
+        r : array_like
+            Distances, any shape.
+
+        Returns
+        -------
+        ndarray
+            ``K(r)``, float64, of ``r``'s shape.
+
+        Examples
+        --------
+        >>> import numpy as np, tensorapprox.particles as tp
+        >>> K = tp.ExpSum(alphas=[4.0, 1.0], weights=[0.5, 2.0])
+        >>> bool(np.isclose(K(1.0), 0.5 * np.exp(-4.0) + 2.0 * np.exp(-1.0)))
+        True
+        """
         r = np.asarray(r, dtype=np.float64)
         return np.exp(-np.multiply.outer(r * r, self.alphas)) @ self.weights
 

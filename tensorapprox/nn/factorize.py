@@ -1073,9 +1073,13 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     gram : array, shape (n, n)
         ``X^T X`` of the layer's inputs (rows of ``X`` are input vectors);
         symmetric positive semi-definite, singular allowed.
-    rank, energy, param_ratio
-        As in :func:`svd_factorize`; ``energy`` counts the spectrum of ``W S``
-        (the calibrated output energy).
+    rank : int, optional
+        As in :func:`svd_factorize`.
+    energy : float in (0, 1], optional
+        As in :func:`svd_factorize`, but counting the spectrum of ``W S`` (the
+        calibrated output energy).
+    param_ratio : float in (0, 1], optional
+        As in :func:`svd_factorize`.
     damping : float, default 1e-2
         Ridge added to the Gram matrix relative to its mean diagonal,
         ``gram + damping * mean(diag(gram)) * I``; it blends toward plain SVD
