@@ -206,7 +206,7 @@ def main(argv=None):
         out = Path(args.out_dir or os.environ.get("TENSORAPPROX_FIGURES", here)) / "plot_robust_recovery.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    print(f"saved {out}")
+    print(f"saved {os.path.relpath(out)}")
 
 
 if __name__ == "__main__":
