@@ -690,12 +690,14 @@ def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
 
 
 def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampling, rng, want_core=True,
-                   total=None):
+                   total=None, gram=None):
     """Leading left singular subspace of ``Y_(mode)`` and the projected tensor.
 
     Returns ``(U, Y x_mode U.T, discarded)`` where ``discarded`` is the energy
     (squared Frobenius norm) removed by the projection. ``total``, when
-    known, is ``||Y||_F^2`` (it spares the randomized method a pass).
+    known, is ``||Y||_F^2`` (it spares the randomized method a pass);
+    ``gram``, when known, is the Gram matrix of ``Y_(mode)`` (the 'eigh'
+    route then starts from it).
     """
     shape = tuple(Y.shape)
     n = shape[mode]
@@ -712,7 +714,7 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
             return out
         method = "svd"  # weak directions the Gram matrix cannot resolve
     if method == "eigh":
-        G = _gram(xp, Y, mode)
+        G = _gram(xp, Y, mode) if gram is None else gram
         if rank is not None:
             _, U, discarded = _leading_eigh(xp, G, rank)
             Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
@@ -1108,36 +1110,75 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
             return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
                                  bool(progress))
         X = Xm
-    xp, X, normX2, ranks, rtol = _check_truncation_inputs(X, rank, rtol)
-    X, normX2, scale = _unit_scale(xp, X, normX2)
+    X = check_tensor(X, name="X", finite=False)
+    ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
+    _check_rank_product(ranks)
     method = _check_method(method)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
     order = _resolve_mode_order(mode_order, X.shape, ranks)
     rng = check_random_state(random_state) if method == "randomized" else None
-    T = _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter, oversampling, rng)
+    xp = get_namespace(X)
+    X, normX2, scale, gram = _finite_norm_and_first_gram(xp, X, order, ranks, rtol, method)
+    T = _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter, oversampling, rng,
+                          first_gram=gram)
     return TuckerTensor(T.core * scale, T.factors) if scale != 1.0 else T
 
 
-def _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter=1, oversampling=10, rng=None):
-    """ST-HOSVD of an already validated (and, if needed, unit-scaled) ``X``."""
+def _finite_norm_and_first_gram(xp, X, order, ranks, rtol, method):
+    """Finish checking ``X`` for ST-HOSVD: ``(X, ||X||_F^2, scale, first_gram)``.
+
+    ``X`` has passed every check but finiteness; ``method`` is ST-HOSVD's
+    (None: no ST-HOSVD follows). When the first mode in ``order`` is
+    truncated from its Gram matrix, that matrix is formed here:
+    its trace is ``||X||_F^2``, the very sum the finiteness check computes
+    (NaN or Inf for data holding NaN/Inf), so a finite trace spares that
+    check its pass over the data. Otherwise (no Gram route, or a non-finite
+    trace) the full check runs: it raises for NaN/Inf, and finite data whose
+    squared norm overflows is rescaled (see :func:`_unit_scale`);
+    ``first_gram`` is then None.
+    """
+    k = order[0]
+    n = int(X.shape[k])
+    m = math.prod(X.shape) // n
+    eps = float(xp.finfo(X.dtype).eps)
+    if method is not None and _method_for(method, n, m, rtol, X.ndim, eps) == "eigh":
+        G = _gram(xp, X, k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            normX2 = float(xp.sum(xp.linalg.diagonal(G)))
+        if math.isfinite(normX2):
+            return X, normX2, 1.0, G
+    X, normX2 = check_tensor(X, name="X", return_sumsq=True)
+    X, normX2, scale = _unit_scale(xp, X, normX2)
+    return X, normX2, scale, None
+
+
+def _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter=1, oversampling=10, rng=None,
+                      first_gram=None):
+    """ST-HOSVD of an already validated (and, if needed, unit-scaled) ``X``.
+
+    ``first_gram``, when given, is the Gram matrix of the unfolding of
+    ``X`` in mode ``order[0]`` (see :func:`_finite_norm_and_first_gram`).
+    """
     d = X.ndim
     if normX2 == 0.0:
         return _zero_result(xp, X, ranks or (1,) * d)
     budget_total = None if rtol is None else rtol * rtol * normX2
     factors = [None] * d
     Y, _ = _st_hosvd_modes(xp, X, order, 0, ranks, rtol, budget_total, 0.0, method, factors,
-                           n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, normY2=normX2)
+                           n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, normY2=normX2,
+                           first_gram=first_gram)
     return TuckerTensor(Y, factors)
 
 
 def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method, factors, *,
-                    n_power_iter, oversampling, rng, normY2=None):
+                    n_power_iter, oversampling, rng, normY2=None, first_gram=None):
     """Truncate modes ``order[start:]`` of ``Y`` in turn; fills ``factors``, returns ``(core, used)``.
 
     ``used`` is the energy the modes before ``start`` discarded; each mode may
     discard an even share of what is left of ``budget_total``. ``normY2``,
-    when known, is ``||Y||_F^2`` on entry.
+    when known, is ``||Y||_F^2`` on entry; ``first_gram``, when known, the
+    Gram matrix of ``Y``'s unfolding in mode ``order[start]``.
     """
     d = len(order)
     eps = float(xp.finfo(Y.dtype).eps)
@@ -1150,6 +1191,7 @@ def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method
         U, Y, discarded = _truncate_mode(
             xp, Y, k, None if ranks is None else ranks[k], share, meth,
             n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, total=normY2 if i == start else None,
+            gram=first_gram if i == start else None,
         )
         used += discarded
         factors[k] = U
@@ -1351,7 +1393,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
 
         X = check_dask_tensor(X)
     else:
-        X, normX2 = check_tensor(X, name="X", return_sumsq=True)
+        X = check_tensor(X, name="X", finite=False)  # finiteness below, with the first Gram matrix
     ranks = check_rank(rank, X.shape)
     _check_rank_product(ranks)
     tol = check_positive_float(tol, name="tol", allow_zero=True)
@@ -1364,16 +1406,18 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         if Xm is None:
             return dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_state,
                                    bool(progress))
-        X, normX2 = check_tensor(Xm, name="X", return_sumsq=True)
+        X = check_tensor(Xm, name="X", finite=False)
     xp = get_namespace(X)
-    X, normX2, scale = _unit_scale(xp, X, normX2)
+    order = _resolve_mode_order(None, X.shape, ranks)
+    by_st_hosvd = isinstance(init, str) and init == "st_hosvd"
+    X, normX2, scale, gram = _finite_norm_and_first_gram(xp, X, order, ranks, None, "auto" if by_st_hosvd else None)
     d = X.ndim
 
     if isinstance(init, TuckerTensor):
         factors = [_orthonormalize(xp, xp.astype(U, X.dtype)) for U in init.factors]
         init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
-    elif init == "st_hosvd":
-        init_t = _st_hosvd_checked(xp, X, normX2, ranks, None, _resolve_mode_order(None, X.shape, ranks), "auto")
+    elif by_st_hosvd:
+        init_t = _st_hosvd_checked(xp, X, normX2, ranks, None, order, "auto", first_gram=gram)
         factors = list(init_t.factors)
     else:  # 'random'
         rng = check_random_state(random_state)

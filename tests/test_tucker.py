@@ -433,6 +433,26 @@ def test_huge_values_are_not_mistaken_for_inf():
     np.testing.assert_allclose(res.tucker.full() / 1e200, unit.tucker.full(), rtol=1e-8, atol=1e-10)
 
 
+def test_first_gram_replaces_the_finiteness_pass():
+    # st_hosvd and tucker_als take ||X||^2 from the trace of the first mode's
+    # Gram matrix instead of a separate pass: both must equal the dense values
+    from tensorapprox.tucker import _finite_norm_and_first_gram
+
+    X = low_rank((9, 6, 7), (2, 2, 2), seed=3, noise=1e-2)
+    A = np.moveaxis(X, 2, 0).reshape(7, -1)
+    _, n2, scale, G = _finite_norm_and_first_gram(np, X, [2, 0, 1], (2, 2, 2), None, "auto")
+    assert scale == 1.0 and G is not None
+    np.testing.assert_allclose(G, A @ A.T, rtol=1e-12, atol=1e-12 * n2)
+    assert n2 == pytest.approx(float(np.sum(X * X)), rel=1e-13)
+    # no Gram route (a tall first unfolding, or no ST-HOSVD to follow): the plain check
+    for method in ("svd", None):
+        _, n2b, _, Gb = _finite_norm_and_first_gram(np, X, [2, 0, 1], (2, 2, 2), None, method)
+        assert Gb is None and n2b == pytest.approx(n2, rel=1e-13)
+    T = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1])
+    ref = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1], method="svd")
+    np.testing.assert_allclose(T.full(), ref.full(), atol=1e-10)
+
+
 # ---------------------------------------------------------------- array API
 def test_array_api_strict_end_to_end():
     xps = pytest.importorskip("array_api_strict")
