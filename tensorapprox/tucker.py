@@ -1143,8 +1143,9 @@ def _finite_norm_and_first_gram(xp, X, order, ranks, rtol, method):
     m = math.prod(X.shape) // n
     eps = float(xp.finfo(X.dtype).eps)
     if method is not None and _method_for(method, n, m, rtol, X.ndim, eps) == "eigh":
-        G = _gram(xp, X, k)
+        # NaN/Inf or overflowing data is told apart below: no warnings here
         with np.errstate(over="ignore", invalid="ignore"):
+            G = _gram(xp, X, k)
             normX2 = float(xp.sum(xp.linalg.diagonal(G)))
         if math.isfinite(normX2):
             return X, normX2, 1.0, G
