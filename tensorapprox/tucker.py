@@ -1095,28 +1095,25 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     >>> Td.ranks == T.ranks
     True
     """
-    if is_dask_collection(X):
+    lazy = is_dask_collection(X)
+    if lazy:
         from ._dask_tucker import check_dask_tensor, dask_st_hosvd, gather_if_small
 
         X = check_dask_tensor(X)
-        ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
-        _check_rank_product(ranks)
-        method = _check_method(method)
-        n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
-        oversampling = check_int(oversampling, name="oversampling", minimum=0)
-        order = _resolve_mode_order(mode_order, X.shape, ranks)
-        Xm = gather_if_small(X, bool(progress))
-        if Xm is None:
-            return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
-                                 bool(progress))
-        X = Xm
-    X = check_tensor(X, name="X", finite=False)
+    else:
+        X = check_tensor(X, name="X", finite=False)  # finiteness below, with the first Gram matrix
     ranks, rtol = check_rank_or_rtol(rank, rtol, X.shape)
     _check_rank_product(ranks)
     method = _check_method(method)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
     order = _resolve_mode_order(mode_order, X.shape, ranks)
+    if lazy:
+        Xm = gather_if_small(X, bool(progress))
+        if Xm is None:
+            return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
+                                 bool(progress))
+        X = check_tensor(Xm, name="X", finite=False)
     rng = check_random_state(random_state) if method == "randomized" else None
     xp = get_namespace(X)
     X, normX2, scale, gram = _finite_norm_and_first_gram(xp, X, order, ranks, rtol, method)
