@@ -1496,20 +1496,22 @@ def _factor_source(method, weights, grams, damping, density):
     that split for every rank asked of the layer (the spectrum, the
     sensitivity probe, the final rank); their components come in decreasing
     order, so the truncation is exactly the split at that rank.
-    ``last=True`` drops the layer's stored split. 'sparse_lowrank' depends on
-    the rank throughout and is factored anew each time.
+    ``last=True`` drops the layer's stored split; a layer asked only once
+    (``last=True`` first, as with the uniform allocation) is factored at
+    its rank directly. 'sparse_lowrank' depends on the rank throughout and
+    is factored anew each time.
     """
     cache = {}
 
     def at(name, r, last=False):
+        if name in cache:
+            return (cache.pop(name) if last else cache[name]).truncate(r)
         W = weights[name]
         G = None if grams is None else grams[name]
-        if method == "sparse_lowrank":
+        if method == "sparse_lowrank" or last:
             return _factorize(method, W, G, r, damping, density)
-        full = cache.pop(name) if name in cache else _factorize(method, W, G, min(W.shape), damping, density)
-        if not last:
-            cache[name] = full
-        return full.truncate(r)
+        cache[name] = _factorize(method, W, G, min(W.shape), damping, density)
+        return cache[name].truncate(r)
 
     return at
 
