@@ -304,6 +304,25 @@ def test_tucker_als_error_is_stable_at_tiny_errors():
     assert res.rel_error == pytest.approx(true, rel=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [1 << 18, 7, 100])
+def test_projection_residual_equals_dense(monkeypatch, chunk):
+    # the per-mode orthogonal split of X - X x_k U_k U_k^T, in chunks of any size
+    import tensorapprox.tucker as tk
+
+    monkeypatch.setattr(tk, "_RESIDUAL_CHUNK_ELEMS", chunk)
+    rng = np.random.default_rng(26)
+    for noise in (1e-1, 1e-9):
+        X = low_rank((13, 11, 9, 5), (3, 2, 4, 2), seed=27, noise=noise)
+        # the best factors, and arbitrary orthonormal ones
+        for Us in (ta.st_hosvd(X, rank=(3, 2, 4, 2)).factors,
+                   [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(X.shape, (3, 2, 4, 2))]):
+            dense = X - ta.multi_mode_product(X, [U @ U.T for U in Us])
+            # rounding in the two ways of forming the residual: ~eps ||X|| per entry
+            # against residual entries of ~noise ||X||
+            rel = 1e-9 if noise > 1e-3 else 1e-6
+            assert tk._projection_residual(np, X, Us) == pytest.approx(float(np.sum(dense**2)), rel=rel)
+
+
 def test_tucker_als_callback_and_verbose(capsys):
     X = low_rank((12, 11, 10), (2, 2, 2), seed=5, noise=0.1)
     seen = []
@@ -315,6 +334,28 @@ def test_tucker_als_callback_and_verbose(capsys):
     res = ta.tucker_als(X, 2, init="random", random_state=1, callback=cb, verbose=True, tol=0.0)
     assert res.n_iter == 1 and len(seen) == 1 and seen[0][2] == (2, 2, 2)
     assert "rel. error" in capsys.readouterr().out
+
+
+def test_first_sweep_reuses_st_hosvd_product():
+    # the first sweep updates the modes other than ST-HOSVD's first mode k
+    # from X x_k U_k^T (which ST-HOSVD formed), then k: the same sweep done
+    # densely here, every product formed afresh
+    X = low_rank((14, 9, 11), (3, 2, 4), seed=25, noise=0.3)
+    ranks = (3, 2, 4)
+    order = sorted(range(3), key=lambda k: -X.shape[k] / ranks[k])
+    k0 = order[0]
+    Us = list(ta.st_hosvd(X, rank=ranks).factors)
+    for k in [j for j in range(3) if j != k0] + [k0]:
+        Y = ta.multi_mode_product(X, Us, skip=k, transpose=True)
+        Us[k] = np.linalg.svd(ta.unfold(Y, k), full_matrices=False)[0][:, :ranks[k]]
+    core = ta.multi_mode_product(X, Us, transpose=True)
+    res = ta.tucker_als(X, ranks, max_iter=1, tol=0.0)
+    assert res.n_iter == 1
+    for U, V in zip(res.tucker.factors, Us):
+        np.testing.assert_allclose(U @ U.T, V @ V.T, atol=1e-10)
+    dense = np.linalg.norm(X - ta.TuckerTensor(core, Us).full()) / np.linalg.norm(X)
+    assert res.history[1] == pytest.approx(dense, rel=1e-10)
+    assert res.history[1] <= res.history[0]
 
 
 def test_four_way_tucker_als_matches_hosvd_on_exact_data():
@@ -436,21 +477,139 @@ def test_huge_values_are_not_mistaken_for_inf():
 def test_first_gram_replaces_the_finiteness_pass():
     # st_hosvd and tucker_als take ||X||^2 from the trace of the first mode's
     # Gram matrix instead of a separate pass: both must equal the dense values
-    from tensorapprox.tucker import _finite_norm_and_first_gram
+    from tensorapprox.tucker import _finite_norm_and_first_pass
 
     X = low_rank((9, 6, 7), (2, 2, 2), seed=3, noise=1e-2)
     A = np.moveaxis(X, 2, 0).reshape(7, -1)
-    _, n2, scale, G = _finite_norm_and_first_gram(np, X, [2, 0, 1], (2, 2, 2), None, "auto")
-    assert scale == 1.0 and G is not None
-    np.testing.assert_allclose(G, A @ A.T, rtol=1e-12, atol=1e-12 * n2)
+    _, n2, scale, first = _finite_norm_and_first_pass(np, X, [2, 0, 1], (2, 2, 2), None, "auto")
+    assert scale == 1.0 and first is not None and first.sketch is None
+    np.testing.assert_allclose(first.gram, A @ A.T, rtol=1e-12, atol=1e-12 * n2)
     assert n2 == pytest.approx(float(np.sum(X * X)), rel=1e-13)
     # no Gram route (a tall first unfolding, or no ST-HOSVD to follow): the plain check
     for method in ("svd", None):
-        _, n2b, _, Gb = _finite_norm_and_first_gram(np, X, [2, 0, 1], (2, 2, 2), None, method)
-        assert Gb is None and n2b == pytest.approx(n2, rel=1e-13)
+        _, n2b, _, fb = _finite_norm_and_first_pass(np, X, [2, 0, 1], (2, 2, 2), None, method)
+        assert fb is None and n2b == pytest.approx(n2, rel=1e-13)
     T = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1])
     ref = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1], method="svd")
     np.testing.assert_allclose(T.full(), ref.full(), atol=1e-10)
+
+
+# ---------------------------------------------------------------- randomized: the sign-sketch first stage
+@settings(max_examples=25, deadline=None)
+@given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4).map(tuple), data=st.data())
+def test_sign_sketch_numba_equals_reference(shape, data):
+    from tensorapprox._kernels.sketch import sign_sketch_numba, sign_sketch_reference
+
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    width = data.draw(st.integers(1, 4))
+    dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+    rng = np.random.default_rng(sum(shape) + axis)
+    X = rng.standard_normal(shape).astype(dtype)
+    buckets = rng.integers(0, width, size=shape[axis])
+    signs = rng.integers(0, 2, size=shape[axis]) * 2.0 - 1.0
+    Y, s2 = sign_sketch_numba(X, axis, buckets, signs, width)
+    Yr, s2r = sign_sketch_reference(X, axis, buckets, signs, width)
+    # the dense definition, independently: Y = X x_axis S
+    S = np.zeros((width, shape[axis]))
+    S[buckets, np.arange(shape[axis])] = signs
+    dense = np.moveaxis(np.tensordot(S, X.astype(np.float64), axes=([1], [axis])), 0, axis)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert Y.dtype == dtype and Y.shape == dense.shape
+    np.testing.assert_allclose(Y, dense, rtol=tol, atol=tol)
+    np.testing.assert_allclose(Yr, dense, rtol=tol, atol=tol)
+    assert s2 == pytest.approx(float(np.sum(X.astype(np.float64) ** 2)), rel=tol)
+    assert s2r == pytest.approx(s2, rel=tol)
+
+
+def test_sign_sketch_flags_nan_and_inf():
+    from tensorapprox._kernels.sketch import sign_sketch_numba
+
+    X = np.ones((5, 6, 7))
+    for bad in (np.nan, np.inf, -np.inf):
+        for axis in range(3):
+            Xb = X.copy()
+            Xb[2, 3, 4] = bad
+            _, s2 = sign_sketch_numba(Xb, axis, np.zeros(X.shape[axis], dtype=np.int64), np.ones(X.shape[axis]), 2)
+            assert not np.isfinite(s2)
+
+
+def test_first_stage_axis_choice():
+    from tensorapprox.tucker import _first_stage_axis
+
+    assert _first_stage_axis((200, 200, 200), 0, 20) == 1  # ties: not the last axis
+    assert _first_stage_axis((200, 200, 200), 1, 20) == 0
+    assert _first_stage_axis((200, 100, 300), 0, 20) == 2  # the largest other mode
+    assert _first_stage_axis((100, 100, 100, 20), 3, 15) == 0
+    assert _first_stage_axis((2000, 1000), 0, 20) is None  # a matrix: nothing left to iterate on
+    assert _first_stage_axis((40, 30, 30), 0, 13) is None  # small: read directly
+    assert _first_stage_axis((400, 30, 200), 0, 20) == 2  # the other mode is under twice the width
+
+
+@pytest.fixture
+def first_stage_always(monkeypatch):
+    """Run the randomized method's sign-sketch stage on small test tensors too."""
+    import tensorapprox.tucker as tk
+
+    monkeypatch.setattr(tk, "_FIRST_STAGE_MIN_ELEMS", 0)
+
+
+def test_two_stage_randomized_exact_and_rtol(first_stage_always):
+    from tensorapprox.tucker import _first_stage_axis
+
+    shape, ranks = (40, 36, 30), (3, 4, 2)
+    assert _first_stage_axis(shape, 0, ranks[0] + 10) is not None
+    X = low_rank(shape, ranks, seed=21)
+    T = ta.st_hosvd(X, rank=ranks, method="randomized", random_state=0)
+    assert T.ranks == ranks and rel_err(T, X) < 1e-10
+    assert_orthonormal(T)
+    Xd = decaying((48, 40, 44), seed=5)
+    for rtol in (0.3, 1e-2, 1e-4):
+        T = ta.st_hosvd(Xd, rtol=rtol, method="randomized", random_state=1)
+        assert rel_err(T, Xd) <= rtol * (1 + 1e-9)
+        assert_orthonormal(T)
+    # reproducible, and the same whether the first pass kept its sketch or not
+    a = ta.st_hosvd(X, rank=ranks, method="randomized", random_state=7)
+    b = ta.st_hosvd(X, rank=ranks, method="randomized", random_state=7)
+    np.testing.assert_array_equal(a.core, b.core)
+
+
+def test_two_stage_randomized_accuracy_near_deterministic(first_stage_always):
+    # a noisy low-rank tensor: within 5% of the deterministic error, for q = 0, 1
+    X = low_rank((60, 56, 52), (4, 4, 4), seed=22, noise=1e-3)
+    ref = rel_err(ta.st_hosvd(X, rank=4, method="svd"), X)
+    for q in (1, 2):
+        errs = [rel_err(ta.st_hosvd(X, rank=4, method="randomized", n_power_iter=q, random_state=s), X)
+                for s in range(3)]
+        assert max(errs) <= 1.05 * ref
+
+
+def test_two_stage_first_pass_checks_and_norm(first_stage_always):
+    from tensorapprox.tucker import _finite_norm_and_first_pass
+
+    X = low_rank((40, 36, 30), (3, 3, 3), seed=23, noise=1e-2)
+    _, n2, scale, first = _finite_norm_and_first_pass(np, X, [0, 1, 2], (3, 3, 3), None, "randomized",
+                                                      oversampling=10, rng=np.random.default_rng(0))
+    assert scale == 1.0 and first is not None and first.gram is None and first.sketch[:2] == (1, 13)
+    assert n2 == pytest.approx(float(np.sum(X * X)), rel=1e-13)
+    Xn = X.copy(); Xn[5, 6, 7] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or Inf"):
+        ta.st_hosvd(Xn, rank=3, method="randomized", random_state=0)
+    # finite data whose squared norm overflows: rescaled, with the same draws
+    big = ta.st_hosvd(X * 1e200, rank=3, method="randomized", random_state=4)
+    unit = ta.st_hosvd(X, rank=3, method="randomized", random_state=4)
+    np.testing.assert_allclose(big.full() / 1e200, unit.full(), rtol=1e-8, atol=1e-10)
+    zero = ta.st_hosvd(np.zeros_like(X), rank=3, method="randomized", random_state=0)
+    assert float(np.abs(zero.core).max()) == 0.0
+
+
+def test_two_stage_randomized_on_array_api_strict(first_stage_always):
+    xps = pytest.importorskip("array_api_strict")
+    Xn = low_rank((40, 36, 30), (3, 4, 2), seed=24, noise=1e-3)
+    T = ta.st_hosvd(xps.asarray(Xn), rank=(3, 4, 2), method="randomized", random_state=0)
+    Tn = ta.st_hosvd(Xn, rank=(3, 4, 2), method="randomized", random_state=0)
+    assert type(T.core) is type(xps.asarray(Xn))
+    # same draws, the reference sketch instead of the kernel: the same result
+    np.testing.assert_allclose(np.asarray(T.core), Tn.core, rtol=1e-8, atol=1e-12)
 
 
 # ---------------------------------------------------------------- array API
