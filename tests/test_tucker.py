@@ -494,6 +494,80 @@ def test_first_gram_replaces_the_finiteness_pass():
     np.testing.assert_allclose(T.full(), ref.full(), atol=1e-10)
 
 
+# ---------------------------------------------------------------- leading eigenpairs
+def _psd(n, spectrum, seed):
+    Q = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))[0]
+    return (Q * spectrum) @ Q.T, Q
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.1, 1e-3])
+def test_subspace_eigh_matches_eigh_when_it_certifies(decay):
+    from tensorapprox.tucker import _leading_eigh, _subspace_eigh
+
+    n, r = 120, 6
+    G, Q = _psd(n, decay ** (np.arange(n) / 2.0), seed=28)
+    out = _subspace_eigh(np, G, r, r + 10)
+    assert out is not None  # geometric decay: certified within the iteration cap
+    lam, V, rest = out
+    w, E = np.linalg.eigh(G)
+    # both solvers are accurate to the backward error ~ n eps ||G||: in the
+    # eigenvalues absolutely, in the subspace divided by the gap after the r-th
+    eps = np.finfo(float).eps
+    tol = 50 * n * eps * w[-1]
+    gap = w[-r] - w[-r - 1]
+    np.testing.assert_allclose(lam, w[::-1][:r], rtol=0, atol=tol)
+    np.testing.assert_allclose(V @ V.T, E[:, -r:] @ E[:, -r:].T, atol=tol / gap)
+    np.testing.assert_allclose(V.T @ V, np.eye(r), atol=1e-12)
+    assert rest == pytest.approx(float(np.sum(w[:-r])), abs=tol)
+    lam2, V2, _ = _leading_eigh(np, G, r)
+    np.testing.assert_allclose(V2 @ V2.T, V @ V.T, atol=tol / gap)
+
+
+def test_subspace_eigh_declines_flat_spectra_and_leading_eigh_falls_back():
+    from tensorapprox.tucker import _leading_eigh, _subspace_eigh
+
+    n, r = 100, 5
+    # a flat spectrum: no gap after the r-th eigenvalue, nothing to certify
+    G, _ = _psd(n, 1.0 + 0.01 * np.random.default_rng(29).random(n), seed=29)
+    assert _subspace_eigh(np, G, r, r + 10) is None
+    lam, V, rest = _leading_eigh(np, G, r)
+    w, E = np.linalg.eigh(G)
+    np.testing.assert_allclose(lam, w[::-1][:r], rtol=1e-12)
+    np.testing.assert_allclose(V @ V.T, E[:, -r:] @ E[:, -r:].T, atol=1e-8)
+    assert _subspace_eigh(np, np.zeros((n, n)), r, r + 10) is None
+
+
+def test_subspace_eigh_certificate_catches_a_missed_eigenvector(monkeypatch):
+    # a start orthogonal to the leading eigenvector never sees it; its Ritz
+    # pairs are then exact eigenpairs (tiny residuals), and only the trace
+    # test can tell that a larger eigenvalue lies outside the block
+    import tensorapprox.tucker as tk
+
+    n, r, block = 80, 4, 14
+    G = np.diag(np.concatenate([[100.0], 0.5 ** np.arange(1, n)]))
+
+    def start(xp, shape, dtype, rng, like=None):
+        S = np.zeros(shape)
+        S[1:1 + shape[1], :] = np.eye(shape[1])
+        return S
+
+    monkeypatch.setattr(tk, "random_normal", start)
+    assert tk._subspace_eigh(np, G, r, block) is None
+    lam, V, _ = tk._leading_eigh(np, G, r)  # the dense fallback finds it
+    assert lam[0] == pytest.approx(100.0) and abs(V[0, 0]) == pytest.approx(1.0)
+
+
+def test_subspace_eigh_route_on_array_api_strict():
+    # mode 0 (n = 70) takes the subspace iteration: the same factors as numpy's
+    xps = pytest.importorskip("array_api_strict")
+    Xn = low_rank((70, 12, 10), (3, 3, 3), seed=30, noise=1e-3)
+    T = ta.st_hosvd(xps.asarray(Xn), rank=3)
+    Tn = ta.st_hosvd(Xn, rank=3)
+    assert type(T.factors[0]) is type(xps.asarray(Xn))
+    U, Un = np.asarray(T.factors[0]), Tn.factors[0]
+    np.testing.assert_allclose(U @ U.T, Un @ Un.T, atol=1e-10)
+
+
 # ---------------------------------------------------------------- randomized: the sign-sketch first stage
 @settings(max_examples=25, deadline=None)
 @given(shape=st.lists(st.integers(1, 7), min_size=2, max_size=4).map(tuple), data=st.data())
