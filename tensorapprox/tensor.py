@@ -270,10 +270,14 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
                 f"the factor for mode {m} has {M.shape[1]} {'rows' if transpose else 'columns'}, "
                 f"X.shape[{m}] = {X.shape[m]}"
             )
-        work.append((M.shape[0] / M.shape[1], m, M))
-    # shrink first: the smallest output/input ratio first
-    work.sort(key=lambda t: t[0])
-    for _, m, M in work:
+        # a leading or trailing mode is one GEMM on a reshape, a middle one a
+        # batched GEMM (16.7 ms against 14.1 ms as the first of two products
+        # on 200^3 at rank 10)
+        layout = 0 if m == 0 else (1 if m == X.ndim - 1 else 2)
+        work.append((M.shape[0] / M.shape[1], layout, m, M))
+    # shrink first: the smallest output/input ratio first, ties to the plain GEMMs
+    work.sort(key=lambda t: t[:2])
+    for _, _, m, M in work:
         X = _ttm(xp, X, M, m)
     return X
 
