@@ -393,6 +393,20 @@ def test_interpolative_form_keeps_dtype_and_error():
     assert interpolative_cost(40, 30, 25) < 40 * 30 <= 25 * (40 + 30)
 
 
+def test_one_rule_decides_the_interpolative_form():
+    # compress_model's choice of form and the allocation's cost table share
+    # one rule; it agrees with the public cost function at every rank
+    from tensorapprox.nn.allocation import _costs, _interpolative_pays
+
+    for m, n in ((40, 30), (30, 40), (384, 1536), (7, 5)):
+        r = np.arange(1, min(m, n) + 1)
+        two = r * (m + n)
+        inter = np.array([interpolative_cost(m, n, int(k)) for k in r])
+        np.testing.assert_array_equal(_interpolative_pays(m, n, r), inter < two)
+        np.testing.assert_array_equal(_costs(m, n, "interpolative"), np.minimum(inter, two))
+        np.testing.assert_array_equal(_costs(m, n, "product"), two)
+
+
 def test_interpolative_form_array_api():
     W = np.random.default_rng(5).standard_normal((9, 7))
     f = svd_factorize(xps.asarray(W), rank=3)

@@ -125,9 +125,19 @@ def _costs(m: int, n: int, form: str) -> np.ndarray:
     r = np.arange(1, min(m, n) + 1, dtype=np.int64)
     if form == "product":
         return r * (m + n)
-    # the interpolative form where it stores fewer numbers (above rank ~sqrt(m), where the
-    # saved r^2 outweighs the m row indices), the two factors below
-    return np.minimum(r * (m + n), r * (m + n - r) + m)
+    return np.where(_interpolative_pays(m, n, r), r * (m + n - r) + m, r * (m + n))
+
+
+def _interpolative_pays(m: int, n: int, r):
+    """Whether rank ``r`` stores fewer numbers in row-interpolative form than as two factors.
+
+    The interpolative form (:func:`tensorapprox.nn.interpolative_cost`) stores
+    ``r (m + n - r) + m`` numbers against ``r (m + n)``: it pays above rank
+    ``sqrt(m)``, where the saved ``r^2`` outweighs the ``m`` row indices.
+    ``compress_model(factor_form='interpolative')`` and the rank allocation's
+    cost table both decide by this rule.
+    """
+    return r * (m + n - r) + m < r * (m + n)
 
 
 def _global(spectra, shapes, budget, weights, costs):

@@ -19,9 +19,8 @@ import numpy as np
 
 from .._array import optional_import
 from .._validation import check_choice
-from .allocation import _costs, allocate_ranks
+from .allocation import _costs, _interpolative_pays, allocate_ranks
 from .factorize import (
-    interpolative_cost,
     interpolative_form,
     sparse_plus_lowrank,
     svd_factorize,
@@ -1444,7 +1443,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                     new.crow_indices.copy_(torch.as_tensor(np.cumsum(crow), dtype=torch.int32))
                     new.col_indices.copy_(torch.as_tensor(cls, dtype=torch.int32))
                     new.values.copy_(torch.as_tensor(vals))
-            elif factor_form == "interpolative" and interpolative_cost(m, n, r) < r * (m + n):
+            elif factor_form == "interpolative" and _interpolative_pays(m, n, r):
                 f = interpolative_form(f)
                 new = InterpolativeLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
                                           dtype=mod.weight.dtype)
