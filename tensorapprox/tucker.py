@@ -900,7 +900,7 @@ def _draw_sign_sketch(Y, axis: int, width: int, rng):
 
 # below this many entries the range finder reads the data directly: the sketch
 # would save less than its own pass costs
-_FIRST_STAGE_MIN_ELEMS = 1 << 18
+_FIRST_STAGE_MIN_ELEMS = 1 << 20
 
 
 def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng, total=None, first_sketch=None):
@@ -1196,7 +1196,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     Notes
     -----
     **Randomized method on a large tensor.** For an in-memory tensor of at
-    least 2^18 entries whose largest other mode ``j`` holds at least twice
+    least 2^20 entries whose largest other mode ``j`` holds at least twice
     the sketch width ``w = rank + oversampling``, the mode being truncated is
     found in two stages. A sparse sign sketch (CountSketch; Clarkson and
     Woodruff 2013) first shrinks mode ``j`` to ``w``:
