@@ -874,7 +874,7 @@ def _first_stage_axis(shape, mode: int, width: int):
         return None
     m = math.prod(shape) // shape[mode]
     d = len(shape)
-    cands = [j for j in range(d) if j != mode and shape[j] >= 2 * width and (m // shape[j]) * width >= 4 * width]
+    cands = [j for j in range(d) if j != mode and shape[j] >= 2 * width and m // shape[j] >= 4]
     if not cands:
         return None
     return max(cands, key=lambda j: (shape[j], j != d - 1))
@@ -964,7 +964,9 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
             err = total - np.cumsum(sigma2)
             ok = np.nonzero(err <= budget)[0]
             r = int(ok[0]) + 1 if ok.size else None
-            if r is None and width >= min(n, m) and axis is None:  # the sketch spans everything: exact
+            if r is None and width >= min(n, m):
+                # Q spans everything: width = n gives an n x n orthogonal Q (the first
+                # stage needs m >= 4 n_j >= 8 width, so width = m < n has no first stage)
                 r = int(sigma2.size)
         if r is not None:
             Vr = V[:, :r]

@@ -647,6 +647,18 @@ def test_two_stage_randomized_exact_and_rtol(first_stage_always):
     np.testing.assert_array_equal(a.core, b.core)
 
 
+def test_two_stage_randomized_stops_at_full_width(first_stage_always):
+    # a budget no rank meets: the width grows to n, where Q spans everything,
+    # and the loop ends there with the full rank, first stage or not
+    import tensorapprox.tucker as tk
+
+    X = np.random.default_rng(31).standard_normal((30, 80, 80))
+    assert tk._first_stage_axis(X.shape, 0, 30) == 1
+    U, Ynew, _ = tk._randomized_mode(np, X, 0, None, -1.0, 1, 10, np.random.default_rng(0))
+    assert U.shape == (30, 30) and Ynew.shape == (30, 80, 80)
+    np.testing.assert_allclose(U.T @ U, np.eye(30), atol=1e-12)
+
+
 def test_two_stage_randomized_accuracy_near_deterministic(first_stage_always):
     # a noisy low-rank tensor: within 5% of the deterministic error, for q = 0, 1
     X = low_rank((60, 56, 52), (4, 4, 4), seed=22, noise=1e-3)
