@@ -46,14 +46,21 @@ def sign_sketch_reference(X, axis: int, buckets: np.ndarray, signs: np.ndarray, 
     n = shape[axis]
     b = math.prod(shape[axis + 1:])
     S = _dense_sign_matrix(xp, buckets, signs, width, X.dtype, X)
-    X3 = xp.reshape(X, (a, n, b))
-    Y = xp.matmul(S, X3)  # S broadcast over the leading axis: (a, width, b)
+    if b == 1:
+        Y = xp.reshape(X, (a, n)) @ xp.matrix_transpose(S)
+    else:
+        Y = xp.matmul(S, xp.reshape(X, (a, n, b)))  # S broadcast over the leading axis: (a, width, b)
     flat = xp.reshape(X, (-1,))
-    sumsq = float(xp.sum(flat * flat))
+    sumsq = float(xp.vecdot(flat, flat))
     return xp.reshape(Y, shape[:axis] + (width,) + shape[axis + 1:]), sumsq
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
+# reassociation lets the sums vectorize; no 'nnan'/'ninf': the sum of squares
+# must carry NaN and Inf through to the caller's finiteness check
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _sign_sketch_rows(X2, buckets, signs, out):  # pragma: no cover - compiled
     # the sketched axis is the last: each row scatters into ``width`` sums
     a, n = X2.shape
@@ -69,7 +76,7 @@ def _sign_sketch_rows(X2, buckets, signs, out):  # pragma: no cover - compiled
     return sumsq
 
 
-@numba.njit(fastmath=True, cache=True, nogil=True)
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _sign_sketch_slabs(X3, buckets, signs, out):  # pragma: no cover - compiled
     # rows of length b are added whole: a streaming, vectorized pass
     a, n, b = X3.shape
