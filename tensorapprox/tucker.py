@@ -1147,10 +1147,11 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         (fastest for wide unfoldings; resolves singular values down to about
         ``sqrt(n eps)`` of the largest, so at tight ``rtol`` its ranks may
         exceed the optimal ones; with ``rank``, a certified subspace
-        iteration finds the leading eigenpairs when it can, see the guide); 'svd': SVD of the unfolding; 'randomized':
-        randomized range finder with ``n_power_iter`` power iterations and
-        ``oversampling`` extra columns (with ``rtol`` the sketch grows until
-        the exactly computed error fits); 'auto' picks by shape and
+        iteration finds the leading eigenpairs when it can, see the guide);
+        'svd': SVD of the unfolding; 'randomized': randomized range finder
+        with ``n_power_iter`` power iterations and ``oversampling`` extra
+        columns (with ``rtol`` the sketch grows until the exactly computed
+        error fits); 'auto' picks by shape and
         tolerance (as scikit-learn's ``svd_solver='auto'`` does): for tall
         unfoldings 'svd' with ``rtol``, and with ``rank`` the small Gram
         matrix of the columns, whose leading eigenvectors ``V_r`` give the
