@@ -924,19 +924,20 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
     n = shape[mode]
     A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
     m = A.shape[1]
-    if total is None:
-        total = _sumsq(xp, A)
     width = _initial_width(n, m, rank, oversampling)
     while True:
         width = min(width, n, m)
         axis = _first_stage_axis(shape, mode, width)
         if axis is None:
             Z, Az = Y, A
+            if total is None:
+                total = _sumsq(xp, A)
         else:
             if first_sketch is not None and first_sketch[:2] == (axis, width):
                 Z = first_sketch[2]
             else:
-                Z, _ = _draw_sign_sketch(Y, axis, width, rng)
+                Z, sumsq = _draw_sign_sketch(Y, axis, width, rng)
+                total = sumsq if total is None else total  # the sketch's pass summed the squares
             first_sketch = None
             Az = _unfolding(xp, Z, mode)
         Q, _ = xp.linalg.qr(_khatri_rao_sketch(xp, Z, mode, width, rng))
