@@ -44,6 +44,9 @@ _JITTER = 1e-14
 # Inner iterations stop once the normal-equation residual is this small
 # relative to ||F[J_i]||_F ||b[J_i]||: further steps only stir round-off.
 _FLOOR = 1e-14
+# The Numba kernels zero-pad each row's gathered block to a multiple of this
+# many observations, so their vectorized loops have no scalar remainder.
+_PAD = 32
 
 
 def sketch_bucket(h, m):
@@ -198,31 +201,78 @@ def _build_numba():
             y[r] = v / L[r, r]
 
     @jit
+    def gather_transposed(indices, targets, lo, nk, F, AT, b):
+        # AT[:, :nk] = F[indices[lo:lo + nk]].T and b[:nk] = targets[lo:lo + nk],
+        # zero-padded to a multiple of _PAD columns; returns the padded length.
+        # The inner loops below run over the row's observations (long,
+        # contiguous, vectorized) instead of over the q factor columns (too
+        # short for the vectorizer), and the padding leaves no scalar remainder.
+        q = F.shape[1]
+        nkp = (nk + _PAD - 1) // _PAD * _PAD
+        for t in range(nk):
+            j = indices[lo + t]
+            b[t] = targets[lo + t]
+            for a in range(q):
+                AT[a, t] = F[j, a]
+        for t in range(nk, nkp):
+            b[t] = 0.0
+            for a in range(q):
+                AT[a, t] = 0.0
+        return nkp
+
+    @jit
+    def max_row_length(indptr):
+        maxlen = 0
+        for i in range(indptr.shape[0] - 1):
+            if indptr[i + 1] - indptr[i] > maxlen:
+                maxlen = indptr[i + 1] - indptr[i]
+        return (maxlen + _PAD - 1) // _PAD * _PAD
+
+    @jit
+    def residual_sumsq(AT, nk, b, x, r):
+        # r = AT[:, :nk]^T x - b; returns ||r||^2
+        q = AT.shape[0]
+        for t in range(nk):
+            r[t] = -b[t]
+        for a in range(q):
+            xa = x[a]
+            for t in range(nk):
+                r[t] += xa * AT[a, t]
+        s = 0.0
+        for t in range(nk):
+            s += r[t] * r[t]
+        return s
+
+    @jit
     def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         n = indptr.shape[0] - 1
         q = F.shape[1]
+        maxlen = max_row_length(indptr)
+        AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
+        b = np.zeros(maxlen, dtype=F.dtype)
+        r = np.zeros(maxlen, dtype=F.dtype)
         G = np.zeros((q, q), dtype=F.dtype)
         y = np.zeros(q, dtype=F.dtype)
         for i in range(n):
             lo, hi = indptr[i], indptr[i + 1]
-            for a in range(q):
-                X[i, a] = 0.0
+            nk = hi - lo
             rss[i] = 0.0
-            if hi == lo:
-                continue
-            for a in range(q):
-                y[a] = 0.0
-                for c in range(q):
-                    G[a, c] = 0.0
-            for t in range(lo, hi):
-                j = indices[t]
-                bt = targets[t]
+            if nk == 0:
                 for a in range(q):
-                    fa = F[j, a]
-                    y[a] += fa * bt
-                    # full rank-1 update: contiguous, vectorizes better than the triangle
-                    for c in range(q):
-                        G[a, c] += fa * F[j, c]
+                    X[i, a] = 0.0
+                continue
+            nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
+            # lower triangle of the Gram matrix and A^T b, one dot product each
+            for a in range(q):
+                s = 0.0
+                for t in range(nk):
+                    s += AT[a, t] * b[t]
+                y[a] = s
+                for c in range(a + 1):
+                    s = 0.0
+                    for t in range(nk):
+                        s += AT[a, t] * AT[c, t]
+                    G[a, c] = s
             lam = reg * (hi - lo)
             tr = 0.0
             for a in range(q):
@@ -232,14 +282,8 @@ def _build_numba():
                 G[a, a] += shift
             cholesky_inplace(G, q)
             cholesky_solve(G, q, y)
-            s = 0.0
-            for t in range(lo, hi if want_rss else lo):
-                j = indices[t]
-                v = -targets[t]
-                for a in range(q):
-                    v += F[j, a] * y[a]
-                s += v * v
-            rss[i] = s
+            if want_rss:
+                rss[i] = residual_sumsq(AT, nk, b, y, r)
             for a in range(q):
                 X[i, a] = y[a]
 
@@ -248,18 +292,18 @@ def _build_numba():
                      want_rss):
         n = indptr.shape[0] - 1
         q = F.shape[1]
-        maxlen = 0
-        for i in range(n):
-            if indptr[i + 1] - indptr[i] > maxlen:
-                maxlen = indptr[i + 1] - indptr[i]
-        A = np.zeros((maxlen, q), dtype=F.dtype)  # F[J_i], gathered once per row
+        maxlen = max_row_length(indptr)
+        AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
+        b = np.zeros(maxlen, dtype=F.dtype)
+        r = np.zeros(maxlen, dtype=F.dtype)
+        w = np.zeros(maxlen, dtype=F.dtype)
         x = np.zeros(q, dtype=F.dtype)
         g = np.zeros(q, dtype=F.dtype)
         z = np.zeros(q, dtype=F.dtype)
         p = np.zeros(q, dtype=F.dtype)
         Gp = np.zeros(q, dtype=F.dtype)
         m_max = max(sketch_size, 1)
-        SA = np.zeros((m_max, q), dtype=F.dtype)
+        SAT = np.zeros((q, m_max), dtype=F.dtype)
         L = np.zeros((q, q), dtype=F.dtype)
         for i in range(n):
             lo, hi = indptr[i], indptr[i + 1]
@@ -270,25 +314,24 @@ def _build_numba():
                 for a in range(q):
                     X[i, a] = 0.0
                 continue
-            lam = reg * nk
-            # one sweep: gather A, residual of the warm start, gradient, A^T b
-            fro = 0.0
-            nb = 0.0
+            lam = reg * (hi - lo)
+            nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
+            # residual of the warm start r = b - A x, gradient A^T r, ||A||_F^2
             for a in range(q):
                 x[a] = X0[i, a]
-                g[a] = 0.0
+            residual_sumsq(AT, nk, b, x, r)  # r = A x - b
+            nb = 0.0
             for t in range(nk):
-                j = indices[lo + t]
-                bt = targets[lo + t]
-                nb += bt * bt
-                v = bt
-                for a in range(q):
-                    fa = F[j, a]
-                    A[t, a] = fa
-                    v -= fa * x[a]
-                    fro += fa * fa
-                for a in range(q):
-                    g[a] += A[t, a] * v
+                nb += b[t] * b[t]
+            fro = 0.0
+            for a in range(q):
+                s = 0.0
+                f = 0.0
+                for t in range(nk):
+                    s -= AT[a, t] * r[t]
+                    f += AT[a, t] * AT[a, t]
+                g[a] = s
+                fro += f
             shift = lam + 1e-14 * (fro / q + lam)
             ng = 0.0
             for a in range(q):
@@ -298,27 +341,24 @@ def _build_numba():
             target = max(rtol[i] * np.sqrt(ng), 1e-14 * np.sqrt(fro * nb))
             use_sketch = sketch_size > 0
             if use_sketch:
-                # CountSketch S A (m x q), then R^T R = (SA)^T SA + shift I
-                m = min(sketch_size, nk)
-                for b_ in range(m):
-                    for a in range(q):
-                        SA[b_, a] = 0.0
-                for t in range(nk):
+                # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + shift I
+                m = min(sketch_size, hi - lo)
+                for a in range(q):
+                    for b_ in range(m):
+                        SAT[a, b_] = 0.0
+                for t in range(hi - lo):
                     h = keys[lo + t]
                     bkt = h % m
                     sgn = 1.0 - 2.0 * ((h >> 40) & 1)
                     for a in range(q):
-                        SA[bkt, a] += sgn * A[t, a]
-                for a in range(q):
-                    for c in range(q):
-                        L[a, c] = 0.0
-                for b_ in range(m):
-                    for a in range(q):
-                        sa = SA[b_, a]
-                        for c in range(a + 1):
-                            L[a, c] += sa * SA[b_, c]
+                        SAT[a, bkt] += sgn * AT[a, t]
                 sfro = 0.0
                 for a in range(q):
+                    for c in range(a + 1):
+                        s = 0.0
+                        for b_ in range(m):
+                            s += SAT[a, b_] * SAT[c, b_]
+                        L[a, c] = s
                     sfro += L[a, a]
                 for a in range(q):
                     L[a, a] += shift + 1e-14 * sfro / q
@@ -334,19 +374,22 @@ def _build_numba():
                 gz += g[a] * z[a]
             k = 0
             while k < max_steps and np.sqrt(ng) > target and gz > 0.0:
-                # one sweep per step: w = A p, Gp = A^T w
-                ww = 0.0
-                for a in range(q):
-                    Gp[a] = 0.0
+                # w = A p, Gp = A^T w
                 for t in range(nk):
-                    v = 0.0
-                    for a in range(q):
-                        v += A[t, a] * p[a]
-                    ww += v * v
-                    for a in range(q):
-                        Gp[a] += A[t, a] * v
+                    w[t] = 0.0
+                for a in range(q):
+                    pa = p[a]
+                    for t in range(nk):
+                        w[t] += pa * AT[a, t]
+                ww = 0.0
+                for t in range(nk):
+                    ww += w[t] * w[t]
                 pp = 0.0
                 for a in range(q):
+                    s = 0.0
+                    for t in range(nk):
+                        s += AT[a, t] * w[t]
+                    Gp[a] = s
                     pp += p[a] * p[a]
                 alpha = gz / (ww + shift * pp)
                 ng = 0.0
@@ -366,13 +409,7 @@ def _build_numba():
                 gz = gz_new
                 k += 1
             if want_rss:
-                s = 0.0
-                for t in range(nk):
-                    v = -targets[lo + t]
-                    for a in range(q):
-                        v += A[t, a] * x[a]
-                    s += v * v
-                rss[i] = s
+                rss[i] = residual_sumsq(AT, nk, b, x, r)
             steps[i] = k
             for a in range(q):
                 X[i, a] = x[a]
