@@ -77,6 +77,21 @@ def test_mode_products_commute_and_multi_equals_chain(shape, data):
     np.testing.assert_allclose(ta.multi_mode_product(X, [U.T for U in Us], transpose=True), chain, atol=1e-10)
 
 
+def test_multi_mode_product_trailing_mode_first_against_einsum():
+    # equal shrink ratios: the trailing mode goes first, as a transposed GEMM
+    # whose result the following middle-mode product reads as a view
+    X = _rand((4, 6, 6), 21)
+    U1, U2 = _rand((6, 2), 22), _rand((6, 2), 23)
+    ref = np.einsum("ijk,ja,kb->iab", X, U1, U2)
+    out = ta.multi_mode_product(X, [U1, U2], modes=[1, 2], transpose=True)
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    # a trailing then a leading mode, four dimensions
+    Y = _rand((5, 3, 2, 5), 24)
+    V0, V3 = _rand((2, 5), 25), _rand((1, 5), 26)  # mode 3 shrinks more: it goes first
+    ref = np.einsum("ijkl,ai,bl->ajkb", Y, V0, V3)
+    np.testing.assert_allclose(ta.multi_mode_product(Y, [V0, V3], modes=[0, 3]), ref, atol=1e-12)
+
+
 def test_tucker_unfolding_identity_with_kronecker():
     rng = np.random.default_rng(5)
     G = rng.standard_normal((2, 3, 2))
