@@ -66,12 +66,15 @@ numpydoc_show_class_members = False  # the class template lists members itself
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
-# every documented parameter exists and has a type, every parameter is
-# documented, every function says what it returns or yields (the build runs
-# with -W, so a docstring that drifts from its signature fails it). The
-# result classes document their fields as Attributes, not Parameters.
-numpydoc_validation_checks = {"PR01", "PR02", "PR03", "PR04", "PR10", "RT01", "YD01", "GL08"}
-numpydoc_validation_exclude = {r"Result$"}
+# every numpydoc check but three (the build runs with -W, so a docstring
+# that drifts from its signature or its format fails it): no extended
+# summary (ES01) or See Also (SA01) is required, and Examples (EX01) are
+# not required of properties and attributes -- every public function, class
+# and method has them, which the doctests run. The result classes document
+# their fields as Attributes, not Parameters.
+numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01"}
+# (module constants carry a one-line docstring that GL02 would reject)
+numpydoc_validation_exclude = {r"Result$", r"\.[A-Z][A-Z0-9_]+$"}
 
 # --------------------------------------------------------------------------- #
 # gallery: every examples/plot_*.py is run, its figures captured

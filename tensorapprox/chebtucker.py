@@ -806,6 +806,8 @@ class ChebTucker:
         Returns
         -------
         array, shape (n,)
+            The approximation's values at the points, of the array library
+            of ``points``.
 
         Raises
         ------

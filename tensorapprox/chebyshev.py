@@ -260,7 +260,7 @@ def vals2coeffs(values, axis: int = 0):
 
 
 def coeffs2vals(coeffs, axis: int = 0):
-    """Values at the ascending Chebyshev points from Chebyshev coefficients.
+    """Evaluate a Chebyshev series at the ascending Chebyshev points.
 
     Inverse of :func:`vals2coeffs`.
 
@@ -421,7 +421,7 @@ def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
 # calculus
 # --------------------------------------------------------------------------- #
 def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis: int = 0):
-    """Coefficients of the derivative of a Chebyshev series.
+    """Differentiate a Chebyshev series: the coefficients of its derivative.
 
     Parameters
     ----------
@@ -483,7 +483,7 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
 
 
 def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
-    """Coefficients of the antiderivative that vanishes at ``a``.
+    """Integrate a Chebyshev series: the coefficients of the antiderivative that vanishes at ``a``.
 
     Parameters
     ----------
@@ -542,7 +542,7 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
 
 
 def clenshaw_curtis_weights(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp=None):
-    """Clenshaw-Curtis quadrature weights at the ``m`` Chebyshev points.
+    """Compute the Clenshaw-Curtis quadrature weights at the ``m`` Chebyshev points.
 
     Parameters
     ----------

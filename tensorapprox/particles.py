@@ -410,7 +410,7 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
 # --------------------------------------------------------------------------- #
 def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=None, alternating: bool = True,
             vacancies=0, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-    """Charges on a rectangular lattice, optionally alternating and with vacancies.
+    """Place charges on a rectangular lattice, optionally alternating and with vacancies.
 
     Parameters
     ----------

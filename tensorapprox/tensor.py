@@ -203,7 +203,7 @@ def mode_product(X, U, mode: int, *, transpose: bool = False):
 
 def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None, *,
                        skip: int | Sequence[int] | None = None, transpose: bool = False):
-    """Products of ``X`` with one matrix per mode, in the cheapest order.
+    """Multiply ``X`` by one matrix per mode, in the cheapest order.
 
     Parameters
     ----------

@@ -129,27 +129,27 @@ class TuckerTensor:
     # -- basic properties -------------------------------------------------
     @property
     def core(self):
-        """array, shape ``ranks``: the core tensor (read-only for numpy)."""
+        """The core tensor, an array of shape ``ranks`` (read-only for numpy)."""
         return self._core
 
     @property
     def factors(self) -> tuple:
-        """tuple of arrays: the factor matrices, ``factors[k]`` of shape ``(shape[k], ranks[k])``."""
+        """The factor matrices, a tuple with ``factors[k]`` of shape ``(shape[k], ranks[k])``."""
         return self._factors
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """tuple of int: ``(n_1, ..., n_d)``, the shape of the full tensor."""
+        """The shape ``(n_1, ..., n_d)`` of the full tensor, a tuple of int."""
         return tuple(int(U.shape[0]) for U in self._factors)
 
     @property
     def ranks(self) -> tuple[int, ...]:
-        """tuple of int: ``(r_1, ..., r_d)``, the multilinear rank (the core's shape)."""
+        """The multilinear rank ``(r_1, ..., r_d)`` (the core's shape), a tuple of int."""
         return tuple(int(r) for r in self._core.shape)
 
     @property
     def ndim(self) -> int:
-        """int: the number of modes ``d``."""
+        """The number of modes ``d``, an int."""
         return len(self._factors)
 
     @property
@@ -163,14 +163,14 @@ class TuckerTensor:
 
     @property
     def nbytes(self) -> int:
-        """int: bytes held by the core and the factors."""
+        """The bytes held by the core and the factors, an int."""
         xp = self._xp
         n = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
         return n * _itemsize(xp, self.dtype)
 
     @property
     def compression_ratio(self) -> float:
-        """float: entries of the full tensor divided by the entries stored."""
+        """The entries of the full tensor divided by the entries stored, a float."""
         stored = math.prod(self.ranks) + sum(math.prod(U.shape) for U in self._factors)
         return math.prod(self.shape) / stored
 
@@ -211,7 +211,7 @@ class TuckerTensor:
         return multi_mode_product(self._core, self._factors)
 
     def entries(self, indices):
-        """Values at an ``(n, d)`` integer index array, without forming the full tensor.
+        """Evaluate the entries at an ``(n, d)`` integer index array, without forming the full tensor.
 
         Parameters
         ----------
@@ -271,7 +271,7 @@ class TuckerTensor:
         return self._orthonormal
 
     def norm(self) -> float:
-        """Frobenius norm; from the core alone when the factors are orthonormal.
+        """Compute the Frobenius norm; from the core alone when the factors are orthonormal.
 
         Returns
         -------
@@ -291,7 +291,7 @@ class TuckerTensor:
         return math.sqrt(max(self.inner(self), 0.0))
 
     def inner(self, other) -> float:
-        """Frobenius inner product with another TuckerTensor or a dense array.
+        """Compute the Frobenius inner product with another TuckerTensor or a dense array.
 
         Never forms a full tensor: for two Tucker tensors it contracts the
         small Gram matrices ``U_k.T @ V_k`` into one core.
@@ -508,7 +508,7 @@ class TuckerALSResult:
 
     @property
     def rel_error(self) -> float:
-        """float: the final relative error (``history[-1]``)."""
+        """The final relative error (``history[-1]``), a float."""
         return self.history[-1]
 
 

@@ -304,6 +304,13 @@ class FunctionalTucker:
     n_modes_ : int
         Number ``K`` of modes seen in ``fit``.
 
+    Raises
+    ------
+    TypeError, ValueError
+        The hyper-parameters are checked when :meth:`fit` is called (as in
+        scikit-learn), with messages that name the parameter; see
+        :meth:`fit`.
+
     Notes
     -----
     Follows S. Fang, X. Yu, Z. Wang, S. Li, M. Kirby and S. Zhe,
@@ -341,13 +348,6 @@ class FunctionalTucker:
     * Cost per epoch: ``O(N R^(2K-2))`` for the per-coordinate message sums
       (a Numba kernel), ``O(sum_k I_k (R d)^3)`` for the smoothers and
       ``O(R^(3K))`` for the core; memory ``O(N R^K + sum_k I_k R^(2K-2))``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        The hyper-parameters are checked when :meth:`fit` is called (as in
-        scikit-learn), with messages that name the parameter; see
-        :meth:`fit`.
 
     Examples
     --------
@@ -1018,7 +1018,7 @@ class FunctionalTucker:
         return float(np.sqrt(np.mean((self.predict(X) - y) ** 2)))
 
     def get_params(self, deep: bool = True) -> dict:
-        """Hyper-parameters as a dict (scikit-learn convention).
+        """Return the hyper-parameters as a dict (scikit-learn convention).
 
         Parameters
         ----------

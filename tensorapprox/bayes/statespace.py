@@ -214,6 +214,8 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
     Returns
     -------
     StateSpaceModel
+        The kernel's stochastic differential equation: ``F``, ``L``,
+        ``q``, ``H`` and its stationary covariance ``P_inf``.
 
     Raises
     ------
@@ -481,6 +483,8 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     Returns
     -------
     SmootherResult
+        Predicted, filtered and smoothed state means and covariances at
+        every site.
 
     Raises
     ------

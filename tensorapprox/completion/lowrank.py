@@ -69,7 +69,7 @@ class LowRankMatrix:
 
     See Also
     --------
-    LowRankMatrix.from_factors : build the SVD form from any ``A @ B.T``.
+    LowRankMatrix.from_factors : Build the SVD form from any ``A @ B.T``.
 
     Examples
     --------
@@ -226,7 +226,7 @@ class LowRankMatrix:
 
     # ---------------------------------------------------------------- access
     def entries(self, rows, cols):
-        """Entries ``X[rows[t], cols[t]]`` without forming ``X``.
+        """Evaluate the entries ``X[rows[t], cols[t]]`` without forming ``X``.
 
         Parameters
         ----------
@@ -299,7 +299,7 @@ class LowRankMatrix:
         return (self.U * self.s) @ self.V.T
 
     def norm(self) -> float:
-        """Frobenius norm, in O((n1 + n2) k^2) without forming the matrix.
+        """Compute the Frobenius norm in O((n1 + n2) k^2), without forming the matrix.
 
         Correct whether or not the factors are orthonormal.
 
@@ -333,7 +333,7 @@ class LowRankMatrix:
     __rmul__ = __mul__
 
     def inner(self, other: "LowRankMatrix") -> float:
-        """Frobenius inner product with another ``LowRankMatrix`` of the same shape.
+        """Compute the Frobenius inner product with another ``LowRankMatrix`` of the same shape.
 
         Parameters
         ----------

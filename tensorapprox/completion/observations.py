@@ -112,7 +112,7 @@ class Observations:
         return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=self.shape)
 
     def subset(self, index) -> "Observations":
-        """Observations at positions ``index`` (int array or boolean mask).
+        """Select the observations at positions ``index`` (int array or boolean mask).
 
         Parameters
         ----------

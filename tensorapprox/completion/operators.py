@@ -70,7 +70,7 @@ class MeasurementOperator:
 
     See Also
     --------
-    GaussianSensing, EntrySampling : the two operators of the package.
+    GaussianSensing, EntrySampling : The two operators of the package.
 
     Notes
     -----

@@ -17,7 +17,7 @@ __all__ = ["allocate_ranks"]
 def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", *,
                    shapes: Sequence[tuple[int, int]], weights: Sequence[float] | None = None,
                    form: str = "product") -> list[int]:
-    """Ranks for a set of matrices that keep a fraction of their parameters.
+    """Choose ranks for a set of matrices that keep a fraction of their parameters.
 
     Parameters
     ----------

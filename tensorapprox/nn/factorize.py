@@ -795,7 +795,7 @@ def breakeven_rank(m: int, n: int) -> int:
 
 
 def interpolative_cost(m: int, n: int, rank: int) -> int:
-    """Numbers stored by the row-interpolative form of a rank-``rank`` ``m x n`` matrix.
+    """Count the numbers stored by the row-interpolative form of a rank-``rank`` ``m x n`` matrix.
 
     ``rank (m + n - rank)`` values (the ``rank x n`` skeleton and the
     ``(m - rank) x rank`` coefficients) plus ``m`` row indices. It is below
@@ -812,6 +812,7 @@ def interpolative_cost(m: int, n: int, rank: int) -> int:
     Returns
     -------
     int
+        ``rank * (m + n - rank) + m``.
 
     Raises
     ------
@@ -822,7 +823,8 @@ def interpolative_cost(m: int, n: int, rank: int) -> int:
 
     See Also
     --------
-    InterpolativeFactors, breakeven_rank
+    InterpolativeFactors : The form this counts.
+    breakeven_rank : The largest rank at which two factors store less than the dense matrix.
 
     Examples
     --------
@@ -1186,6 +1188,8 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
     Returns
     -------
     SparseLowRankFactors
+        The low-rank factors ``left`` and ``right`` and the sparse
+        residual by coordinates (``rows``, ``cols``, ``values``).
 
     Raises
     ------
@@ -1551,6 +1555,8 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     Returns
     -------
     TTMatrix
+        The tensor-train cores with the factorizations ``in_shape`` and
+        ``out_shape`` of the column and row counts.
 
     Raises
     ------

@@ -1249,7 +1249,11 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     Returns
     -------
     compressed_model : torch.nn.Module
+        The model with the chosen layers replaced by factored ones (``model``
+        itself with ``inplace=True``, a copy otherwise).
     report : CompressionReport
+        One row per targeted layer (rank, parameter counts, weight and
+        output errors) and the settings used.
 
     Raises
     ------
