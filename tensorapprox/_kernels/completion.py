@@ -50,8 +50,13 @@ _PAD = 32
 
 
 def sketch_bucket(h, m):
-    """Bucket and sign of a CountSketch entry from its random key ``h``."""
-    return h % m, 1.0 - 2.0 * ((h >> 40) & 1)
+    """Bucket and sign of a CountSketch entry from its random key ``h``.
+
+    The bucket maps the low 32 bits of ``h`` to ``[0, m)`` by a multiply and
+    a shift (``floor(low * m / 2^32)``), which the kernels run several
+    times faster than a 64-bit division; the sign is bit 40.
+    """
+    return ((h & 0xFFFFFFFF) * m) >> 32, 1.0 - 2.0 * ((h >> 40) & 1)
 
 
 # --------------------------------------------------------------------------
@@ -348,7 +353,7 @@ def _build_numba():
                         SAT[a, b_] = 0.0
                 for t in range(hi - lo):
                     h = keys[lo + t]
-                    bkt = h % m
+                    bkt = ((h & 0xFFFFFFFF) * m) >> 32  # as sketch_bucket
                     sgn = 1.0 - 2.0 * ((h >> 40) & 1)
                     for a in range(q):
                         SAT[a, bkt] += sgn * AT[a, t]
