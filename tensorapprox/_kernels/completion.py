@@ -234,11 +234,11 @@ def _build_numba():
         return (maxlen + _PAD - 1) // _PAD * _PAD
 
     @jit
-    def residual_sumsq(AT, nk, b, x, r):
-        # r = AT[:, :nk]^T x - b; returns ||r||^2
+    def matvec_sumsq(AT, nk, x, beta, b, r):
+        # r = AT[:, :nk]^T x + beta * b; returns ||r||^2
         q = AT.shape[0]
         for t in range(nk):
-            r[t] = -b[t]
+            r[t] = beta * b[t]
         for a in range(q):
             xa = x[a]
             for t in range(nk):
@@ -288,7 +288,7 @@ def _build_numba():
             cholesky_inplace(G, q)
             cholesky_solve(G, q, y)
             if want_rss:
-                rss[i] = residual_sumsq(AT, nk, b, y, r)
+                rss[i] = matvec_sumsq(AT, nk, y, -1.0, b, r)
             for a in range(q):
                 X[i, a] = y[a]
 
@@ -324,7 +324,7 @@ def _build_numba():
             # residual of the warm start r = b - A x, gradient A^T r, ||A||_F^2
             for a in range(q):
                 x[a] = X0[i, a]
-            residual_sumsq(AT, nk, b, x, r)  # r = A x - b
+            matvec_sumsq(AT, nk, x, -1.0, b, r)  # r = A x - b
             nb = 0.0
             for t in range(nk):
                 nb += b[t] * b[t]
@@ -380,15 +380,7 @@ def _build_numba():
             k = 0
             while k < max_steps and np.sqrt(ng) > target and gz > 0.0:
                 # w = A p, Gp = A^T w
-                for t in range(nk):
-                    w[t] = 0.0
-                for a in range(q):
-                    pa = p[a]
-                    for t in range(nk):
-                        w[t] += pa * AT[a, t]
-                ww = 0.0
-                for t in range(nk):
-                    ww += w[t] * w[t]
+                ww = matvec_sumsq(AT, nk, p, 0.0, b, w)
                 pp = 0.0
                 for a in range(q):
                     s = 0.0
@@ -414,7 +406,7 @@ def _build_numba():
                 gz = gz_new
                 k += 1
             if want_rss:
-                rss[i] = residual_sumsq(AT, nk, b, x, r)
+                rss[i] = matvec_sumsq(AT, nk, x, -1.0, b, r)
             steps[i] = k
             for a in range(q):
                 X[i, a] = x[a]
