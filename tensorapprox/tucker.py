@@ -20,6 +20,7 @@ import numpy as np
 
 from ._array import check_random_state, float_dtype_for, get_namespace, random_normal, to_numpy
 from ._dask import is_dask_collection
+from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
@@ -731,27 +732,12 @@ def _short_gram_mode(xp, Y, mode, rank, want_core):
 
 
 def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
-    """``||Y - Ynew x_mode U||_F^2`` formed explicitly, in chunks that stay in cache."""
+    """``||Y - Ynew x_mode U||_F^2`` formed explicitly (see :mod:`tensorapprox._kernels.residual`)."""
     shape = tuple(Y.shape)
     n, r = U.shape
     a = math.prod(shape[:mode])
     b = math.prod(shape[mode + 1:])
-    Y3 = xp.reshape(Y, (a, n, b))
-    P3 = xp.reshape(Ynew, (a, r, b))
-    bstep = max(1, min(b, _RESIDUAL_CHUNK_ELEMS // n))  # columns per chunk
-    astep = max(1, _RESIDUAL_CHUNK_ELEMS // (n * bstep))  # slabs per chunk
-    total = 0.0
-    for i in range(0, a, astep):
-        i2 = min(a, i + astep)
-        for j in range(0, b, bstep):
-            j2 = min(b, j + bstep)
-            total += _sumsq(xp, Y3[i:i2, :, j:j2] - xp.matmul(U, P3[i:i2, :, j:j2]))
-    return total
-
-
-# entries per chunk of an explicit residual: its temporaries (2 MiB in
-# float64) stay in cache; chunks of 2^22 entries ran half as fast
-_RESIDUAL_CHUNK_ELEMS = 1 << 18
+    return projection_residual(xp.reshape(Y, (a, n, b)), xp.reshape(Ynew, (a, r, b)), U)
 
 
 def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampling, rng, want_core=True,

@@ -305,11 +305,16 @@ def test_tucker_als_error_is_stable_at_tiny_errors():
 
 
 @pytest.mark.parametrize("chunk", [1 << 18, 7, 100])
-def test_projection_residual_equals_dense(monkeypatch, chunk):
-    # the per-mode orthogonal split of X - X x_k U_k U_k^T, in chunks of any size
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_projection_residual_equals_dense(monkeypatch, chunk, use_numba):
+    # the per-mode orthogonal split of X - X x_k U_k U_k^T, in chunks of any
+    # size (the reference) and by the kernel where the mode has >= 64 columns
+    import tensorapprox._kernels.residual as kr
     import tensorapprox.tucker as tk
 
-    monkeypatch.setattr(tk, "_RESIDUAL_CHUNK_ELEMS", chunk)
+    monkeypatch.setattr(kr, "_CHUNK_ELEMS", chunk)
+    if not use_numba:
+        monkeypatch.setenv("TENSORAPPROX_DISABLE_NUMBA", "1")
     rng = np.random.default_rng(26)
     for noise in (1e-1, 1e-9):
         X = low_rank((13, 11, 9, 5), (3, 2, 4, 2), seed=27, noise=noise)
@@ -321,6 +326,41 @@ def test_projection_residual_equals_dense(monkeypatch, chunk):
             # against residual entries of ~noise ||X||
             rel = 1e-9 if noise > 1e-3 else 1e-6
             assert tk._projection_residual(np, X, Us) == pytest.approx(float(np.sum(dense**2)), rel=rel)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape,r", [((1, 70, 2100), 1), ((1, 70, 2100), 7), ((3, 40, 130), 4),
+                                     ((2, 33, 64), 9), ((1, 5, 1500), 3)])
+def test_projection_residual_kernel_equals_reference(shape, r, dtype):
+    # several column chunks and row blocks, 1 to 9 basis vectors (groups of
+    # four and a remainder), float32 and float64, against the reference and
+    # a dense computation
+    from tensorapprox._kernels import residual as kr
+
+    rng = np.random.default_rng(31)
+    a, n, b = shape
+    U = np.linalg.qr(rng.standard_normal((n, r)))[0].astype(dtype)
+    Y3 = rng.standard_normal(shape).astype(dtype)
+    P3 = np.matmul(U.T, Y3)
+    got = kr.projection_residual_numba(Y3, P3, U)
+    ref = kr.projection_residual_reference(Y3, P3, U)
+    dense = float(np.sum((Y3.astype(np.float64) - np.matmul(U.astype(np.float64), P3.astype(np.float64))) ** 2))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert got == pytest.approx(ref, rel=tol)
+    assert got == pytest.approx(dense, rel=tol)
+    assert kr.projection_residual(Y3, P3, U) == got  # the dispatch picks the kernel here
+
+
+def test_projection_residual_kernel_non_finite():
+    from tensorapprox._kernels import residual as kr
+
+    Y3 = np.ones((1, 4, 100))
+    U = np.eye(4)[:, :2]
+    P3 = np.matmul(U.T, Y3)
+    for bad in (np.inf, np.nan):
+        Yb = Y3.copy()
+        Yb[0, 3, 50] = bad
+        assert not np.isfinite(kr.projection_residual_numba(Yb, P3, U))
 
 
 def test_tucker_als_callback_and_verbose(capsys):
