@@ -393,6 +393,28 @@ def test_adaptive_inner_tolerance_uses_few_steps():
     assert np.mean(res.inner_steps) < 4  # far fewer than the 4 unknowns x many passes of exact CG
 
 
+@pytest.mark.parametrize("solver", ["cg", "sketch"])
+@pytest.mark.parametrize("seed", [0, 2])
+def test_inexact_solvers_recover_ill_conditioned_matrix(solver, seed):
+    # singular values spread over 10^2.5: the QR between half-steps divides the
+    # weakest direction, and its inner-solve error, by s_min / s_max. With the
+    # inner tolerance not scaled by that spread, CG at the default tolerance
+    # stalled on these instances at held-out errors of 3e-2 and 4e-1 (the
+    # sketched solver reached 6e-10 and 4e-14); exact AltMin reaches 1e-14
+    n, k = 1200, 5
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    V = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    s = np.logspace(0, -2.5, k)
+    m = int(3 * n * k * np.log(n))
+    idx = rng.choice(n * n, m + 2000, replace=False)
+    r, c = np.divmod(idx, n)
+    vals = np.einsum("ij,ij->i", U[r] * s, V[c])
+    res = altmin_complete(r[:m], c[:m], vals[:m], (n, n), k, solver=solver, max_iter=40, tol=1e-14,
+                          random_state=seed, validation=(r[m:], c[m:], vals[m:]))
+    assert res.test_history[-1] <= 1e-10
+
+
 def test_init_random_and_warm_start():
     truth, train, _ = low_rank_problem(150, 120, 3, 8000, seed=5)
     res = altmin_complete(*train, (150, 120), 3, solver="exact", init="random", random_state=1, max_iter=100)

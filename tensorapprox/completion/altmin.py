@@ -269,6 +269,10 @@ class _Solver:
         self.inner_max_iter = inner_max_iter
         self.sketch_size = sketch_size
 
+    def scaled(self, factor: float) -> "_Solver":
+        """The same solver with its inner tolerance multiplied by ``factor``."""
+        return _Solver(self.solver, self.reg, self.inner_rtol * factor, self.inner_max_iter, self.sketch_size)
+
     def __call__(self, layout, F, X0, mu, b_other, want_rss):
         """``(X, rss sum, inner steps sum)`` for the rows of ``layout``."""
         indptr, indices, vals, _, keys = layout
@@ -392,7 +396,10 @@ def altmin_complete(
         Inner tolerance of ``'cg'``/``'sketch'``: each row's iteration stops
         when its normal-equation residual has dropped by this factor from its
         warm-started value (which is proportional to the current outer
-        residual). ``0`` runs exactly ``inner_max_iter`` steps.
+        residual). With orthonormalized factors the factor is multiplied by
+        the spread ``s_min / s_max`` of the singular values of the warm
+        start: the QR that follows divides the weakest direction's error by
+        ``s_min``. ``0`` runs exactly ``inner_max_iter`` steps.
     inner_max_iter : int, optional
         Cap on inner steps per row and half-step (default: the number of
         unknowns per row, where CG is exact in exact arithmetic).
@@ -603,7 +610,17 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
 
     def solve(side, F, X0, b_other=None):
         # the fit is monitored after the row half-step only
-        return backend.solve(side, np.ascontiguousarray(F), X0, mu, b_other, step, side == "row")
+        st = step
+        if orthonormalize and solver != "exact":
+            # The next QR divides the solution's weakest direction by its
+            # singular value, and so its error: an inner error relative to
+            # the warm start's distance must shrink by the spread
+            # s_min / s_max of the solution (here: of its warm start), or the
+            # weak directions never settle (a target whose singular values
+            # span 1e3 stalls at the default inner_rtol without this).
+            sv = np.linalg.svd(X0, compute_uv=False)
+            st = step.scaled(float(sv[-1] / sv[0]) if sv[0] > 0 else 0.0)
+        return backend.solve(side, np.ascontiguousarray(F), X0, mu, b_other, st, side == "row")
 
     history, test_history, inner_steps = [], [], []
     converged = False
