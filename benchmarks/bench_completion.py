@@ -275,13 +275,15 @@ def _altmin_injected(train, n, k, delta, n_pass):
     The perturbation of row i has norm ``delta * ||x_exact_i - x_warm_i||`` (error
     relative to the step the solve takes, as in the robust analysis), random direction.
     """
-    from tensorapprox.completion.altmin import _Problem, randomized_svd_sparse
+    from tensorapprox.completion.altmin import _InMemory, randomized_svd_sparse
     from tensorapprox.completion.observations import check_observations
     import scipy.sparse as sp
 
     rng = np.random.default_rng(0)
     obs = check_observations(*train, (n, n))
-    P = _Problem(obs, rng)
+    P = _InMemory(obs, (0, 1))  # CSR and CSC views: (indptr, indices, values, ...)
+    r_indptr, r_cols, r_vals = P.csr[:3]
+    c_indptr, c_rows, c_vals = P.csc[:3]
     M = sp.csr_matrix((obs.values / obs.density, (obs.rows, obs.cols)), shape=obs.shape)
     U0, _, _ = randomized_svd_sparse(M, k, rng)
     U, _ = np.linalg.qr(U0)
@@ -294,11 +296,11 @@ def _altmin_injected(train, n, k, delta, n_pass):
 
     hist = []
     for _ in range(n_pass):
-        Vn, _ = solve_rows_exact(P.c_indptr, P.c_rows, P.c_vals, U, 0.0, False)
+        Vn, _ = solve_rows_exact(c_indptr, c_rows, c_vals, U, 0.0, False)
         V = perturb(Vn, V)
         Qv, Rv = np.linalg.qr(V)
         Uw = U @ Rv.T
-        Un, rss = solve_rows_exact(P.r_indptr, P.r_cols, P.r_vals, Qv, 0.0, True)
+        Un, rss = solve_rows_exact(r_indptr, r_cols, r_vals, Qv, 0.0, True)
         U = perturb(Un, Uw)
         Qu, Ru = np.linalg.qr(U)
         U, V = Qu, Qv @ Ru.T
