@@ -88,7 +88,8 @@ def solve_rows_exact_reference(indptr, indices, targets, F, reg):
     return X, rss
 
 
-def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys):
+def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys,
+                                   precond=None):
     """Warm-started (preconditioned) CG per row (numpy reference).
 
     ``rtol[i]`` is row ``i``'s relative tolerance: iterate until the normal
@@ -99,7 +100,10 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
     is proportional to the current outer residual. With ``sketch_size > 0`` the preconditioner is
     ``R^T R = (S F[J_i])^T (S F[J_i]) + lam_i I`` for a CountSketch ``S`` with
     ``min(sketch_size, |J_i|)`` rows whose bucket and sign come from
-    ``keys`` (one random int64 per observation).
+    ``keys`` (one random int64 per observation). Otherwise, with ``precond``
+    a lower-triangular ``(q, q)`` factor ``L``, every row's preconditioner is
+    ``L L^T`` (one matrix for all rows: under uniform sampling
+    ``F[J_i]^T F[J_i] + lam_i I`` is about ``|J_i|`` times the same matrix).
 
     Returns ``(X, rss, steps)``: solutions, squared residuals, CG steps per row.
     """
@@ -122,6 +126,9 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
             L = np.linalg.cholesky(SA.T @ SA + (shift + _JITTER * np.sum(SA * SA) / q) * np.eye(q))
 
             def precondition(g, L=L):
+                return np.linalg.solve(L.T, np.linalg.solve(L, g))
+        elif precond is not None:
+            def precondition(g, L=precond):
                 return np.linalg.solve(L.T, np.linalg.solve(L, g))
         else:
             def precondition(g):
@@ -293,7 +300,7 @@ def _build_numba():
                 X[i, a] = y[a]
 
     @jit
-    def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, X, rss, steps,
+    def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, Lg, X, rss, steps,
                      want_rss):
         n = indptr.shape[0] - 1
         q = F.shape[1]
@@ -310,6 +317,11 @@ def _build_numba():
         m_max = max(sketch_size, 1)
         SAT = np.zeros((q, m_max), dtype=F.dtype)
         L = np.zeros((q, q), dtype=F.dtype)
+        use_global = sketch_size == 0 and Lg.shape[0] == q
+        if use_global:
+            for a in range(q):
+                for c in range(q):
+                    L[a, c] = Lg[a, c]
         for i in range(n):
             lo, hi = indptr[i], indptr[i + 1]
             nk = hi - lo
@@ -344,8 +356,9 @@ def _build_numba():
                 ng += g[a] * g[a]
             # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
             target = max(rtol[i] * np.sqrt(ng), 1e-14 * np.sqrt(fro * nb))
-            use_sketch = sketch_size > 0
-            if use_sketch:
+            use_pre = use_global
+            if sketch_size > 0:
+                use_pre = True
                 # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + shift I
                 m = min(sketch_size, hi - lo)
                 for a in range(q):
@@ -368,10 +381,10 @@ def _build_numba():
                 for a in range(q):
                     L[a, a] += shift + 1e-14 * sfro / q
                 if not cholesky_inplace(L, q):
-                    use_sketch = False
+                    use_pre = False
             for a in range(q):
                 z[a] = g[a]
-            if use_sketch:
+            if use_pre:
                 cholesky_solve(L, q, z)
             gz = 0.0
             for a in range(q):
@@ -395,7 +408,7 @@ def _build_numba():
                     g[a] -= alpha * (Gp[a] + shift * p[a])
                     z[a] = g[a]
                     ng += g[a] * g[a]
-                if use_sketch:
+                if use_pre:
                     cholesky_solve(L, q, z)
                 gz_new = 0.0
                 for a in range(q):
@@ -462,8 +475,8 @@ def solve_rows_exact(indptr, indices, targets, F, reg, want_rss=True):
 
 
 def solve_rows_iterative(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size=0, keys=None,
-                         want_rss=True):
-    """Warm-started per-row CG (``sketch_size = 0``) or sketch-preconditioned CG.
+                         want_rss=True, precond=None):
+    """Warm-started per-row CG, sketch-preconditioned (``sketch_size > 0``) or with one preconditioner ``precond``.
 
     Returns ``(X, rss, steps)``; see :func:`solve_rows_iterative_reference`.
     """
@@ -475,10 +488,12 @@ def solve_rows_iterative(indptr, indices, targets, F, reg, X0, rtol, max_steps, 
         X = np.empty((n, q), dtype=F.dtype)
         rss = np.empty(n, dtype=F.dtype)
         steps = np.empty(n, dtype=np.int64)
+        Lg = np.zeros((0, 0), dtype=F.dtype) if precond is None else np.ascontiguousarray(precond, dtype=F.dtype)
         _numba_kernels()["iterative"](
             indptr, indices, targets, np.ascontiguousarray(F), float(reg),
             np.ascontiguousarray(X0, dtype=F.dtype), np.ascontiguousarray(rtol), int(max_steps),
-            int(sketch_size), keys, X, rss, steps, bool(want_rss),
+            int(sketch_size), keys, Lg, X, rss, steps, bool(want_rss),
         )
         return X, rss, steps
-    return solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys)
+    return solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys,
+                                          precond)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._array import check_random_state
-from .._kernels.completion import sampled_dot, solve_rows_exact, solve_rows_iterative
+from .._kernels.completion import _JITTER, sampled_dot, solve_rows_exact, solve_rows_iterative
 from .._validation import check_choice, check_int, check_positive_float
 from .lowrank import LowRankMatrix
 from ._partitioned import is_partitioned
@@ -262,16 +262,18 @@ def _layout(rows, cols, vals, n, by_row: bool, seed: int, shape, lo: int = 0):
 class _Solver:
     """Per-row solves of one half-step over a compressed layout (shared by every backend)."""
 
-    def __init__(self, solver, regularization, inner_rtol, inner_max_iter, sketch_size):
+    def __init__(self, solver, regularization, inner_rtol, inner_max_iter, sketch_size, precond=None):
         self.solver = solver
         self.reg = regularization
         self.inner_rtol = inner_rtol
         self.inner_max_iter = inner_max_iter
         self.sketch_size = sketch_size
+        self.precond = precond
 
-    def scaled(self, factor: float) -> "_Solver":
-        """The same solver with its inner tolerance multiplied by ``factor``."""
-        return _Solver(self.solver, self.reg, self.inner_rtol * factor, self.inner_max_iter, self.sketch_size)
+    def adapted(self, factor: float = 1.0, precond=None) -> "_Solver":
+        """The same solver with its inner tolerance times ``factor`` and the given preconditioner."""
+        return _Solver(self.solver, self.reg, self.inner_rtol * factor, self.inner_max_iter, self.sketch_size,
+                       precond)
 
     def __call__(self, layout, F, X0, mu, b_other, want_rss):
         """``(X, rss sum, inner steps sum)`` for the rows of ``layout``."""
@@ -283,7 +285,7 @@ class _Solver:
         else:
             X, rss, st = solve_rows_iterative(
                 indptr, indices, targets, F, self.reg, X0, self.inner_rtol, self.inner_max_iter,
-                self.sketch_size if self.solver == "sketch" else 0, keys, want_rss,
+                self.sketch_size if self.solver == "sketch" else 0, keys, want_rss, self.precond,
             )
             steps = float(np.sum(st))
         return X, float(np.sum(rss)), steps
@@ -365,7 +367,9 @@ def altmin_complete(
         With orthonormalized factors (the default without regularization or
         biases) every row is well conditioned: ``'cg'`` needs about two
         steps and is the fastest, and the sketched preconditioner costs more
-        than it saves (``python benchmarks/bench_completion.py a1``).
+        than it saves (``python benchmarks/bench_completion.py a1``). Without
+        orthonormalization ``'cg'`` is preconditioned by one Cholesky factor
+        of ``F^T F / n_F + regularization I`` shared by all rows.
     tol : float, default 1e-10
         Stop when the relative residual on the observed entries drops below
         ``tol``, or when it changes by less than ``tol`` (relative) in a pass.
@@ -396,10 +400,11 @@ def altmin_complete(
         Inner tolerance of ``'cg'``/``'sketch'``: each row's iteration stops
         when its normal-equation residual has dropped by this factor from its
         warm-started value (which is proportional to the current outer
-        residual). With orthonormalized factors the factor is multiplied by
-        the spread ``s_min / s_max`` of the singular values of the warm
-        start: the QR that follows divides the weakest direction's error by
-        ``s_min``. ``0`` runs exactly ``inner_max_iter`` steps.
+        residual). The factor is multiplied by the spread ``s_min / s_max``
+        of the singular values of the warm start (for ``'sketch'`` with
+        orthonormalized factors only), so that the weakest direction of the
+        solution is resolved to the same relative accuracy as the strongest.
+        ``0`` runs exactly ``inner_max_iter`` steps.
     inner_max_iter : int, optional
         Cap on inner steps per row and half-step (default: the number of
         unknowns per row, where CG is exact in exact arithmetic).
@@ -611,15 +616,32 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
     def solve(side, F, X0, b_other=None):
         # the fit is monitored after the row half-step only
         st = step
-        if orthonormalize and solver != "exact":
-            # The next QR divides the solution's weakest direction by its
-            # singular value, and so its error: an inner error relative to
-            # the warm start's distance must shrink by the spread
-            # s_min / s_max of the solution (here: of its warm start), or the
-            # weak directions never settle (a target whose singular values
-            # span 1e3 stalls at the default inner_rtol without this).
+        if orthonormalize and solver != "exact" or solver == "cg":
+            # An inner error relative to the warm start's distance must shrink
+            # by the spread s_min / s_max of the solution (here: of its warm
+            # start), or its weak directions never settle: with orthonormalized
+            # factors the next QR divides them, and their error, by s_min;
+            # without, the solution is the next half-step's design matrix. At
+            # the unscaled default tolerance CG stalled on targets whose
+            # singular values span 10^2.5 to 10^3. (The sketched solver
+            # without the QR keeps its unscaled tolerance: scaled, it fixed
+            # one such target and broke another.)
             sv = np.linalg.svd(X0, compute_uv=False)
-            st = step.scaled(float(sv[-1] / sv[0]) if sv[0] > 0 else 0.0)
+            spread = float(sv[-1] / sv[0]) if sv[0] > 0 else 0.0
+            precond = None
+            if solver == "cg" and not orthonormalize:
+                # Without the QR the fixed factor F may be badly conditioned,
+                # and so is every row's F[J_i]: precondition all rows by one
+                # Cholesky factor of F^T F / n_F + reg I (under uniform
+                # sampling each row's normal matrix is about |J_i| times it).
+                # Unpreconditioned CG diverged on exactly low-rank targets.
+                G = F.T @ F / max(F.shape[0], 1)
+                G[np.diag_indices_from(G)] += regularization + _JITTER * (np.trace(G) / G.shape[0] + regularization)
+                try:
+                    precond = np.linalg.cholesky(G)
+                except np.linalg.LinAlgError:
+                    precond = None  # a zero or non-finite factor: plain CG
+            st = step.adapted(spread, precond)
         return backend.solve(side, np.ascontiguousarray(F), X0, mu, b_other, st, side == "row")
 
     history, test_history, inner_steps = [], [], []
