@@ -10,7 +10,8 @@ row ``i`` and ``F`` is the fixed factor. Three solvers:
 
 * ``exact``  -- normal equations and Cholesky, O(|J_i| q^2) per row;
 * ``cg``     -- warm-started conjugate gradients on the normal equations,
-  O(|J_i| q) per step, stopped by a per-row tolerance;
+  O(|J_i| q) per step, stopped by a per-row tolerance, optionally
+  preconditioned by one Cholesky factor shared by all rows;
 * ``sketch`` -- the same iteration preconditioned by the Cholesky factor of
   a CountSketch of ``F[J_i]`` (sketch-and-precondition).
 

@@ -401,8 +401,8 @@ def altmin_complete(
         when its normal-equation residual has dropped by this factor from its
         warm-started value (which is proportional to the current outer
         residual). The factor is multiplied by the spread ``s_min / s_max``
-        of the singular values of the warm start (for ``'sketch'`` with
-        orthonormalized factors only), so that the weakest direction of the
+        of the singular values of the warm start (always for ``'cg'``, for
+        ``'sketch'`` with orthonormalized factors), so that the weakest direction of the
         solution is resolved to the same relative accuracy as the strongest.
         ``0`` runs exactly ``inner_max_iter`` steps.
     inner_max_iter : int, optional
