@@ -402,8 +402,9 @@ def altmin_complete(
         warm-started value (which is proportional to the current outer
         residual). The factor is multiplied by the spread ``s_min / s_max``
         of the singular values of the warm start (always for ``'cg'``, for
-        ``'sketch'`` with orthonormalized factors), so that the weakest direction of the
-        solution is resolved to the same relative accuracy as the strongest.
+        ``'sketch'`` with orthonormalized factors), so that the weakest
+        direction of the solution is resolved to the same relative accuracy
+        as the strongest.
         ``0`` runs exactly ``inner_max_iter`` steps.
     inner_max_iter : int, optional
         Cap on inner steps per row and half-step (default: the number of
@@ -616,7 +617,7 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
     def solve(side, F, X0, b_other=None):
         # the fit is monitored after the row half-step only
         st = step
-        if orthonormalize and solver != "exact" or solver == "cg":
+        if (orthonormalize and solver != "exact") or solver == "cg":
             # An inner error relative to the warm start's distance must shrink
             # by the spread s_min / s_max of the solution (here: of its warm
             # start), or its weak directions never settle: with orthonormalized
