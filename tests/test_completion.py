@@ -252,9 +252,11 @@ class TestKernels:
             assert rss[i] == pytest.approx(np.sum((A @ x - b[lo:hi]) ** 2), rel=1e-9)
 
     @pytest.mark.parametrize("reg", [0.0, 0.2])
-    def test_exact_numba_equals_reference(self, reg):
-        indptr, indices, b = random_csr(40, 30, 0.4, 3, empty_rows=(0, 17))
-        F = np.random.default_rng(4).standard_normal((30, 6))
+    @pytest.mark.parametrize("q", [1, 3, 4, 6, 9])
+    def test_exact_numba_equals_reference(self, reg, q):
+        # q = 1..9: the kernel forms the Gram matrix four rows at a time plus a remainder
+        indptr, indices, b = random_csr(40, 60, 0.5, 3, empty_rows=(0, 17))
+        F = np.random.default_rng(4).standard_normal((60, q))
         X, rss = kc.solve_rows_exact(indptr, indices, b, F, reg)
         Xr, rssr = kc.solve_rows_exact_reference(indptr, indices, b, F, reg)
         np.testing.assert_allclose(X, Xr, rtol=1e-11, atol=1e-12)

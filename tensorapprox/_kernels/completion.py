@@ -257,6 +257,46 @@ def _build_numba():
         return s
 
     @jit
+    def gram_lower(AT, nk, b, G, y):
+        # lower triangle of G = AT AT^T and y = AT b (the first nk columns).
+        # Rows a come four at a time, so that each load of AT[c] (or b)
+        # serves four dot products: at k = 40 the block AT no longer fits the
+        # first-level cache and one dot product per entry is bound by the
+        # second level's bandwidth
+        q = AT.shape[0]
+        a = 0
+        while a + 4 <= q:
+            for c in range(a + 5):
+                v = b if c == a + 4 else AT[c]
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                s3 = 0.0
+                for t in range(nk):
+                    vt = v[t]
+                    s0 += AT[a, t] * vt
+                    s1 += AT[a + 1, t] * vt
+                    s2 += AT[a + 2, t] * vt
+                    s3 += AT[a + 3, t] * vt
+                if c == a + 4:
+                    y[a], y[a + 1], y[a + 2], y[a + 3] = s0, s1, s2, s3
+                else:
+                    # entries above the diagonal (c > a + j) are never read
+                    G[a, c], G[a + 1, c], G[a + 2, c], G[a + 3, c] = s0, s1, s2, s3
+            a += 4
+        while a < q:
+            s = 0.0
+            for t in range(nk):
+                s += AT[a, t] * b[t]
+            y[a] = s
+            for c in range(a + 1):
+                s = 0.0
+                for t in range(nk):
+                    s += AT[a, t] * AT[c, t]
+                G[a, c] = s
+            a += 1
+
+    @jit
     def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         n = indptr.shape[0] - 1
         q = F.shape[1]
@@ -275,17 +315,7 @@ def _build_numba():
                     X[i, a] = 0.0
                 continue
             nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
-            # lower triangle of the Gram matrix and A^T b, one dot product each
-            for a in range(q):
-                s = 0.0
-                for t in range(nk):
-                    s += AT[a, t] * b[t]
-                y[a] = s
-                for c in range(a + 1):
-                    s = 0.0
-                    for t in range(nk):
-                        s += AT[a, t] * AT[c, t]
-                    G[a, c] = s
+            gram_lower(AT, nk, b, G, y)
             lam = reg * (hi - lo)
             tr = 0.0
             for a in range(q):
