@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["numba_enabled"]
+__all__ = ["numba_enabled", "FINITE_FASTMATH"]
+
+# Fast-math flags for kernels whose sums must stay honest about non-finite
+# data: reassociation lets the reductions vectorize, but there are no
+# 'nnan'/'ninf' flags, so NaN or Inf in the input reaches the result (and the
+# caller's finiteness check) instead of being assumed away.
+FINITE_FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
 
 
 def numba_enabled() -> bool:

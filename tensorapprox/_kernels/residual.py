@@ -20,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-from . import numba_enabled
+from . import FINITE_FASTMATH, numba_enabled
 from .._array import get_namespace, is_numpy
 
 __all__ = ["projection_residual_reference", "projection_residual_numba", "projection_residual"]
@@ -51,9 +51,8 @@ def projection_residual_reference(Y3, P3, U) -> float:
     return total
 
 
-# reassociation lets the sums vectorize; no 'nnan'/'ninf' flags, so a
-# non-finite input gives a non-finite result, never a silent one
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# a non-finite input gives a non-finite result, never a silent one
+_FASTMATH = set(FINITE_FASTMATH)  # numba takes a set, not a frozenset
 # rows per block and columns per chunk: a chunk of P (r x 1024) stays in the
 # first-level caches while a block of rows streams past it
 _ROWS = 32

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from array_api_compat import device
 
-from . import numba_enabled
+from . import FINITE_FASTMATH, numba_enabled
 from .._array import get_namespace, is_numpy
 
 __all__ = ["sign_sketch_reference", "sign_sketch_numba", "sign_sketch"]
@@ -55,9 +55,8 @@ def sign_sketch_reference(X, axis: int, buckets: np.ndarray, signs: np.ndarray, 
     return xp.reshape(Y, shape[:axis] + (width,) + shape[axis + 1:]), sumsq
 
 
-# reassociation lets the sums vectorize; no 'nnan'/'ninf': the sum of squares
-# must carry NaN and Inf through to the caller's finiteness check
-_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# the sum of squares must carry NaN and Inf through to the caller's finiteness check
+_FASTMATH = set(FINITE_FASTMATH)  # numba takes a set, not a frozenset
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
