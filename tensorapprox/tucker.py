@@ -886,7 +886,7 @@ def _draw_sign_sketch(Y, axis: int, width: int, rng):
 
 # below this many entries the range finder reads the data directly: the sketch
 # would save less than its own pass costs
-_FIRST_STAGE_MIN_ELEMS = 1 << 20
+_FIRST_STAGE_MIN_ELEMS = 1 << 18
 
 
 def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng, total=None, first_sketch=None):
@@ -899,22 +899,31 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
     with its Gaussian Khatri-Rao test matrix and its ``n_power_iter`` power
     iterations, then runs on the unfolding ``Z_(mode) = A (I x S^T)``, a
     fraction ``width / n_j`` of the data. The data itself is read twice: for
-    the sketch and for the projection ``B = Q^T A``; the small SVD of ``B``
-    comes from the eigen-decomposition of ``B @ B^T``. (Without a first
-    stage, the sketch and each power iteration read ``A`` too.) With
-    ``rtol`` the sketch width doubles until the exactly computed projection
-    error ``||A||^2 - ||U^T A||^2`` fits the budget, so the guarantee holds
-    as for the deterministic methods.
+    the sketch and for the projection ``B = Q^T A`` (mode-wise, without
+    forming ``A``); the small SVD of ``B`` comes from the eigen-decomposition
+    of ``B @ B^T``. On a large tensor at a fixed rank, the leading
+    directions within ``range(Q)`` are chosen on the sketch instead, and the
+    data is projected on those ``r`` alone. (Without a first stage, the
+    sketch and each power iteration read ``A`` too.) With
+    ``rtol`` the sketch width doubles until the projection error fits the
+    budget, so the guarantee holds as for the deterministic methods: the
+    error is the energy outside ``range(Q)`` plus the trailing eigenvalues
+    of ``B B^T``, and where the budget is too tight for the difference
+    ``||A||^2 - ||B||^2`` to resolve, the energy outside ``range(Q)`` and the
+    final error are formed explicitly instead.
     """
     shape = tuple(Y.shape)
     n = shape[mode]
-    A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
-    m = A.shape[1]
+    m = math.prod(shape) // n
+    eps = float(xp.finfo(Y.dtype).eps)
+    A = None  # the unfolding, formed only where the data is read as a matrix
     width = _initial_width(n, m, rank, oversampling)
     while True:
         width = min(width, n, m)
         axis = _first_stage_axis(shape, mode, width)
         if axis is None:
+            if A is None:
+                A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
             Z, Az = Y, A
             if total is None:
                 total = _sumsq(xp, A)
@@ -932,41 +941,65 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
             # spectrum only, far from float64's range for these sketches
             Zt = xp.matrix_transpose(Q) @ Az
             Q, _ = xp.linalg.qr(Az @ xp.matrix_transpose(Zt))
-        if rank is not None and axis is not None:
+        if rank is not None and axis is not None and n * m >= _RITZ_ON_SKETCH_MIN:
             # the leading directions within range(Q) are chosen on the sketch,
             # and the data is projected on those alone: one pass, r rows
             Bz = xp.matrix_transpose(Q) @ Az
             _, V = xp.linalg.eigh(Bz @ xp.matrix_transpose(Bz))
             U = Q @ xp.flip(V, axis=1)[:, :rank]
-            Bm = xp.matrix_transpose(U) @ A
-            break
-        B = xp.matrix_transpose(Q) @ A  # (width, m): the projection pass
-        w, V = xp.linalg.eigh(B @ xp.matrix_transpose(B))
+            # the projection pass, mode-wise: no permuted copy of the data
+            Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
+            return U, Ynew, max(total - _sumsq(xp, Ynew), 0.0)
+        # the projection pass on all of range(Q), mode-wise; the leading
+        # directions within it are then chosen on the data (Rayleigh-Ritz)
+        B = _ttm(xp, Y, xp.matrix_transpose(Q), mode)
+        w, V = xp.linalg.eigh(_gram(xp, B, mode))
         w = xp.flip(w)
         V = xp.flip(V, axis=1)
         sigma2 = np.clip(to_numpy(w), 0.0, None)
+        # the energy discarded at rank r: the part outside range(Q), plus the
+        # trailing eigenvalues of B_(mode) B_(mode)^T (tail[r], summed from the smallest)
+        tail = np.append(np.cumsum(sigma2[::-1])[::-1], 0.0)
+        tight = rank is None and budget < _TIGHT_BUDGET * math.sqrt(n * m) * eps * total
+        if tight:
+            # the difference total - ||B||^2 carries the rounding error of a sum
+            # over the whole tensor, about sqrt(n m) eps of it: near a budget
+            # that small every rank would look too coarse (or too fine), so the
+            # part outside range(Q) is formed explicitly (one more pass)
+            outside = _residual_energy(xp, Y, B, Q, mode)
+        else:
+            outside = max(total - float(tail[0]), 0.0)
         if rank is not None:
             r = rank
         else:
-            err = total - np.cumsum(sigma2)
-            ok = np.nonzero(err <= budget)[0]
+            ok = np.nonzero(outside + tail[1:] <= budget)[0]
             r = int(ok[0]) + 1 if ok.size else None
             if r is None and width >= min(n, m):
                 # Q spans everything: width = n gives an n x n orthogonal Q (the first
                 # stage needs m >= 4 n_j >= 8 width, so width = m < n has no first stage)
                 r = int(sigma2.size)
-        if r is not None:
+        while r is not None:
             Vr = V[:, :r]
             U = Q @ Vr
-            Bm = xp.matrix_transpose(Vr) @ B
-            break
+            Ynew = _ttm(xp, B, xp.matrix_transpose(Vr), mode)
+            if not tight:
+                return U, Ynew, outside + float(tail[r])
+            # the eigenvalues carry absolute errors of about width eps ||B||^2:
+            # verify the rank on the data, as the 'eigh' route does
+            discarded = _residual_energy(xp, Y, Ynew, U, mode)
+            if discarded <= budget or r == sigma2.size:
+                return U, Ynew, discarded
+            r += 1
         width *= 2
-    discarded = max(total - _sumsq(xp, Bm), 0.0)
-    rest = shape[:mode] + shape[mode + 1:]
-    Ynew = xp.reshape(Bm, (U.shape[1],) + rest)
-    if mode != 0:
-        Ynew = xp.moveaxis(Ynew, 0, mode)
-    return U, Ynew, discarded
+
+
+# a budget under this times sqrt(N) eps ||Y||^2 (N entries) is tight for the
+# randomized route's cancelling energy differences
+_TIGHT_BUDGET = 64.0
+# from this many entries on, a fixed rank's leading directions within range(Q)
+# are chosen on the first-stage sketch: the data is then projected on r
+# directions instead of all of range(Q)
+_RITZ_ON_SKETCH_MIN = 1 << 22
 
 
 def _check_rank_product(ranks):

@@ -64,15 +64,23 @@ def _sign_sketch_rows(X2, buckets, signs, out):  # pragma: no cover - compiled
     # the sketched axis is the last: each row scatters into ``width`` sums
     a, n = X2.shape
     width = out.shape[1]
+    # the squares are summed per row, the rows' sums per block of rows, then
+    # the blocks': rounding error ~ eps sqrt(n + rows + blocks), not eps sqrt(a n)
     sumsq = 0.0
+    block = 0.0
     for p in range(a):
         for c in range(width):
             out[p, c] = 0.0
+        part = 0.0
         for i in range(n):
             x = X2[p, i]
             out[p, buckets[i]] += signs[i] * x
-            sumsq += x * x
-    return sumsq
+            part += x * x
+        block += part
+        if p % 128 == 127:
+            sumsq += block
+            block = 0.0
+    return sumsq + block
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
@@ -85,13 +93,15 @@ def _sign_sketch_slabs(X3, buckets, signs, out):  # pragma: no cover - compiled
         for c in range(width):
             for q in range(b):
                 out[p, c, q] = 0.0
+        part = 0.0  # one partial sum per slab (see _sign_sketch_rows)
         for i in range(n):
             c = buckets[i]
             s = signs[i]
             for q in range(b):
                 x = X3[p, i, q]
                 out[p, c, q] += s * x
-                sumsq += x * x
+                part += x * x
+        sumsq += part
     return sumsq
 
 
