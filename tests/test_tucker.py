@@ -667,6 +667,13 @@ def test_randomized_rtol_guarantee_and_ranks_at_tight_tolerances(first_stage, mo
         assert rel_err(T, X) <= rtol * (1 + 1e-9)
         assert T.ranks == ta.st_hosvd(X, rtol=rtol, method="svd").ranks
         assert_orthonormal(T)
+    # float32 reaches that regime at rtol 1e-4 (the old route: 1.2x and 12x over)
+    X32 = X.astype(np.float32)
+    for rtol in (1e-3, 1e-4, 1e-5):
+        T = ta.st_hosvd(X32, rtol=rtol, method="randomized", random_state=0)
+        assert T.dtype == np.float32
+        assert rel_err(T, X) <= rtol * (1 + 1e-6)
+        assert T.ranks == ta.st_hosvd(X32, rtol=rtol, method="svd").ranks
 
 
 def test_sign_sketch_flags_nan_and_inf():
