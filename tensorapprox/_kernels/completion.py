@@ -101,7 +101,10 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
     is proportional to the current outer residual. With ``sketch_size > 0`` the preconditioner is
     ``R^T R = (S F[J_i])^T (S F[J_i]) + lam_i I`` for a CountSketch ``S`` with
     ``min(sketch_size, |J_i|)`` rows whose bucket and sign come from
-    ``keys`` (one random int64 per observation). Otherwise, with ``precond``
+    ``keys`` (one random int64 per observation), and the measure is the
+    preconditioned residual ``z = (R^T R)^-1 g`` instead of ``g`` (the
+    round-off floor still on ``g``): ``R^T R`` approximates the row's own
+    normal matrix, so ``z`` approximates the error of ``x``. Otherwise, with ``precond``
     a lower-triangular ``(q, q)`` factor ``L``, every row's preconditioner is
     ``L L^T`` (one matrix for all rows: under uniform sampling
     ``F[J_i]^T F[J_i] + lam_i I`` is about ``|J_i|`` times the same matrix).
@@ -119,16 +122,20 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
         A, b = F[indices[lo:hi]], targets[lo:hi]
         lam = reg * (hi - lo)
         shift = lam + _JITTER * (np.sum(A * A) / q + lam)
+        L = None
         if sketch_size > 0:
             m = min(sketch_size, hi - lo)
             bucket, sign = sketch_bucket(keys[lo:hi], m)
             SA = np.zeros((m, q), dtype=F.dtype)
             np.add.at(SA, bucket, sign[:, None] * A)
-            L = np.linalg.cholesky(SA.T @ SA + (shift + _JITTER * np.sum(SA * SA) / q) * np.eye(q))
-
+            try:
+                L = np.linalg.cholesky(SA.T @ SA + (shift + _JITTER * np.sum(SA * SA) / q) * np.eye(q))
+            except np.linalg.LinAlgError:  # as the kernel: plain CG for this row
+                L = None
+        if L is not None:
             def precondition(g, L=L):
                 return np.linalg.solve(L.T, np.linalg.solve(L, g))
-        elif precond is not None:
+        elif sketch_size == 0 and precond is not None:
             def precondition(g, L=precond):
                 return np.linalg.solve(L.T, np.linalg.solve(L, g))
         else:
@@ -138,12 +145,21 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
         x = X0[i].astype(F.dtype, copy=True)
         r = b - A @ x
         g = A.T @ r - shift * x
-        target = max(rtol[i] * np.linalg.norm(g), _FLOOR * np.linalg.norm(A) * np.linalg.norm(b))
+        floor = _FLOOR * np.linalg.norm(A) * np.linalg.norm(b)
+        target = max(rtol[i] * np.linalg.norm(g), floor)
         z = precondition(g)
+        # the sketched preconditioner approximates this row's own normal
+        # matrix H, so z = M^-1 g approximates the error H^-1 g of x itself:
+        # that is the measure, and weak directions count in full (the
+        # residual g weighs them by their small eigenvalues)
+        measure_z = sketch_size > 0 and L is not None
+        target_z = rtol[i] * np.linalg.norm(z)
         p = z.copy()
         gz = g @ z
         k = 0
-        while k < max_steps and np.linalg.norm(g) > target and gz > 0:
+        while k < max_steps and gz > 0 and (
+                (np.linalg.norm(z) > target_z and np.linalg.norm(g) > floor) if measure_z
+                else np.linalg.norm(g) > target):
             w = A @ p
             alpha = gz / (w @ w + shift * (p @ p))
             x += alpha * p
@@ -418,11 +434,18 @@ def _build_numba():
             if use_pre:
                 cholesky_solve(L, q, z)
             gz = 0.0
+            nz = 0.0
             for a in range(q):
                 p[a] = z[a]
                 gz += g[a] * z[a]
+                nz += z[a] * z[a]
+            # the sketched solver measures its preconditioned residual (see the reference)
+            floor = 1e-14 * np.sqrt(fro * nb)
+            measure_z = sketch_size > 0 and use_pre
+            target_z = rtol[i] * np.sqrt(nz)
             k = 0
-            while k < max_steps and np.sqrt(ng) > target and gz > 0.0:
+            while k < max_steps and gz > 0.0 and (
+                    (np.sqrt(nz) > target_z and np.sqrt(ng) > floor) if measure_z else np.sqrt(ng) > target):
                 # w = A p, Gp = A^T w
                 ww = matvec_sumsq(AT, nk, p, 0.0, b, w)
                 pp = 0.0
@@ -442,8 +465,10 @@ def _build_numba():
                 if use_pre:
                     cholesky_solve(L, q, z)
                 gz_new = 0.0
+                nz = 0.0
                 for a in range(q):
                     gz_new += g[a] * z[a]
+                    nz += z[a] * z[a]
                 beta = gz_new / gz
                 for a in range(q):
                     p[a] = z[a] + beta * p[a]

@@ -398,9 +398,10 @@ def altmin_complete(
         Handling of repeated ``(row, col)`` pairs.
     inner_rtol : float, default 0.1
         Inner tolerance of ``'cg'``/``'sketch'``: each row's iteration stops
-        when its normal-equation residual has dropped by this factor from its
-        warm-started value (which is proportional to the current outer
-        residual). The factor is multiplied by the spread ``s_min / s_max``
+        when its normal-equation residual (for ``'sketch'``: the residual
+        preconditioned by the row's sketched normal matrix, an estimate of
+        the row's error) has dropped by this factor from its warm-started
+        value (which is proportional to the current outer residual). The factor is multiplied by the spread ``s_min / s_max``
         of the singular values of the warm start (always for ``'cg'``, for
         ``'sketch'`` with orthonormalized factors), so that the weakest
         direction of the solution is resolved to the same relative accuracy
@@ -625,8 +626,9 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
             # without, the solution is the next half-step's design matrix. At
             # the unscaled default tolerance CG stalled on targets whose
             # singular values span 10^2.5 to 10^3. (The sketched solver
-            # without the QR keeps its unscaled tolerance: scaled, it fixed
-            # one such target and broke another.)
+            # without the QR keeps its unscaled tolerance: it measures the
+            # preconditioned residual, an estimate of each row's error in
+            # which the weak directions count in full.)
             sv = np.linalg.svd(X0, compute_uv=False)
             spread = float(sv[-1] / sv[0]) if sv[0] > 0 else 0.0
             precond = None
