@@ -454,9 +454,11 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
     ``||X||^2``); each power iteration costs one pass per mode; the last pass
     forms ``W = X x_k Q_k^T``. The small ``W`` is truncated in memory by
     ST-HOSVD, and ``U_k = Q_k V_k``. With ``rtol`` the sketch width doubles
-    until the exact error ``||X||^2 - ||core||^2`` fits.
+    until the energy outside the ``Q_k``, ``||X||^2 - ||W||^2`` (formed
+    explicitly where the budget is below that difference's rounding error),
+    leaves room in the budget; ST-HOSVD of ``W`` spends the rest.
     """
-    from .tucker import TuckerTensor, st_hosvd, _zero_result
+    from .tucker import _TIGHT_BUDGET, TuckerTensor, _zero_result, st_hosvd
 
     rng = check_random_state(random_state)
     d = X.ndim
@@ -488,7 +490,12 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
             T = st_hosvd(W, rank=ranks)
             break
         normW2 = float(np.vecdot(W.reshape(-1), W.reshape(-1), dtype=np.float64))
-        left = rtol * rtol * normX2 - max(normX2 - normW2, 0.0)
+        outside = max(normX2 - normW2, 0.0)  # the energy outside the Q_k, by a cancelling difference
+        if rtol * rtol < _TIGHT_BUDGET * math.sqrt(total) * float(np.finfo(X.dtype).eps):
+            # below that difference's rounding error: formed explicitly (one more pass),
+            # or every width would look too narrow and the ranks end up full
+            outside = _residual_pass(X, W, Qs, progress)
+        left = rtol * rtol * normX2 - outside
         full = all(w >= min(n, total // n) for w, n in zip(width, shape))
         if left > 0 and normW2 > 0:
             T = st_hosvd(W, rtol=min(math.sqrt(left / normW2), 0.999999))

@@ -131,6 +131,20 @@ def test_float32_kept_and_tight_rtol_verified():
         assert _rel(T.full(), X64) <= 1e-7
 
 
+def test_randomized_tight_rtol_keeps_small_ranks():
+    # the energy outside the sketched subspaces was judged by ||X||^2 - ||W||^2
+    # alone: at rtol <= 1e-8 that difference is below its rounding error, no
+    # width seemed to fit, and the ranks grew to the full (80, 80, 80)
+    x = np.linspace(-1.0, 1.0, 80)
+    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    Xd = da.from_array(X, chunks=(40, 40, 40))
+    with _blockwise(X):
+        for rtol in (1e-8, 1e-10):
+            T = ta.st_hosvd(Xd, rtol=rtol, method="randomized", random_state=0)
+            assert _rel(T.full(), X) <= rtol
+            assert T.ranks == ta.st_hosvd(X, rtol=rtol, method="svd").ranks
+
+
 def test_randomized_single_sketch_pass():
     X = _lowrank_plus_noise((30, 28, 26), (4, 4, 4), 1e-2, 3)
     Xd = da.from_array(X, chunks=(10, 14, 13))
