@@ -401,11 +401,11 @@ def altmin_complete(
         when its normal-equation residual (for ``'sketch'``: the residual
         preconditioned by the row's sketched normal matrix, an estimate of
         the row's error) has dropped by this factor from its warm-started
-        value (which is proportional to the current outer residual). The factor is multiplied by the spread ``s_min / s_max``
-        of the singular values of the warm start (always for ``'cg'``, for
-        ``'sketch'`` with orthonormalized factors), so that the weakest
-        direction of the solution is resolved to the same relative accuracy
-        as the strongest.
+        value (which is proportional to the current outer residual). The
+        factor is multiplied by the spread ``s_min / s_max`` of the singular
+        values of the warm start (always for ``'cg'``, for ``'sketch'`` with
+        orthonormalized factors), so that the weakest direction of the
+        solution is resolved to the same relative accuracy as the strongest.
         ``0`` runs exactly ``inner_max_iter`` steps.
     inner_max_iter : int, optional
         Cap on inner steps per row and half-step (default: the number of
