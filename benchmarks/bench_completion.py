@@ -167,7 +167,10 @@ def _half_step_times(n, k, repeats, seed=0):
     np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
     F = np.ascontiguousarray(np.linalg.qr(rng.standard_normal((n, k)))[0])
     Xt = rng.standard_normal((n, k))
-    b = np.einsum("ij,ij->i", Xt[r], F[c])
+    b = np.empty(m)
+    for lo in range(0, m, 1 << 22):  # in blocks: the gathered rows of all of Omega need |Omega| k floats
+        hi = min(m, lo + (1 << 22))
+        b[lo:hi] = np.einsum("ij,ij->i", Xt[r[lo:hi]], F[c[lo:hi]])
     del r
     X0 = Xt + 1e-3 * rng.standard_normal((n, k))
     keys = rng.integers(0, 2**62, m)
