@@ -458,7 +458,7 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
     explicitly where the budget is below that difference's rounding error),
     leaves room in the budget; ST-HOSVD of ``W`` spends the rest.
     """
-    from .tucker import _TIGHT_BUDGET, TuckerTensor, _zero_result, st_hosvd
+    from .tucker import TuckerTensor, _budget_is_tight, _zero_result, st_hosvd
 
     rng = check_random_state(random_state)
     d = X.ndim
@@ -491,7 +491,7 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
             break
         normW2 = float(np.vecdot(W.reshape(-1), W.reshape(-1), dtype=np.float64))
         outside = max(normX2 - normW2, 0.0)  # the energy outside the Q_k, by a cancelling difference
-        if rtol * rtol < _TIGHT_BUDGET * math.sqrt(total) * float(np.finfo(X.dtype).eps):
+        if _budget_is_tight(rtol * rtol * normX2, normX2, total, float(np.finfo(X.dtype).eps)):
             # below that difference's rounding error: formed explicitly (one more pass),
             # or every width would look too narrow and the ranks end up full
             outside = _residual_pass(X, W, Qs, progress)

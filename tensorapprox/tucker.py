@@ -960,7 +960,7 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
         # the energy discarded at rank r: the part outside range(Q), plus the
         # trailing eigenvalues of B_(mode) B_(mode)^T (tail[r], summed from the smallest)
         tail = np.append(np.cumsum(sigma2[::-1])[::-1], 0.0)
-        tight = rank is None and budget < _TIGHT_BUDGET * math.sqrt(n * m) * eps * total
+        tight = rank is None and _budget_is_tight(budget, total, n * m, eps)
         if tight:
             # the difference total - ||B||^2 carries the rounding error of a sum
             # over the whole tensor, about sqrt(n m) eps of it: near a budget
@@ -996,6 +996,11 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
 # a budget under this times sqrt(N) eps ||Y||^2 (N entries) is tight for the
 # randomized route's cancelling energy differences
 _TIGHT_BUDGET = 64.0
+
+
+def _budget_is_tight(budget: float, total: float, size: int, eps: float) -> bool:
+    """Whether ``budget`` is below the rounding error of ``total`` minus a kept energy (``size`` entries summed)."""
+    return budget < _TIGHT_BUDGET * math.sqrt(size) * eps * total
 # from this many entries on, a fixed rank's leading directions within range(Q)
 # are chosen on the first-stage sketch: the data is then projected on r
 # directions instead of all of range(Q)

@@ -152,7 +152,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
         # matrix H, so z = M^-1 g approximates the error H^-1 g of x itself:
         # that is the measure, and weak directions count in full (the
         # residual g weighs them by their small eigenvalues)
-        measure_z = sketch_size > 0 and L is not None
+        measure_z = L is not None
         target_z = rtol[i] * np.linalg.norm(z)
         p = z.copy()
         gz = g @ z
