@@ -54,52 +54,99 @@ def projection_residual_reference(Y3, P3, U) -> float:
 # a non-finite input gives a non-finite result, never a silent one
 _FASTMATH = set(FINITE_FASTMATH)  # numba takes a set, not a frozenset
 # rows per block and columns per chunk: a chunk of P (r x 1024) stays in the
-# first-level caches while a block of rows streams past it
+# second-level cache while a block of rows streams past it
 _ROWS = 32
 _COLS = 1024
+
+
+@numba.njit(inline="always")
+def _term(Pf, U, zero_p, zero_u, row, c, r, po):  # pragma: no cover - compiled
+    """``(U[row, c], P row c)`` for ``c < r``, zeros past the last basis vector."""
+    if c < r:
+        return U[row, c], Pf[po:po + zero_p.size]
+    return zero_u, zero_p
+
+
+@numba.njit(inline="always")
+def _dot4(j, u0, u1, u2, u3, p0, p1, p2, p3):  # pragma: no cover - compiled
+    return u0 * p0[j] + u1 * p1[j] + u2 * p2[j] + u3 * p3[j]
+
+
+@numba.njit(inline="always")
+def _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7, p0, p1, p2, p3, p4, p5, p6, p7):  # pragma: no cover - compiled
+    return (u0 * p0[j] + u1 * p1[j] + u2 * p2[j] + u3 * p3[j]
+            + u4 * p4[j] + u5 * p5[j] + u6 * p6[j] + u7 * p7[j])
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _residual_kernel(Yf, Pf, U, a, n, b):  # pragma: no cover - compiled
     # Yf, Pf: the C-contiguous (a, n, b) and (a, r, b) arrays, flattened.
-    # The difference of one row and one column chunk is built in ``buf``
-    # four terms of U P at a time, then squared and summed. Every inner loop
-    # runs over a contiguous 1-D slice (offset indexing would carry numba's
-    # negative-index check and stop the vectorizer).
+    # For one row and one column chunk, y - U[row] P is formed eight basis
+    # vectors at a time (missing ones are zeros), the last (at most four)
+    # four at a time. With r <= 8 the difference is squared and summed as it
+    # is formed, in one loop over the row and the rows of P; otherwise the
+    # partial differences go through ``buf``,
+    # updated in place (a loop reading one array and writing another that
+    # is the same would fail the vectorizer's overlap check and run scalar).
+    # Every inner loop runs over contiguous 1-D slices (offset indexing
+    # would carry numba's negative-index check and stop the vectorizer).
     r = U.shape[1]
-    buf = np.empty(min(b, _COLS), dtype=Yf.dtype)
+    width = min(b, _COLS)
+    buf = np.empty(width, dtype=Yf.dtype)
+    zeros = np.zeros(width, dtype=Yf.dtype)
+    zero_u = np.zeros(1, dtype=U.dtype)[0]
     total = 0.0
     for i in range(a):
         for r0 in range(0, n, _ROWS):
             r1 = min(n, r0 + _ROWS)
             for j0 in range(0, b, _COLS):
                 m = min(b, j0 + _COLS) - j0
+                z = zeros[:m]
                 for row in range(r0, r1):
                     yo = (i * n + row) * b + j0
                     y = Yf[yo:yo + m]
-                    for j in range(m):
-                        buf[j] = y[j]
-                    c = 0
-                    while c + 4 <= r:
-                        u0, u1, u2, u3 = U[row, c], U[row, c + 1], U[row, c + 2], U[row, c + 3]
-                        po = (i * r + c) * b + j0
-                        p0 = Pf[po:po + m]
-                        p1 = Pf[po + b:po + b + m]
-                        p2 = Pf[po + 2 * b:po + 2 * b + m]
-                        p3 = Pf[po + 3 * b:po + 3 * b + m]
-                        for j in range(m):
-                            buf[j] -= u0 * p0[j] + u1 * p1[j] + u2 * p2[j] + u3 * p3[j]
-                        c += 4
-                    while c < r:
-                        u0 = U[row, c]
-                        po = (i * r + c) * b + j0
-                        p0 = Pf[po:po + m]
-                        for j in range(m):
-                            buf[j] -= u0 * p0[j]
-                        c += 1
                     s = 0.0
-                    for j in range(m):
-                        s += buf[j] * buf[j]
+                    c0 = 0
+                    while c0 < r:
+                        # eight basis vectors at a time; a last group of at most four, four
+                        po = (i * r + c0) * b + j0
+                        u0, p0 = _term(Pf, U, z, zero_u, row, c0, r, po)
+                        u1, p1 = _term(Pf, U, z, zero_u, row, c0 + 1, r, po + b)
+                        u2, p2 = _term(Pf, U, z, zero_u, row, c0 + 2, r, po + 2 * b)
+                        u3, p3 = _term(Pf, U, z, zero_u, row, c0 + 3, r, po + 3 * b)
+                        first = c0 == 0
+                        if r - c0 <= 4:
+                            if first:
+                                for j in range(m):
+                                    d = y[j] - _dot4(j, u0, u1, u2, u3, p0, p1, p2, p3)
+                                    s += d * d
+                            else:
+                                for j in range(m):
+                                    d = buf[j] - _dot4(j, u0, u1, u2, u3, p0, p1, p2, p3)
+                                    s += d * d
+                            break
+                        u4, p4 = _term(Pf, U, z, zero_u, row, c0 + 4, r, po + 4 * b)
+                        u5, p5 = _term(Pf, U, z, zero_u, row, c0 + 5, r, po + 5 * b)
+                        u6, p6 = _term(Pf, U, z, zero_u, row, c0 + 6, r, po + 6 * b)
+                        u7, p7 = _term(Pf, U, z, zero_u, row, c0 + 7, r, po + 7 * b)
+                        last = c0 + 8 >= r
+                        if first and last:
+                            for j in range(m):
+                                d = y[j] - _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7, p0, p1, p2, p3, p4, p5, p6, p7)
+                                s += d * d
+                        elif first:
+                            for j in range(m):
+                                buf[j] = y[j] - _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7,
+                                                      p0, p1, p2, p3, p4, p5, p6, p7)
+                        elif last:
+                            for j in range(m):
+                                d = buf[j] - _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7,
+                                                   p0, p1, p2, p3, p4, p5, p6, p7)
+                                s += d * d
+                        else:
+                            for j in range(m):
+                                buf[j] -= _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7, p0, p1, p2, p3, p4, p5, p6, p7)
+                        c0 += 8
                     total += s
     return total
 
