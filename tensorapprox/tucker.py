@@ -1436,32 +1436,42 @@ def _orthonormalize(xp, U):
 _EXPLICIT_RESIDUAL_BELOW = 1e-5
 
 
-def _relative_error(xp, X, normX2, core, factors):
-    """``||X - G x U||_F / ||X||_F`` for orthonormal factors and ``G = X x U^T``, computed stably."""
+def _relative_error(xp, X, normX2, core, factors, first=None):
+    """``||X - G x U||_F / ||X||_F`` for orthonormal factors and ``G = X x U^T``, computed stably.
+
+    ``first``, when known, is ``(k, X x_k U_k^T)`` (see :func:`_projection_residual`).
+    """
     if normX2 == 0.0:
         return 0.0
     short2 = max(normX2 - _sumsq(xp, core), 0.0)
     rel = math.sqrt(short2 / normX2)
     if rel >= _EXPLICIT_RESIDUAL_BELOW:
         return rel
-    return math.sqrt(_projection_residual(xp, X, factors) / normX2)
+    return math.sqrt(_projection_residual(xp, X, factors, first=first) / normX2)
 
 
-def _projection_residual(xp, X, factors) -> float:
+def _projection_residual(xp, X, factors, first=None) -> float:
     """``||X - X x_k U_k U_k^T (all k)||_F^2``, from explicitly formed differences.
 
-    The residual splits into orthogonal parts, one per mode:
-    ``X - X_hat = sum_k X x_{j<k} P_j x_k (I - P_k)`` with ``P_k = U_k U_k^T``,
-    and the ``k``-th part has the norm of ``C_{k-1} - C_k x_k U_k`` with
-    ``C_k = X x_{j<=k} U_j^T``. Each part is formed and summed explicitly, so
-    nothing cancels; only the first is as large as ``X``, the others act on
-    tensors already compressed in the earlier modes (one reconstruction in
-    one mode instead of the full reconstruction in all of them).
+    The residual splits into orthogonal parts, one per mode, taken in any
+    order ``k_1, ..., k_d``:
+    ``X - X_hat = sum_i X x_{j < i} P_{k_j} x_{k_i} (I - P_{k_i})`` with
+    ``P_k = U_k U_k^T``, and the ``i``-th part has the norm of
+    ``C_{i-1} - C_i x_{k_i} U_{k_i}`` with ``C_i = X x_{j <= i} U_{k_j}^T``.
+    Each part is formed and summed explicitly, so nothing cancels; only the
+    first is as large as ``X``, the others act on tensors already compressed
+    in the earlier modes (one reconstruction in one mode instead of the full
+    reconstruction in all of them). ``first = (k, X x_k U_k^T)``, when the
+    caller has that product (ST-HOSVD forms it), puts mode ``k`` first and
+    spares its pass over ``X``.
     """
+    d = len(factors)
+    order = list(range(d)) if first is None else [first[0]] + [j for j in range(d) if j != first[0]]
     C = X
     total = 0.0
-    for k, U in enumerate(factors):
-        Cn = _ttm(xp, C, xp.matrix_transpose(U), k)
+    for i, k in enumerate(order):
+        U = factors[k]
+        Cn = first[1] if i == 0 and first is not None else _ttm(xp, C, xp.matrix_transpose(U), k)
         total += _residual_energy(xp, C, Cn, U, k)
         C = Cn
     return total
@@ -1673,5 +1683,11 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
             P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
         return _als_group(xp, P, group, factors, ranks, want_core=want_core)
 
-    return _hooi_sweeps(half_sweep, lambda core, fs: _relative_error(xp, X, normX2, core, fs), init_t, factors, d,
-                        tol, max_iter, callback, verbose, scale, first_mode=order[0] if "first" in cache else None)
+    def rel_error(core, fs):
+        # until the first sweep takes it, the cache holds X x_k U_k^T for ST-HOSVD's
+        # first mode k, whose factor is still fs[k]: the initial error needs no new product
+        first = (order[0], cache["first"]) if "first" in cache else None
+        return _relative_error(xp, X, normX2, core, fs, first=first)
+
+    return _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callback, verbose, scale,
+                        first_mode=order[0] if "first" in cache else None)

@@ -326,15 +326,20 @@ def test_projection_residual_equals_dense(monkeypatch, chunk, use_numba):
             # against residual entries of ~noise ||X||
             rel = 1e-9 if noise > 1e-3 else 1e-6
             assert tk._projection_residual(np, X, Us) == pytest.approx(float(np.sum(dense**2)), rel=rel)
+            # any mode first, its product given (as ST-HOSVD hands it over)
+            for k in range(X.ndim):
+                first = (k, ta.mode_product(X, Us[k], k, transpose=True))
+                assert tk._projection_residual(np, X, Us, first=first) == pytest.approx(float(np.sum(dense**2)),
+                                                                                        rel=rel)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape,r", [((1, 70, 2100), 1), ((1, 70, 2100), 7), ((3, 40, 130), 4),
-                                     ((2, 33, 64), 9), ((1, 5, 1500), 3)])
+@pytest.mark.parametrize("shape,r", [((1, 70, 2100), 1), ((1, 70, 2100), 7), ((1, 70, 2100), 8), ((3, 40, 130), 4),
+                                     ((2, 33, 64), 9), ((1, 5, 1500), 3), ((2, 50, 1100), 16), ((2, 50, 1100), 17)])
 def test_projection_residual_kernel_equals_reference(shape, r, dtype):
-    # several column chunks and row blocks, 1 to 9 basis vectors (groups of
-    # four and a remainder), float32 and float64, against the reference and
-    # a dense computation
+    # several column chunks and row blocks, 1 to 17 basis vectors (one group
+    # of eight, a part of one, two, two and a part), float32 and float64,
+    # against the reference and a dense computation
     from tensorapprox._kernels import residual as kr
 
     rng = np.random.default_rng(31)
