@@ -55,7 +55,8 @@ def sketch_bucket(h, m):
 
     The bucket maps the low 32 bits of ``h`` to ``[0, m)`` by a multiply and
     a shift (``floor(low * m / 2^32)``), which the kernels run several
-    times faster than a 64-bit division; the sign is bit 40.
+    times faster than a 64-bit division; the sign is bit 40. The same
+    function, compiled, serves the kernels (one formula for both).
     """
     return ((h & 0xFFFFFFFF) * m) >> 32, 1.0 - 2.0 * ((h >> 40) & 1)
 
@@ -186,6 +187,7 @@ def _build_numba():
     import numba
 
     jit = numba.njit(cache=True, fastmath=True, nogil=True)
+    bucket_nb = numba.njit(inline="always")(sketch_bucket)
 
     @jit
     def sampled_dot_nb(A, B, rows, cols, out):
@@ -336,7 +338,7 @@ def _build_numba():
             tr = 0.0
             for a in range(q):
                 tr += G[a, a]
-            shift = lam + 1e-14 * (tr / q + lam)
+            shift = lam + _JITTER * (tr / q + lam)
             for a in range(q):
                 G[a, a] += shift
             cholesky_inplace(G, q)
@@ -396,13 +398,13 @@ def _build_numba():
                     f += AT[a, t] * AT[a, t]
                 g[a] = s
                 fro += f
-            shift = lam + 1e-14 * (fro / q + lam)
+            shift = lam + _JITTER * (fro / q + lam)
             ng = 0.0
             for a in range(q):
                 g[a] -= shift * x[a]
                 ng += g[a] * g[a]
             # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
-            target = max(rtol[i] * np.sqrt(ng), 1e-14 * np.sqrt(fro * nb))
+            target = max(rtol[i] * np.sqrt(ng), _FLOOR * np.sqrt(fro * nb))
             use_pre = use_global
             if sketch_size > 0:
                 use_pre = True
@@ -413,8 +415,7 @@ def _build_numba():
                         SAT[a, b_] = 0.0
                 for t in range(hi - lo):
                     h = keys[lo + t]
-                    bkt = ((h & 0xFFFFFFFF) * m) >> 32  # as sketch_bucket
-                    sgn = 1.0 - 2.0 * ((h >> 40) & 1)
+                    bkt, sgn = bucket_nb(h, m)
                     for a in range(q):
                         SAT[a, bkt] += sgn * AT[a, t]
                 sfro = 0.0
@@ -426,7 +427,7 @@ def _build_numba():
                         L[a, c] = s
                     sfro += L[a, a]
                 for a in range(q):
-                    L[a, a] += shift + 1e-14 * sfro / q
+                    L[a, a] += shift + _JITTER * sfro / q
                 if not cholesky_inplace(L, q):
                     use_pre = False
             for a in range(q):
@@ -440,7 +441,7 @@ def _build_numba():
                 gz += g[a] * z[a]
                 nz += z[a] * z[a]
             # the sketched solver measures its preconditioned residual (see the reference)
-            floor = 1e-14 * np.sqrt(fro * nb)
+            floor = _FLOOR * np.sqrt(fro * nb)
             measure_z = sketch_size > 0 and use_pre
             target_z = rtol[i] * np.sqrt(nz)
             k = 0
