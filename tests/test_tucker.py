@@ -302,6 +302,8 @@ def test_tucker_als_error_is_stable_at_tiny_errors():
     true = rel_err(res.tucker, X)
     assert 5e-10 < true < 2e-9
     assert res.rel_error == pytest.approx(true, rel=1e-4)
+    # the initial guess's error (from ST-HOSVD's own first product) is as stable
+    assert res.history[0] == pytest.approx(rel_err(res.init, X), rel=1e-4)
 
 
 @pytest.mark.parametrize("chunk", [1 << 18, 7, 100])
