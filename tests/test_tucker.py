@@ -358,6 +358,16 @@ def test_projection_residual_kernel_equals_reference(shape, r, dtype):
     assert kr.projection_residual(Y3, P3, U) == got  # the dispatch picks the kernel here
 
 
+def test_projection_residual_kernel_empty_basis():
+    # no basis vector: the residual is the whole tensor
+    from tensorapprox._kernels import residual as kr
+
+    Y3 = np.random.default_rng(32).standard_normal((2, 9, 300))
+    U = np.zeros((9, 0))
+    assert kr.projection_residual_numba(Y3, np.zeros((2, 0, 300)), U) == pytest.approx(float(np.sum(Y3**2)),
+                                                                                        rel=1e-12)
+
+
 def test_projection_residual_kernel_non_finite():
     from tensorapprox._kernels import residual as kr
 

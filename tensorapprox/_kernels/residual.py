@@ -81,15 +81,16 @@ def _dot8(j, u0, u1, u2, u3, u4, u5, u6, u7, p0, p1, p2, p3, p4, p5, p6, p7):  #
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _residual_kernel(Yf, Pf, U, a, n, b):  # pragma: no cover - compiled
     # Yf, Pf: the C-contiguous (a, n, b) and (a, r, b) arrays, flattened.
-    # For one row and one column chunk, y - U[row] P is formed eight basis
-    # vectors at a time (missing ones are zeros), the last (at most four)
-    # four at a time. With r <= 8 the difference is squared and summed as it
-    # is formed, in one loop over the row and the rows of P; otherwise the
-    # partial differences go through ``buf``,
-    # updated in place (a loop reading one array and writing another that
-    # is the same would fail the vectorizer's overlap check and run scalar).
-    # Every inner loop runs over contiguous 1-D slices (offset indexing
-    # would carry numba's negative-index check and stop the vectorizer).
+    # For one row and one column chunk, y - U[row] P is formed in groups of
+    # eight basis vectors (missing ones count as zeros); a last group of at
+    # most four takes a loop of four terms. With r <= 8 the difference is
+    # squared and summed as it is formed, in one loop over the row and the
+    # rows of P; otherwise the partial differences go through ``buf``,
+    # updated in place (a loop that reads ``buf`` under one name and writes
+    # it under another fails the vectorizer's overlap check and runs
+    # scalar). Every inner loop runs over contiguous 1-D slices (offset
+    # indexing would carry numba's negative-index check and stop the
+    # vectorizer). With r = 0 the one pass of the loop sums y^2.
     r = U.shape[1]
     width = min(b, _COLS)
     buf = np.empty(width, dtype=Yf.dtype)
@@ -107,8 +108,7 @@ def _residual_kernel(Yf, Pf, U, a, n, b):  # pragma: no cover - compiled
                     y = Yf[yo:yo + m]
                     s = 0.0
                     c0 = 0
-                    while c0 < r:
-                        # eight basis vectors at a time; a last group of at most four, four
+                    while c0 < r or c0 == 0:
                         po = (i * r + c0) * b + j0
                         u0, p0 = _term(Pf, U, z, zero_u, row, c0, r, po)
                         u1, p1 = _term(Pf, U, z, zero_u, row, c0 + 1, r, po + b)
