@@ -24,6 +24,7 @@ caller can monitor the fit at no extra pass over the data.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from . import numba_enabled
@@ -180,314 +181,320 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
 # --------------------------------------------------------------------------
 # Numba kernels
 # --------------------------------------------------------------------------
-_numba_cache: dict = {}
+# The kernels live at module level: a jitted function that calls others
+# defined in an enclosing function holds them as closure variables, whose
+# serialized form differs from process to process, so Numba's on-disk cache
+# never matched and every process compiled them again (seconds per solver).
+_jit = numba.njit(cache=True, fastmath=True, nogil=True)
+_bucket_nb = numba.njit(inline="always")(sketch_bucket)
 
 
-def _build_numba():
-    import numba
-
-    jit = numba.njit(cache=True, fastmath=True, nogil=True)
-    bucket_nb = numba.njit(inline="always")(sketch_bucket)
-
-    @jit
-    def sampled_dot_nb(A, B, rows, cols, out):
-        q = A.shape[1]
-        for t in range(rows.shape[0]):
-            i, j = rows[t], cols[t]
-            acc = 0.0
-            for a in range(q):
-                acc += A[i, a] * B[j, a]
-            out[t] = acc
-
-    @jit
-    def cholesky_inplace(G, q):
-        # lower Cholesky factor in the lower triangle of G; returns False on breakdown
-        for j in range(q):
-            d = G[j, j]
-            for c in range(j):
-                d -= G[j, c] * G[j, c]
-            if d <= 0.0:
-                return False
-            d = np.sqrt(d)
-            G[j, j] = d
-            for r in range(j + 1, q):
-                v = G[r, j]
-                for c in range(j):
-                    v -= G[r, c] * G[j, c]
-                G[r, j] = v / d
-        return True
-
-    @jit
-    def cholesky_solve(L, q, y):
-        # solve L L^T x = y in place
-        for r in range(q):
-            v = y[r]
-            for c in range(r):
-                v -= L[r, c] * y[c]
-            y[r] = v / L[r, r]
-        for r in range(q - 1, -1, -1):
-            v = y[r]
-            for c in range(r + 1, q):
-                v -= L[c, r] * y[c]
-            y[r] = v / L[r, r]
-
-    @jit
-    def gather_transposed(indices, targets, lo, nk, F, AT, b):
-        # AT[:, :nk] = F[indices[lo:lo + nk]].T and b[:nk] = targets[lo:lo + nk],
-        # zero-padded to a multiple of _PAD columns; returns the padded length.
-        # The inner loops below run over the row's observations (long,
-        # contiguous, vectorized) instead of over the q factor columns (too
-        # short for the vectorizer), and the padding leaves no scalar remainder.
-        q = F.shape[1]
-        nkp = (nk + _PAD - 1) // _PAD * _PAD
-        for t in range(nk):
-            j = indices[lo + t]
-            b[t] = targets[lo + t]
-            for a in range(q):
-                AT[a, t] = F[j, a]
-        for t in range(nk, nkp):
-            b[t] = 0.0
-            for a in range(q):
-                AT[a, t] = 0.0
-        return nkp
-
-    @jit
-    def max_row_length(indptr):
-        maxlen = 0
-        for i in range(indptr.shape[0] - 1):
-            if indptr[i + 1] - indptr[i] > maxlen:
-                maxlen = indptr[i + 1] - indptr[i]
-        return (maxlen + _PAD - 1) // _PAD * _PAD
-
-    @jit
-    def matvec_sumsq(AT, nk, x, beta, b, r):
-        # r = AT[:, :nk]^T x + beta * b; returns ||r||^2
-        q = AT.shape[0]
-        for t in range(nk):
-            r[t] = beta * b[t]
+@_jit
+def sampled_dot_nb(A, B, rows, cols, out):
+    q = A.shape[1]
+    for t in range(rows.shape[0]):
+        i, j = rows[t], cols[t]
+        acc = 0.0
         for a in range(q):
-            xa = x[a]
+            acc += A[i, a] * B[j, a]
+        out[t] = acc
+
+
+@_jit
+def cholesky_inplace(G, q):
+    # lower Cholesky factor in the lower triangle of G; returns False on breakdown
+    for j in range(q):
+        d = G[j, j]
+        for c in range(j):
+            d -= G[j, c] * G[j, c]
+        if d <= 0.0:
+            return False
+        d = np.sqrt(d)
+        G[j, j] = d
+        for r in range(j + 1, q):
+            v = G[r, j]
+            for c in range(j):
+                v -= G[r, c] * G[j, c]
+            G[r, j] = v / d
+    return True
+
+
+@_jit
+def cholesky_solve(L, q, y):
+    # solve L L^T x = y in place
+    for r in range(q):
+        v = y[r]
+        for c in range(r):
+            v -= L[r, c] * y[c]
+        y[r] = v / L[r, r]
+    for r in range(q - 1, -1, -1):
+        v = y[r]
+        for c in range(r + 1, q):
+            v -= L[c, r] * y[c]
+        y[r] = v / L[r, r]
+
+
+@_jit
+def gather_transposed(indices, targets, lo, nk, F, AT, b):
+    # AT[:, :nk] = F[indices[lo:lo + nk]].T and b[:nk] = targets[lo:lo + nk],
+    # zero-padded to a multiple of _PAD columns; returns the padded length.
+    # The inner loops below run over the row's observations (long,
+    # contiguous, vectorized) instead of over the q factor columns (too
+    # short for the vectorizer), and the padding leaves no scalar remainder.
+    q = F.shape[1]
+    nkp = (nk + _PAD - 1) // _PAD * _PAD
+    for t in range(nk):
+        j = indices[lo + t]
+        b[t] = targets[lo + t]
+        for a in range(q):
+            AT[a, t] = F[j, a]
+    for t in range(nk, nkp):
+        b[t] = 0.0
+        for a in range(q):
+            AT[a, t] = 0.0
+    return nkp
+
+
+@_jit
+def max_row_length(indptr):
+    maxlen = 0
+    for i in range(indptr.shape[0] - 1):
+        if indptr[i + 1] - indptr[i] > maxlen:
+            maxlen = indptr[i + 1] - indptr[i]
+    return (maxlen + _PAD - 1) // _PAD * _PAD
+
+
+@_jit
+def matvec_sumsq(AT, nk, x, beta, b, r):
+    # r = AT[:, :nk]^T x + beta * b; returns ||r||^2
+    q = AT.shape[0]
+    for t in range(nk):
+        r[t] = beta * b[t]
+    for a in range(q):
+        xa = x[a]
+        for t in range(nk):
+            r[t] += xa * AT[a, t]
+    s = 0.0
+    for t in range(nk):
+        s += r[t] * r[t]
+    return s
+
+
+@_jit
+def gram_lower(AT, nk, b, G, y):
+    # lower triangle of G = AT AT^T and y = AT b (the first nk columns).
+    # Rows a come four at a time, so that each load of AT[c] (or b)
+    # serves four dot products: at k = 40 the block AT no longer fits the
+    # first-level cache and one dot product per entry is bound by the
+    # second level's bandwidth
+    q = AT.shape[0]
+    a = 0
+    while a + 4 <= q:
+        for c in range(a + 5):
+            v = b if c == a + 4 else AT[c]
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
             for t in range(nk):
-                r[t] += xa * AT[a, t]
+                vt = v[t]
+                s0 += AT[a, t] * vt
+                s1 += AT[a + 1, t] * vt
+                s2 += AT[a + 2, t] * vt
+                s3 += AT[a + 3, t] * vt
+            if c == a + 4:
+                y[a], y[a + 1], y[a + 2], y[a + 3] = s0, s1, s2, s3
+            else:
+                # entries above the diagonal (c > a + j) are never read
+                G[a, c], G[a + 1, c], G[a + 2, c], G[a + 3, c] = s0, s1, s2, s3
+        a += 4
+    while a < q:
         s = 0.0
         for t in range(nk):
-            s += r[t] * r[t]
-        return s
-
-    @jit
-    def gram_lower(AT, nk, b, G, y):
-        # lower triangle of G = AT AT^T and y = AT b (the first nk columns).
-        # Rows a come four at a time, so that each load of AT[c] (or b)
-        # serves four dot products: at k = 40 the block AT no longer fits the
-        # first-level cache and one dot product per entry is bound by the
-        # second level's bandwidth
-        q = AT.shape[0]
-        a = 0
-        while a + 4 <= q:
-            for c in range(a + 5):
-                v = b if c == a + 4 else AT[c]
-                s0 = 0.0
-                s1 = 0.0
-                s2 = 0.0
-                s3 = 0.0
-                for t in range(nk):
-                    vt = v[t]
-                    s0 += AT[a, t] * vt
-                    s1 += AT[a + 1, t] * vt
-                    s2 += AT[a + 2, t] * vt
-                    s3 += AT[a + 3, t] * vt
-                if c == a + 4:
-                    y[a], y[a + 1], y[a + 2], y[a + 3] = s0, s1, s2, s3
-                else:
-                    # entries above the diagonal (c > a + j) are never read
-                    G[a, c], G[a + 1, c], G[a + 2, c], G[a + 3, c] = s0, s1, s2, s3
-            a += 4
-        while a < q:
+            s += AT[a, t] * b[t]
+        y[a] = s
+        for c in range(a + 1):
             s = 0.0
             for t in range(nk):
-                s += AT[a, t] * b[t]
-            y[a] = s
-            for c in range(a + 1):
-                s = 0.0
-                for t in range(nk):
-                    s += AT[a, t] * AT[c, t]
-                G[a, c] = s
-            a += 1
+                s += AT[a, t] * AT[c, t]
+            G[a, c] = s
+        a += 1
 
-    @jit
-    def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
-        n = indptr.shape[0] - 1
-        q = F.shape[1]
-        maxlen = max_row_length(indptr)
-        AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
-        b = np.zeros(maxlen, dtype=F.dtype)
-        r = np.zeros(maxlen, dtype=F.dtype)
-        G = np.zeros((q, q), dtype=F.dtype)
-        y = np.zeros(q, dtype=F.dtype)
-        for i in range(n):
-            lo, hi = indptr[i], indptr[i + 1]
-            nk = hi - lo
-            rss[i] = 0.0
-            if nk == 0:
-                for a in range(q):
-                    X[i, a] = 0.0
-                continue
-            nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
-            gram_lower(AT, nk, b, G, y)
-            lam = reg * (hi - lo)
-            tr = 0.0
-            for a in range(q):
-                tr += G[a, a]
-            shift = lam + _JITTER * (tr / q + lam)
-            for a in range(q):
-                G[a, a] += shift
-            cholesky_inplace(G, q)
-            cholesky_solve(G, q, y)
-            if want_rss:
-                rss[i] = matvec_sumsq(AT, nk, y, -1.0, b, r)
-            for a in range(q):
-                X[i, a] = y[a]
 
-    @jit
-    def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, Lg, X, rss, steps,
-                     want_rss):
-        n = indptr.shape[0] - 1
-        q = F.shape[1]
-        maxlen = max_row_length(indptr)
-        AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
-        b = np.zeros(maxlen, dtype=F.dtype)
-        r = np.zeros(maxlen, dtype=F.dtype)
-        w = np.zeros(maxlen, dtype=F.dtype)
-        x = np.zeros(q, dtype=F.dtype)
-        g = np.zeros(q, dtype=F.dtype)
-        z = np.zeros(q, dtype=F.dtype)
-        p = np.zeros(q, dtype=F.dtype)
-        Gp = np.zeros(q, dtype=F.dtype)
-        m_max = max(sketch_size, 1)
-        SAT = np.zeros((q, m_max), dtype=F.dtype)
-        L = np.zeros((q, q), dtype=F.dtype)
-        use_global = sketch_size == 0 and Lg.shape[0] == q
-        if use_global:
+@_jit
+def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
+    n = indptr.shape[0] - 1
+    q = F.shape[1]
+    maxlen = max_row_length(indptr)
+    AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
+    b = np.zeros(maxlen, dtype=F.dtype)
+    r = np.zeros(maxlen, dtype=F.dtype)
+    G = np.zeros((q, q), dtype=F.dtype)
+    y = np.zeros(q, dtype=F.dtype)
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        nk = hi - lo
+        rss[i] = 0.0
+        if nk == 0:
             for a in range(q):
-                for c in range(q):
-                    L[a, c] = Lg[a, c]
-        for i in range(n):
-            lo, hi = indptr[i], indptr[i + 1]
-            nk = hi - lo
-            rss[i] = 0.0
-            steps[i] = 0
-            if nk == 0:
-                for a in range(q):
-                    X[i, a] = 0.0
-                continue
-            lam = reg * (hi - lo)
-            nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
-            # residual of the warm start r = b - A x, gradient A^T r, ||A||_F^2
+                X[i, a] = 0.0
+            continue
+        nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
+        gram_lower(AT, nk, b, G, y)
+        lam = reg * (hi - lo)
+        tr = 0.0
+        for a in range(q):
+            tr += G[a, a]
+        shift = lam + _JITTER * (tr / q + lam)
+        for a in range(q):
+            G[a, a] += shift
+        cholesky_inplace(G, q)
+        cholesky_solve(G, q, y)
+        if want_rss:
+            rss[i] = matvec_sumsq(AT, nk, y, -1.0, b, r)
+        for a in range(q):
+            X[i, a] = y[a]
+
+
+@_jit
+def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, Lg, X, rss, steps,
+                 want_rss):
+    n = indptr.shape[0] - 1
+    q = F.shape[1]
+    maxlen = max_row_length(indptr)
+    AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
+    b = np.zeros(maxlen, dtype=F.dtype)
+    r = np.zeros(maxlen, dtype=F.dtype)
+    w = np.zeros(maxlen, dtype=F.dtype)
+    x = np.zeros(q, dtype=F.dtype)
+    g = np.zeros(q, dtype=F.dtype)
+    z = np.zeros(q, dtype=F.dtype)
+    p = np.zeros(q, dtype=F.dtype)
+    Gp = np.zeros(q, dtype=F.dtype)
+    m_max = max(sketch_size, 1)
+    SAT = np.zeros((q, m_max), dtype=F.dtype)
+    L = np.zeros((q, q), dtype=F.dtype)
+    use_global = sketch_size == 0 and Lg.shape[0] == q
+    if use_global:
+        for a in range(q):
+            for c in range(q):
+                L[a, c] = Lg[a, c]
+    for i in range(n):
+        lo, hi = indptr[i], indptr[i + 1]
+        nk = hi - lo
+        rss[i] = 0.0
+        steps[i] = 0
+        if nk == 0:
             for a in range(q):
-                x[a] = X0[i, a]
-            matvec_sumsq(AT, nk, x, -1.0, b, r)  # r = A x - b
-            nb = 0.0
+                X[i, a] = 0.0
+            continue
+        lam = reg * (hi - lo)
+        nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
+        # residual of the warm start r = b - A x, gradient A^T r, ||A||_F^2
+        for a in range(q):
+            x[a] = X0[i, a]
+        matvec_sumsq(AT, nk, x, -1.0, b, r)  # r = A x - b
+        nb = 0.0
+        for t in range(nk):
+            nb += b[t] * b[t]
+        fro = 0.0
+        for a in range(q):
+            s = 0.0
+            f = 0.0
             for t in range(nk):
-                nb += b[t] * b[t]
-            fro = 0.0
+                s -= AT[a, t] * r[t]
+                f += AT[a, t] * AT[a, t]
+            g[a] = s
+            fro += f
+        shift = lam + _JITTER * (fro / q + lam)
+        ng = 0.0
+        for a in range(q):
+            g[a] -= shift * x[a]
+            ng += g[a] * g[a]
+        # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
+        target = max(rtol[i] * np.sqrt(ng), _FLOOR * np.sqrt(fro * nb))
+        use_pre = use_global
+        if sketch_size > 0:
+            use_pre = True
+            # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + shift I
+            m = min(sketch_size, hi - lo)
+            for a in range(q):
+                for b_ in range(m):
+                    SAT[a, b_] = 0.0
+            for t in range(hi - lo):
+                h = keys[lo + t]
+                bkt, sgn = _bucket_nb(h, m)
+                for a in range(q):
+                    SAT[a, bkt] += sgn * AT[a, t]
+            sfro = 0.0
+            for a in range(q):
+                for c in range(a + 1):
+                    s = 0.0
+                    for b_ in range(m):
+                        s += SAT[a, b_] * SAT[c, b_]
+                    L[a, c] = s
+                sfro += L[a, a]
+            for a in range(q):
+                L[a, a] += shift + _JITTER * sfro / q
+            if not cholesky_inplace(L, q):
+                use_pre = False
+        for a in range(q):
+            z[a] = g[a]
+        if use_pre:
+            cholesky_solve(L, q, z)
+        gz = 0.0
+        nz = 0.0
+        for a in range(q):
+            p[a] = z[a]
+            gz += g[a] * z[a]
+            nz += z[a] * z[a]
+        # the sketched solver measures its preconditioned residual (see the reference)
+        floor = _FLOOR * np.sqrt(fro * nb)
+        measure_z = sketch_size > 0 and use_pre
+        target_z = rtol[i] * np.sqrt(nz)
+        k = 0
+        while k < max_steps and gz > 0.0 and (
+                (np.sqrt(nz) > target_z and np.sqrt(ng) > floor) if measure_z else np.sqrt(ng) > target):
+            # w = A p, Gp = A^T w
+            ww = matvec_sumsq(AT, nk, p, 0.0, b, w)
+            pp = 0.0
             for a in range(q):
                 s = 0.0
-                f = 0.0
                 for t in range(nk):
-                    s -= AT[a, t] * r[t]
-                    f += AT[a, t] * AT[a, t]
-                g[a] = s
-                fro += f
-            shift = lam + _JITTER * (fro / q + lam)
+                    s += AT[a, t] * w[t]
+                Gp[a] = s
+                pp += p[a] * p[a]
+            alpha = gz / (ww + shift * pp)
             ng = 0.0
             for a in range(q):
-                g[a] -= shift * x[a]
-                ng += g[a] * g[a]
-            # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
-            target = max(rtol[i] * np.sqrt(ng), _FLOOR * np.sqrt(fro * nb))
-            use_pre = use_global
-            if sketch_size > 0:
-                use_pre = True
-                # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + shift I
-                m = min(sketch_size, hi - lo)
-                for a in range(q):
-                    for b_ in range(m):
-                        SAT[a, b_] = 0.0
-                for t in range(hi - lo):
-                    h = keys[lo + t]
-                    bkt, sgn = bucket_nb(h, m)
-                    for a in range(q):
-                        SAT[a, bkt] += sgn * AT[a, t]
-                sfro = 0.0
-                for a in range(q):
-                    for c in range(a + 1):
-                        s = 0.0
-                        for b_ in range(m):
-                            s += SAT[a, b_] * SAT[c, b_]
-                        L[a, c] = s
-                    sfro += L[a, a]
-                for a in range(q):
-                    L[a, a] += shift + _JITTER * sfro / q
-                if not cholesky_inplace(L, q):
-                    use_pre = False
-            for a in range(q):
+                x[a] += alpha * p[a]
+                g[a] -= alpha * (Gp[a] + shift * p[a])
                 z[a] = g[a]
+                ng += g[a] * g[a]
             if use_pre:
                 cholesky_solve(L, q, z)
-            gz = 0.0
+            gz_new = 0.0
             nz = 0.0
             for a in range(q):
-                p[a] = z[a]
-                gz += g[a] * z[a]
+                gz_new += g[a] * z[a]
                 nz += z[a] * z[a]
-            # the sketched solver measures its preconditioned residual (see the reference)
-            floor = _FLOOR * np.sqrt(fro * nb)
-            measure_z = sketch_size > 0 and use_pre
-            target_z = rtol[i] * np.sqrt(nz)
-            k = 0
-            while k < max_steps and gz > 0.0 and (
-                    (np.sqrt(nz) > target_z and np.sqrt(ng) > floor) if measure_z else np.sqrt(ng) > target):
-                # w = A p, Gp = A^T w
-                ww = matvec_sumsq(AT, nk, p, 0.0, b, w)
-                pp = 0.0
-                for a in range(q):
-                    s = 0.0
-                    for t in range(nk):
-                        s += AT[a, t] * w[t]
-                    Gp[a] = s
-                    pp += p[a] * p[a]
-                alpha = gz / (ww + shift * pp)
-                ng = 0.0
-                for a in range(q):
-                    x[a] += alpha * p[a]
-                    g[a] -= alpha * (Gp[a] + shift * p[a])
-                    z[a] = g[a]
-                    ng += g[a] * g[a]
-                if use_pre:
-                    cholesky_solve(L, q, z)
-                gz_new = 0.0
-                nz = 0.0
-                for a in range(q):
-                    gz_new += g[a] * z[a]
-                    nz += z[a] * z[a]
-                beta = gz_new / gz
-                for a in range(q):
-                    p[a] = z[a] + beta * p[a]
-                gz = gz_new
-                k += 1
-            if want_rss:
-                rss[i] = matvec_sumsq(AT, nk, x, -1.0, b, r)
-            steps[i] = k
+            beta = gz_new / gz
             for a in range(q):
-                X[i, a] = x[a]
+                p[a] = z[a] + beta * p[a]
+            gz = gz_new
+            k += 1
+        if want_rss:
+            rss[i] = matvec_sumsq(AT, nk, x, -1.0, b, r)
+        steps[i] = k
+        for a in range(q):
+            X[i, a] = x[a]
 
-    return {"sampled_dot": sampled_dot_nb, "exact": exact_nb, "iterative": iterative_nb}
+
+_NUMBA_KERNELS = {"sampled_dot": sampled_dot_nb, "exact": exact_nb, "iterative": iterative_nb}
 
 
 def _numba_kernels():
-    if not _numba_cache:
-        _numba_cache.update(_build_numba())
-    return _numba_cache
+    return _NUMBA_KERNELS
 
 
 def _use_numba(*arrays) -> bool:
