@@ -43,8 +43,28 @@ def test_demo_runs_and_reports(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "rel. error" in out and "compression" in out
     # the demo's own numbers: st_hosvd at rtol 1e-6 meets its bound
-    line = next(ln for ln in out.splitlines() if ln.startswith("st_hosvd(rtol=1e-6)"))
-    assert float(line.split()[2]) <= 1e-6
+    lines = out.splitlines()
+
+    def row(prefix):
+        return next(ln for ln in lines if ln.startswith(prefix)).split()
+
+    assert float(row("st_hosvd(rtol=1e-6)")[2]) <= 1e-6
+    # completion: every solver recovers the held-out entries (A1's setting at n = 2000, k = 5)
+    for solver in ("exact", "cg", "sketch"):
+        assert float(row(f"altmin_complete(solver='{solver}')")[2]) <= 1e-6
+    # robust recovery: the l1 loss survives the outliers, least squares does not
+    err_l1 = float(row("subgradient_recover(loss='l1')")[2])
+    err_l2 = float(row("subgradient_recover(loss='l2')")[2])
+    assert err_l1 <= 1e-3 and err_l2 >= 100 * err_l1
+    # functional Bayesian Tucker: far below the constant predictor, calibrated error bars
+    rmse_const = float(row("constant predictor")[-1])
+    fit = row("FunctionalTucker(rank=2, matern32)")
+    assert float(fit[2]) <= 0.2 * rmse_const
+    assert 90.0 <= float(fit[3].rstrip("%")) <= 100.0
+    # weight compression at equal parameter count: the calibrated split wins on the outputs
+    plain, calibrated = row("svd_factorize(param_ratio=0.25)"), row("whitened_svd(param_ratio=0.25)")
+    assert plain[2] == calibrated[2]
+    assert float(calibrated[3]) < float(plain[3])
 
     # the figure tour: the default folder, every figure named in the report, real PNG files
     folder = tmp_path / "tensorapprox-demo-figures"
