@@ -885,3 +885,26 @@ def test_cupy_matches_numpy():
     assert res.rel_error == pytest.approx(resn.rel_error, rel=1e-8)
     idx = np.array([[0, 1, 2], [29, 19, 24]])
     np.testing.assert_allclose(cp.asnumpy(res.tucker.entries(cp.asarray(idx))), resn.tucker.entries(idx), atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (20, 30, 40), (50, 40, 60), (6, 5, 4, 3), (40, 15, 40, 8)])
+def test_khatri_rao_sketch_matches_its_definition(shape):
+    """``_kr_sketch`` column ``c`` is ``Y`` contracted with ``omega_j[:, c]`` along every other mode.
+
+    The reference applies one row vector per mode with ``multi_mode_product``;
+    the shapes cover the generic array route (few entries) and numpy's einsum
+    route (at least ``_KR_EINSUM_MIN_ELEMS`` entries), and every mode.
+    """
+    from tensorapprox.tucker import _kr_sketch
+
+    rng = np.random.default_rng(7)
+    Y = rng.standard_normal(shape)
+    width = 4
+    for mode in range(len(shape)):
+        omegas = {j: rng.standard_normal((shape[j], width)) for j in range(len(shape)) if j != mode}
+        ref = np.stack([
+            ta.multi_mode_product(Y, [omegas[j][:, c][None, :] for j in omegas], modes=list(omegas)).reshape(-1)
+            for c in range(width)], axis=1)
+        out = _kr_sketch(np, Y, mode, omegas)
+        assert out.shape == (shape[mode], width)
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
