@@ -908,3 +908,40 @@ def test_khatri_rao_sketch_matches_its_definition(shape):
         out = _kr_sketch(np, Y, mode, omegas)
         assert out.shape == (shape[mode], width)
         np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_default_mode_order_takes_small_modes_first_when_it_pays():
+    from tensorapprox.tucker import _gram_route_cost, _resolve_mode_order
+
+    # cubic tensors keep the first mode first, for every route
+    for shape, ranks in (((200, 200, 200), (10, 10, 10)), ((100, 100, 100, 20), (5, 5, 5, 5))):
+        assert _resolve_mode_order(None, shape, ranks, "auto") == _resolve_mode_order(None, shape, ranks) == \
+            list(range(len(shape)))
+    # a large first mode: its Gram product costs min(4000, 2500) per entry on the whole tensor
+    shape = (4000, 50, 50)
+    assert _resolve_mode_order(None, shape, (10, 10, 10)) == [0, 1, 2]  # the reduction heuristic
+    for ranks in ((10, 10, 10), None):
+        order = _resolve_mode_order(None, shape, ranks, "auto")
+        assert order[0] != 0
+        assert _gram_route_cost(order, shape, ranks) < 0.2 * _gram_route_cost([0, 1, 2], shape, ranks)
+    # the randomized route, small tensors and explicit orders are left alone
+    assert _resolve_mode_order(None, shape, (10, 10, 10), "randomized") == [0, 1, 2]
+    assert _resolve_mode_order(None, (40, 5, 5), (4, 4, 4), "auto") == [0, 1, 2]
+    assert _resolve_mode_order((1, 0, 2), shape, (10, 10, 10), "auto") == [1, 0, 2]
+
+
+def test_default_mode_order_results_equal_the_explicit_order():
+    from tensorapprox.tucker import _resolve_mode_order
+
+    # 2100 x 16 x 16 has 2^19 entries: the order search runs and takes the small modes first
+    X = low_rank((2100, 16, 16), (4, 4, 4), seed=31, noise=1e-3)
+    order = _resolve_mode_order(None, X.shape, (4, 4, 4), "auto")
+    assert order[0] != 0
+    T = ta.st_hosvd(X, rank=(4, 4, 4))
+    T_explicit = ta.st_hosvd(X, rank=(4, 4, 4), mode_order=order)
+    np.testing.assert_allclose(T.full(), T_explicit.full(), rtol=0, atol=1e-12 * np.abs(X).max())
+    assert rel_err(T, X) <= 1.001 * rel_err(ta.st_hosvd(X, rank=(4, 4, 4), mode_order=(0, 1, 2)), X)
+    Tr = ta.st_hosvd(X, rtol=2e-3)
+    assert np.linalg.norm(Tr.full() - X) <= 2e-3 * np.linalg.norm(X)
+    res = ta.tucker_als(X, (4, 4, 4))
+    assert res.converged and res.history[-1] <= rel_err(T, X) * (1 + 1e-9)
