@@ -322,13 +322,18 @@ def gram_lower(AT, nk, b, G, y):
 
 
 @_jit
-def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
-    n = indptr.shape[0] - 1
+def row_buffers(indptr, F):
+    # (rows, q, AT, b, r): per-row work arrays for the longest row, padded;
+    # AT holds F[J_i]^T, gathered once per row, b the targets, r a residual
     q = F.shape[1]
     maxlen = max_row_length(indptr)
-    AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
-    b = np.zeros(maxlen, dtype=F.dtype)
-    r = np.zeros(maxlen, dtype=F.dtype)
+    return (indptr.shape[0] - 1, q, np.zeros((q, maxlen), dtype=F.dtype), np.zeros(maxlen, dtype=F.dtype),
+            np.zeros(maxlen, dtype=F.dtype))
+
+
+@_jit
+def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
+    n, q, AT, b, r = row_buffers(indptr, F)
     G = np.zeros((q, q), dtype=F.dtype)
     y = np.zeros(q, dtype=F.dtype)
     for i in range(n):
@@ -359,13 +364,8 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
 @_jit
 def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, Lg, X, rss, steps,
                  want_rss):
-    n = indptr.shape[0] - 1
-    q = F.shape[1]
-    maxlen = max_row_length(indptr)
-    AT = np.zeros((q, maxlen), dtype=F.dtype)  # F[J_i]^T, gathered once per row
-    b = np.zeros(maxlen, dtype=F.dtype)
-    r = np.zeros(maxlen, dtype=F.dtype)
-    w = np.zeros(maxlen, dtype=F.dtype)
+    n, q, AT, b, r = row_buffers(indptr, F)
+    w = np.zeros(b.shape[0], dtype=F.dtype)
     x = np.zeros(q, dtype=F.dtype)
     g = np.zeros(q, dtype=F.dtype)
     z = np.zeros(q, dtype=F.dtype)
