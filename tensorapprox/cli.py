@@ -179,8 +179,8 @@ def _demo_robust(out) -> None:
     op = GaussianSensing(n, m, random_state=1)
     y0 = op.apply(X)
     y = corrupt(y0, 0.2, random_state=2) + 1e-4 * np.sqrt(np.mean(y0**2)) * rng.standard_normal(m)
-    out(f"data: symmetric rank-{r} {n} x {n} matrix X, {m} Gaussian measurements; 20% replaced by gross "
-        "outliers (100x their rms), all with 1e-4 dense noise")
+    out(f"data: symmetric rank-{r} {n} x {n} matrix X, {m} Gaussian measurements; gross outliers (100x their "
+        "rms) added to 20% of them, 1e-4 dense noise to all")
     widths = (34, 6, 12, 12, 9)
     out(_row(("method", "rank", "rel. error", "iterations", "time"), widths))
     for label, loss in (("subgradient_recover(loss='l1')", "l1"), ("subgradient_recover(loss='l2')", "l2")):
