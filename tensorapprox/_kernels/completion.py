@@ -490,11 +490,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             X[i, a] = x[a]
 
 
-_NUMBA_KERNELS = {"sampled_dot": sampled_dot_nb, "exact": exact_nb, "iterative": iterative_nb}
 
 
-def _numba_kernels():
-    return _NUMBA_KERNELS
 
 
 def _use_numba(*arrays) -> bool:
@@ -513,7 +510,7 @@ def sampled_dot(A, B, rows, cols):
         A = np.ascontiguousarray(A)
         B = np.ascontiguousarray(B, dtype=A.dtype)
         out = np.empty(rows.shape[0], dtype=A.dtype)
-        _numba_kernels()["sampled_dot"](A, B, rows, cols, out)
+        sampled_dot_nb(A, B, rows, cols, out)
         return out
     if isinstance(A, np.ndarray):
         return sampled_dot_reference(A, B, rows, cols)
@@ -532,7 +529,7 @@ def solve_rows_exact(indptr, indices, targets, F, reg, want_rss=True):
         n, q = indptr.shape[0] - 1, F.shape[1]
         X = np.empty((n, q), dtype=F.dtype)
         rss = np.empty(n, dtype=F.dtype)
-        _numba_kernels()["exact"](indptr, indices, targets, np.ascontiguousarray(F), float(reg), X, rss,
+        exact_nb(indptr, indices, targets, np.ascontiguousarray(F), float(reg), X, rss,
                                   bool(want_rss))
         return X, rss
     return solve_rows_exact_reference(indptr, indices, targets, F, reg)
@@ -553,7 +550,7 @@ def solve_rows_iterative(indptr, indices, targets, F, reg, X0, rtol, max_steps, 
         rss = np.empty(n, dtype=F.dtype)
         steps = np.empty(n, dtype=np.int64)
         Lg = np.zeros((0, 0), dtype=F.dtype) if precond is None else np.ascontiguousarray(precond, dtype=F.dtype)
-        _numba_kernels()["iterative"](
+        iterative_nb(
             indptr, indices, targets, np.ascontiguousarray(F), float(reg),
             np.ascontiguousarray(X0, dtype=F.dtype), np.ascontiguousarray(rtol), int(max_steps),
             int(sketch_size), keys, Lg, X, rss, steps, bool(want_rss),
