@@ -1554,22 +1554,19 @@ def _gram_route_cost(order, shape, ranks) -> float:
     """
     d = len(shape)
     cur = [int(n) for n in shape]
-    total = float(math.prod(cur))
-    size = 1.0
+    entries = math.prod(cur)
     cost = 0.0
     for k in order:
         n = cur[k]
-        m = total / n
+        total = math.prod(cur)
+        size = total / entries
         a = math.prod(cur[:k])
-        cost += size * (2.0 + min(n, m) / _GRAM_FLOPS_PER_PASS)
+        cost += size * (2.0 + min(n, total / n) / _GRAM_FLOPS_PER_PASS)
         if k == d - 1:
             cost += size * _LAST_MODE_PASSES
         elif k > 0 and a * n * n > _BATCHED_GRAM_ELEMS:
             cost += size * _MIDDLE_MODE_PASSES
-        r = max(1, n // 2) if ranks is None else int(ranks[k])
-        size *= r / n
-        total *= r / n
-        cur[k] = r
+        cur[k] = max(1, n // 2) if ranks is None else int(ranks[k])
     return cost
 
 
