@@ -29,7 +29,7 @@ import statistics
 import numpy as np
 
 import tensorapprox as ta
-from bench_tucker import rel_error, timed
+from bench_tucker import noisy_low_rank, rel_error, timed
 from tensorapprox.tucker import _resolve_mode_order
 
 CASES = [
@@ -41,18 +41,8 @@ CASES = [
 RTOL = 2e-3
 
 
-def make_tensor(shape, ranks, seed=0):
-    rng = np.random.default_rng(seed)
-    G = rng.standard_normal(ranks)
-    Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(shape, ranks)]
-    X = ta.multi_mode_product(G, Us)
-    E = rng.standard_normal(shape)
-    X += 1e-3 * np.linalg.norm(X) / np.linalg.norm(E) * E
-    return X
-
-
 def run_case(shape, ranks, repeats: int, skip_tensorly: bool):
-    X = make_tensor(shape, ranks)
+    X = noisy_low_rank(shape, ranks)
     heur_rank = _resolve_mode_order(None, shape, ranks)
     heur_rtol = _resolve_mode_order(None, shape, None)
     model_rank = _resolve_mode_order(None, shape, ranks, "auto")

@@ -33,16 +33,21 @@ import numpy as np
 import tensorapprox as ta
 
 
+def noisy_low_rank(shape, ranks, seed=0):
+    """A random tensor of multilinear rank ``ranks`` plus 1e-3 relative Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal(ranks)
+    Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(shape, ranks)]
+    X = ta.multi_mode_product(G, Us)
+    E = rng.standard_normal(shape)
+    X += 1e-3 * np.linalg.norm(X) / np.linalg.norm(E) * E
+    return X
+
+
 def make_case(name: str):
-    rng = np.random.default_rng(0)
     if name in ("a", "b"):
         shape, ranks = ((200, 200, 200), (10, 10, 10)) if name == "a" else ((100, 100, 100, 20), (5, 5, 5, 5))
-        G = rng.standard_normal(ranks)
-        Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in zip(shape, ranks)]
-        X = ta.multi_mode_product(G, Us)
-        E = rng.standard_normal(shape)
-        X += 1e-3 * np.linalg.norm(X) / np.linalg.norm(E) * E
-        return X, ranks, None
+        return noisy_low_rank(shape, ranks), ranks, None
     x = np.linspace(-1.0, 1.0, 256)
     X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
     return X, None, 1e-6
