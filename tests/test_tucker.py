@@ -358,6 +358,31 @@ def test_projection_residual_kernel_equals_reference(shape, r, dtype):
     assert kr.projection_residual(Y3, P3, U) == got  # the dispatch picks the kernel here
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("a,n,r", [(300, 64, 7), (5, 257, 12), (1000, 100, 1)])
+def test_projection_residual_trailing_mode_runs_the_transposed_kernel(monkeypatch, a, n, r, dtype):
+    # a trailing mode (b = 1) goes to the kernel as the transposed problem;
+    # it equals the reference and the dense sum, and the kernel does run
+    from tensorapprox._kernels import residual as kr
+
+    rng = np.random.default_rng(33)
+    U = np.linalg.qr(rng.standard_normal((n, r)))[0].astype(dtype)
+    Y3 = rng.standard_normal((a, n, 1)).astype(dtype)
+    P3 = np.matmul(U.T, Y3) + dtype(1e-3) * rng.standard_normal((a, r, 1)).astype(dtype)  # not the projection
+    dense = float(np.sum((Y3[..., 0].astype(np.float64)
+                          - P3[..., 0].astype(np.float64) @ U.T.astype(np.float64)) ** 2))
+    ref = kr.projection_residual_reference(Y3, P3, U)
+    shapes = []
+    real = kr.projection_residual_numba
+    monkeypatch.setattr(kr, "projection_residual_numba",
+                        lambda Y, P, B: shapes.append(Y.shape) or real(Y, P, B))
+    got = kr.projection_residual(Y3, P3, U)
+    assert shapes == [(1, a, n)]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert got == pytest.approx(ref, rel=tol)
+    assert got == pytest.approx(dense, rel=tol)
+
+
 def test_projection_residual_kernel_empty_basis():
     # no basis vector: the residual is the whole tensor
     from tensorapprox._kernels import residual as kr

@@ -169,10 +169,22 @@ def projection_residual(Y3, P3, U) -> float:
     """``||Y3 - U P3||_F^2`` formed explicitly: ``Y3`` (a, n, b), ``P3`` (a, r, b), ``U`` (n, r).
 
     C-contiguous float32/float64 numpy input with at least ``_MIN_COLS``
-    columns ``b`` runs the Numba kernel, anything else the reference.
+    columns ``b`` runs the Numba kernel, anything else the reference. A
+    trailing mode (``b == 1``, ``n >= _MIN_COLS``) runs the kernel on the
+    transposed problem: ``||Y_2 - P_2 U^T||_F^2`` for the ``(a, n)`` and
+    ``(a, r)`` matrices is the kernel's sum with ``(1, a, n)``, ``U^T`` as
+    ``(1, r, n)`` and ``P_2`` as the basis, so its inner loops run along the
+    ``n`` contiguous entries of each row instead of over single columns
+    (and the reference's batched products of ``(n, r)`` by ``(r, 1)``).
     """
     xp = get_namespace(Y3, P3, U)
     if (is_numpy(xp) and numba_enabled() and Y3.dtype in (np.float32, np.float64)
-            and Y3.flags.c_contiguous and Y3.shape[2] >= _MIN_COLS and math.prod(Y3.shape) > 0):
-        return projection_residual_numba(Y3, P3, U)
+            and Y3.flags.c_contiguous and math.prod(Y3.shape) > 0):
+        a, n, b = (int(s) for s in Y3.shape)
+        if b >= _MIN_COLS:
+            return projection_residual_numba(Y3, P3, U)
+        if b == 1 and n >= _MIN_COLS:
+            r = int(U.shape[1])
+            return projection_residual_numba(xp.reshape(Y3, (1, a, n)), xp.reshape(U.T, (1, r, n)),
+                                             xp.reshape(P3, (a, r)))
     return projection_residual_reference(Y3, P3, U)
