@@ -26,7 +26,7 @@ from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
                           check_rank, check_rank_or_rtol, check_tensor)
-from .tensor import _ttm, multi_mode_product
+from .tensor import _mode_products, _ttm, multi_mode_product
 
 __all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
 
@@ -1765,7 +1765,10 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     pass of block-wise products, computed into memory when it fits
     ``tensorapprox.in-memory-bytes`` (see :func:`st_hosvd`). The relative error is
     ``sqrt(||X||^2 - ||G||^2) / ||X||`` while that is above 1e-5 and the
-    explicitly formed residual below it, where the shortcut cancels.
+    explicitly formed residual below it, where the shortcut cancels. The
+    residual starts from a product the sweep formed, ``X x_j U_j^T`` for a
+    mode ``j`` whose factor the sweep's last half left as it was, so it
+    costs one more read of ``X`` and no product with it.
 
     Examples
     --------
@@ -1822,16 +1825,24 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         return TuckerALSResult(zero, 0, True, (0.0,), init_t)
 
     def half_sweep(group, other, want_core):
+        cache.pop("single", None)
         if other == [order[0]] and "first" in cache:
             P = cache.pop("first")  # X x_k U_k^T with the ST-HOSVD factor, which is still factors[k]
         else:
-            P = multi_mode_product(X, [factors[j] for j in other], modes=other, transpose=True)
+            P, single = _mode_products(xp, X, [(j, xp.matrix_transpose(factors[j])) for j in other])
+            # X x_j U_j^T for the mode j contracted first: U_j is final for this
+            # sweep (the group updates the other modes), so an explicit error
+            # of the sweep starts from it instead of contracting X again
+            cache["single"] = single
         return _als_group(xp, P, group, factors, ranks, want_core=want_core)
 
     def rel_error(core, fs):
         # until the first sweep takes it, the cache holds X x_k U_k^T for ST-HOSVD's
         # first mode k, whose factor is still fs[k]: the initial error needs no new product
-        first = (order[0], cache["first"]) if "first" in cache else None
+        if "single" in cache:
+            first = cache["single"]
+        else:
+            first = (order[0], cache["first"]) if "first" in cache else None
         return _relative_error(xp, X, normX2, core, fs, first=first)
 
     return _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callback, verbose, scale,

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensorapprox as ta
+from tensorapprox import tucker as tucker_mod
 from tensorapprox._kernels.tucker import tucker_entries_numba, tucker_entries_reference
 
 METHODS = ["eigh", "svd", "randomized"]
@@ -304,6 +305,38 @@ def test_tucker_als_error_is_stable_at_tiny_errors():
     assert res.rel_error == pytest.approx(true, rel=1e-4)
     # the initial guess's error (from ST-HOSVD's own first product) is as stable
     assert res.history[0] == pytest.approx(rel_err(res.init, X), rel=1e-4)
+
+
+@pytest.mark.parametrize("init", ["st_hosvd", "random"])
+@pytest.mark.parametrize("shape,ranks", [((30, 25, 20), (4, 4, 4)), ((40, 30), (3, 3)),
+                                         ((12, 10, 9, 8), (3, 2, 3, 2))])
+def test_tucker_als_explicit_error_reuses_a_sweep_product(monkeypatch, shape, ranks, init):
+    # below 1e-5 the error of a sweep is formed explicitly; it must start from
+    # the product X x_j U_j^T the sweep formed (equal to the dense error, sweep
+    # by sweep) and contract X no further: the module's own TTM forms no
+    # product of X beyond those of the ST-HOSVD initial guess
+    X = low_rank(shape, ranks, seed=4, noise=1e-9)
+    calls = []
+    real = tucker_mod._ttm
+
+    def counting(xp, Y, M, mode):
+        calls.append(Y.shape == X.shape)
+        return real(xp, Y, M, mode)
+
+    monkeypatch.setattr(tucker_mod, "_ttm", counting)
+    init_products = 0
+    if init == "st_hosvd":
+        ta.st_hosvd(X, rank=ranks)
+        init_products = sum(calls)
+        calls.clear()
+    seen = []
+    res = ta.tucker_als(X, ranks, init=init, random_state=0, tol=0.0, max_iter=6,
+                        callback=lambda it, err, T: seen.append(rel_err(T, X)) and False)
+    assert res.n_iter == len(seen) >= 1
+    assert res.history[-1] < 1e-5 and (init == "st_hosvd" or res.history[-2] < 1e-5)  # the explicit route
+    for h, dense in zip(res.history[1:], seen):
+        assert h == pytest.approx(dense, rel=1e-4)
+    assert sum(calls) == init_products
 
 
 @pytest.mark.parametrize("chunk", [1 << 18, 7, 100])
