@@ -1233,6 +1233,8 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         entries and at most 5 modes, a model of the Gram products' cost finds
         an order at least a fifth cheaper (small modes first shrink the
         tensor before a large mode's Gram matrix is formed; see the guide).
+        A Dask array decomposed block-wise keeps the reduction order; one
+        small enough to be gathered takes the in-memory default.
     method : {'auto', 'eigh', 'svd', 'randomized'}
         'eigh': eigen-decomposition of the Gram matrix of each unfolding
         (fastest for wide unfoldings; resolves singular values down to about
@@ -1367,6 +1369,9 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
             return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
                                  bool(progress))
         X = check_tensor(Xm, name="X", finite=False)
+        if mode_order is None:
+            # in memory now: the in-memory default order, so the result is the numpy input's
+            order = _resolve_mode_order(None, X.shape, ranks, method)
     rng = check_random_state(random_state) if method == "randomized" else None
     xp = get_namespace(X)
     X, normX2, scale, first = _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method,
