@@ -544,7 +544,7 @@ def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_sta
             (core,) = compute(_lazy_multi_ttm(X, factors, range(d)), progress=progress)
         init_t = TuckerTensor(np.asarray(core), factors)
     else:  # 'st_hosvd'
-        order = _resolve_mode_order(None, X.shape, ranks)
+        order = _resolve_mode_order(None, X.shape, ranks, "auto")
         init_t, normX2, scale, X = _st_hosvd_scaled(X, ranks, None, order, "auto", progress)
         factors = list(init_t.factors)
     if normX2 == 0.0:

@@ -1233,8 +1233,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         entries and at most 5 modes, a model of the Gram products' cost finds
         an order at least a fifth cheaper (small modes first shrink the
         tensor before a large mode's Gram matrix is formed; see the guide).
-        A Dask array decomposed block-wise keeps the reduction order; one
-        small enough to be gathered takes the in-memory default.
+        Dask arrays take the same default.
     method : {'auto', 'eigh', 'svd', 'randomized'}
         'eigh': eigen-decomposition of the Gram matrix of each unfolding
         (fastest for wide unfoldings; resolves singular values down to about
@@ -1362,16 +1361,13 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     method = _check_method(method)
     n_power_iter = check_int(n_power_iter, name="n_power_iter", minimum=0)
     oversampling = check_int(oversampling, name="oversampling", minimum=0)
-    order = _resolve_mode_order(mode_order, X.shape, ranks, None if lazy else method)
+    order = _resolve_mode_order(mode_order, X.shape, ranks, method)
     if lazy:
         Xm = gather_if_small(X, bool(progress))
         if Xm is None:
             return dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state,
                                  bool(progress))
         X = check_tensor(Xm, name="X", finite=False)
-        if mode_order is None:
-            # in memory now: the in-memory default order, so the result is the numpy input's
-            order = _resolve_mode_order(None, X.shape, ranks, method)
     rng = check_random_state(random_state) if method == "randomized" else None
     xp = get_namespace(X)
     X, normX2, scale, first = _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method,
@@ -1491,7 +1487,7 @@ def _resolve_mode_order(mode_order, shape, ranks, method=None):
 
     The default takes the largest reduction ``n_k / r_k`` first (by ``n_k``
     when the ranks are not known); the randomized route (``method``
-    'randomized') and Dask (None) keep it. For the Gram and SVD routes
+    'randomized', or None) keeps it. For the Gram and SVD routes
     (``method`` 'auto', 'eigh' or 'svd') of a tensor of at most
     ``_ORDER_SEARCH_MAX_D`` modes and ``_ORDER_SEARCH_MIN_ELEMS`` entries
     or more (below, the order hardly changes the time), every order is priced by
@@ -1553,9 +1549,10 @@ def _gram_route_cost(order, shape, ranks) -> float:
     per entry: a large mode taken first costs that on the whole tensor, and
     a small mode taken first shrinks the tensor before it.
     ``benchmarks/bench_mode_order.py`` times the chosen order against the
-    reduction heuristic: 7.0x faster at ranks 10 and 52x at rtol 2e-3 on a
-    4000 x 50 x 50 tensor, 1.1 to 4.5x on three other shapes, with the same
-    errors and ranks.
+    reduction heuristic: 5.8x faster at ranks 10 and 51x at rtol 2e-3 on a
+    4000 x 50 x 50 tensor, 1.0 to 5.2x on three other shapes, with the same
+    errors and ranks; on a Dask array decomposed block-wise 88x and 30x,
+    and 1.1 to 7.2x.
     """
     d = len(shape)
     cur = [int(n) for n in shape]

@@ -133,6 +133,34 @@ def test_small_arrays_are_gathered():
             np.testing.assert_array_equal(U, V)
 
 
+def test_block_wise_takes_the_in_memory_default_order(monkeypatch):
+    """Block-wise ST-HOSVD (and tucker_als's initial guess) truncates in the in-memory default order."""
+    import tensorapprox._dask_tucker as dt
+    from tensorapprox.tucker import _resolve_mode_order
+
+    shape, ranks = (1000, 24, 24), (4, 4, 4)
+    X = _lowrank_plus_noise(shape, ranks, 1e-3, 11)
+    Xd = da.from_array(X, chunks=(250, 24, 24))
+    orders = []
+    real = dt._st_hosvd_scaled
+
+    def spy(Y, rk, rtol, order, *args):
+        orders.append(list(order))
+        return real(Y, rk, rtol, order, *args)
+
+    monkeypatch.setattr(dt, "_st_hosvd_scaled", spy)
+    with _blockwise(X):
+        for kw in ({"rank": ranks}, {"rtol": 2e-3}):
+            assert _rel(ta.st_hosvd(Xd, **kw).full(), ta.st_hosvd(X, **kw).full()) < 1e-8
+        got = ta.tucker_als(Xd, ranks, max_iter=3)
+    ref = ta.tucker_als(X, ranks, max_iter=3)
+    assert _rel(got.tucker.full(), ref.tucker.full()) < 1e-8
+    want = [_resolve_mode_order(None, shape, ranks, "auto"), _resolve_mode_order(None, shape, None, "auto"),
+            _resolve_mode_order(None, shape, ranks, "auto")]
+    assert orders == want
+    assert want[0] != _resolve_mode_order(None, shape, ranks)  # not the reduction heuristic
+
+
 def test_float32_kept_and_tight_rtol_verified():
     X = _lowrank_plus_noise((20, 18, 16), (3, 3, 3), 1e-4, 2).astype(np.float32)
     with _blockwise(X):
@@ -212,7 +240,7 @@ class TestBadInput:
         X = da.zeros((200, 100, 100), chunks=(50, 100, 100))
         with dask.config.set({"tensorapprox.max-block-bytes": "2 MiB", "tensorapprox.in-memory-bytes": "1 MiB"}):
             with pytest.raises(ValueError, match=r"X = X\.rechunk\(\{0: -1, 1: \d+, 2: \d+\}\)") as exc:
-                ta.st_hosvd(X, rank=2)
+                ta.st_hosvd(X, rank=2, mode_order=(0, 1, 2))  # mode 0 first (the default takes mode 1)
         # the suggested chunking really fits the cap
         import re
 
