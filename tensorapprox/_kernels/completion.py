@@ -490,10 +490,6 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             X[i, a] = x[a]
 
 
-
-
-
-
 def _use_numba(*arrays) -> bool:
     return numba_enabled() and all(isinstance(a, np.ndarray) for a in arrays)
 
