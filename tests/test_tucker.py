@@ -608,6 +608,26 @@ def test_first_gram_replaces_the_finiteness_pass():
     ref = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1], method="svd")
     np.testing.assert_allclose(T.full(), ref.full(), atol=1e-10)
 
+@pytest.mark.parametrize("shape, mode, sums", [
+    ((6, 20, 100), 1, True),    # long rows (b >= 4 n): the slabs' products are summed
+    ((6, 20, 30), 1, False),    # short rows: one permuted copy and a symmetric update
+    ((3, 4, 20, 5, 2), 2, False),
+    ((2, 9, 8, 40), 1, True),
+    ((30, 20), 0, None), ((30, 20), 1, None),  # outer modes: no slabs at all
+])
+def test_gram_of_every_mode_equals_the_unfolding_product(shape, mode, sums):
+    from tensorapprox.tucker import _gram, _gram_sums_slabs
+
+    X = np.random.default_rng(4).standard_normal(shape)
+    a, n = math.prod(shape[:mode]), shape[mode]
+    b = math.prod(shape[mode + 1:])
+    if sums is not None:
+        assert _gram_sums_slabs(a, n, b) is sums
+    A = ta.unfold(X, mode)
+    G = _gram(np, X, mode)
+    np.testing.assert_allclose(G, A @ A.T, rtol=1e-12, atol=1e-12 * float(np.sum(X * X)))
+
+
 
 # ---------------------------------------------------------------- leading eigenpairs
 def _psd(n, spectrum, seed):
