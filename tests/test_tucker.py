@@ -771,6 +771,24 @@ def test_randomized_rtol_guarantee_and_ranks_at_tight_tolerances(first_stage, mo
         assert T.ranks == ta.st_hosvd(X32, rtol=rtol, method="svd").ranks
 
 
+def test_randomized_rtol_ranks_below_the_gram_resolution():
+    # One mode's spectrum spans 12 decades, so at rtol <= 1e-9 the rank is
+    # decided by directions whose energy lies below what the sketch's Gram
+    # matrix B B^T resolves (about width * eps of ||B||^2). Its trailing
+    # eigenvectors came out mixed, the explicit check rejected every rank up
+    # to the whole sketch, and mode 0 got rank 40 where the tensor has
+    # multilinear rank 30 and the SVD route takes 23. The SVD of B resolves them.
+    rng = np.random.default_rng(0)
+    core = rng.standard_normal((30, 30, 30)) * np.logspace(0, -12, 30)[:, None, None]
+    X = ta.multi_mode_product(core, [np.linalg.qr(rng.standard_normal((64, 30)))[0] for _ in range(3)])
+    for rtol in (1e-9, 1e-10):
+        ref = ta.st_hosvd(X, rtol=rtol, method="svd")
+        T = ta.st_hosvd(X, rtol=rtol, method="randomized", random_state=0)
+        assert T.ranks == ref.ranks and max(T.ranks) <= 30
+        assert rel_err(T, X) <= rtol * (1 + 1e-9)
+        assert_orthonormal(T)
+
+
 def test_sign_sketch_flags_nan_and_inf():
     from tensorapprox._kernels.sketch import sign_sketch_numba
 
