@@ -750,6 +750,43 @@ def _short_gram_mode(xp, Y, mode, rank, want_core):
     return U, Ynew, discarded
 
 
+def _smallest_fitting_rank(xp, Y, V, mode, budget, r0):
+    """``(U, Y x_mode U^T, discarded)`` for ``U = V[:, :r]``, the smallest ``r >= r0`` whose explicit residual fits.
+
+    The residual of the nested bases ``V[:, :r]`` does not grow with ``r``,
+    so the ranks are searched by doubling steps, then bisection: a few
+    passes where adding one direction at a time took one pass per
+    direction (up to ``n`` of them, when the budget lies below what the
+    eigenvectors resolve). ``r = n`` always fits.
+    """
+    n = V.shape[1]
+
+    def probe(r):
+        U = V[:, :r]
+        Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
+        return U, Ynew, _residual_energy(xp, Y, Ynew, U, mode)
+
+    r = min(max(r0, 1), n)
+    out = probe(r)
+    if out[2] <= budget or r == n:
+        return out
+    lo, step = r, 1  # lo: the largest rank known not to fit
+    while True:
+        hi = min(lo + step, n)
+        out = probe(hi)
+        if out[2] <= budget or hi == n:
+            break
+        lo, step = hi, 2 * step
+    while hi - lo > 1:  # out: the result at hi, which fits (or hi == n)
+        mid = (lo + hi) // 2
+        cand = probe(mid)
+        if cand[2] <= budget:
+            hi, out = mid, cand
+        else:
+            lo = mid
+    return out
+
+
 def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
     """``||Y - Ynew x_mode U||_F^2`` formed explicitly (see :mod:`tensorapprox._kernels.residual`)."""
     shape = tuple(Y.shape)
@@ -800,14 +837,7 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
         # suggest, then measure the energy the projection really discards
         # (the explicit residual, no cancellation) and add directions until
         # it fits. The guarantee then holds for any rtol.
-        r = _rank_for_budget(sigma2, budget)
-        while True:
-            U = V[:, :r]
-            Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
-            discarded = _residual_energy(xp, Y, Ynew, U, mode)
-            if discarded <= budget or r == n:
-                return U, Ynew, discarded
-            r += 1
+        return _smallest_fitting_rank(xp, Y, V, mode, budget, _rank_for_budget(sigma2, budget))
     # SVD of the unfolding: the projection is S_r Vh_r, no extra pass
     A = _unfolding(xp, Y, mode)
     U_all, s, Vh = xp.linalg.svd(A, full_matrices=False)
