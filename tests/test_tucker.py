@@ -846,6 +846,47 @@ def test_first_stage_axis_choice():
     assert _first_stage_axis((400, 30, 200), 0, 20) == 2  # the other mode is under twice the width
 
 
+def test_further_stage_axes_keep_enough_columns_per_rank():
+    from tensorapprox.tucker import _SKETCH_COLS_PER_RANK, _further_stage_axes
+
+    # case (b) of the benchmark: after mode 1 is sketched to 15, mode 2 too
+    # (15 * 15 * 20 = 4500 columns, 900 per rank 5); mode 3 is under twice the width
+    assert _further_stage_axes((100, 15, 100, 20), 0, 1, 15, 5) == [2]
+    # 200^3 at rank 10: a second mode would leave 40 columns per rank
+    assert _further_stage_axes((200, 20, 200), 0, 1, 20, 10) == []
+    # largest first, while the columns last (with three or more other modes,
+    # the width cubed already exceeds 400 columns per rank)
+    assert _further_stage_axes((50, 20, 100, 300, 200), 0, 1, 20, 2) == [3, 4, 2]
+    assert _further_stage_axes((100, 15, 100, 40), 0, 1, 15, 5) == [2, 3]
+    for shape, mode, axis, width, rank in [((50, 20, 100, 300, 200), 0, 1, 20, 2), ((100, 15, 100, 40), 0, 1, 15, 5)]:
+        cols = math.prod(shape) // shape[mode]
+        for j in _further_stage_axes(shape, mode, axis, width, rank):
+            cols = cols // shape[j] * width
+        assert cols >= _SKETCH_COLS_PER_RANK * rank
+
+
+def test_randomized_further_stage_accuracy(monkeypatch):
+    # a second sketched mode: within 1% of the deterministic error on a noisy
+    # rank-(2, 2, 2, 2) tensor, the rank exact without noise
+    import tensorapprox.tucker as tk
+
+    monkeypatch.setattr(tk, "_FIRST_STAGE_MIN_ELEMS", 0)
+    monkeypatch.setattr(tk, "_RITZ_ON_SKETCH_MIN", 0)  # the leading directions chosen on the sketch
+    calls = []
+    real = tk._further_stage_axes
+    monkeypatch.setattr(tk, "_further_stage_axes", lambda *a: calls.append(real(*a)) or calls[-1])
+    shape, ranks = (40, 60, 60, 16), (2, 2, 2, 2)
+    X = low_rank(shape, ranks, seed=23, noise=1e-3)
+    ref = rel_err(ta.st_hosvd(X, rank=ranks, method="svd"), X)
+    errs = [rel_err(ta.st_hosvd(X, rank=ranks, method="randomized", mode_order=(0, 1, 2, 3), random_state=s), X)
+            for s in range(3)]
+    assert calls[0] == [2]  # mode 0: mode 1 sketched first, then mode 2
+    assert max(errs) <= 1.01 * ref
+    T = ta.st_hosvd(low_rank(shape, ranks, seed=23), rank=ranks, method="randomized", random_state=0)
+    assert rel_err(T, low_rank(shape, ranks, seed=23)) < 1e-10
+    assert_orthonormal(T)
+
+
 @pytest.fixture
 def first_stage_always(monkeypatch):
     """Run the randomized method's sign-sketch stage on small test tensors too."""
