@@ -995,7 +995,8 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
     be sketched in turn, see :func:`_further_stage_axes`). The data itself is read twice: for
     the sketch and for the projection ``B = Q^T A`` (mode-wise, without
     forming ``A``); the small SVD of ``B`` comes from the eigen-decomposition
-    of ``B @ B^T``. On a large tensor at a fixed rank, the leading
+    of ``B @ B^T`` (from the SVD of ``B_(mode)`` itself where an ``rtol``
+    budget lies below what ``B @ B^T`` resolves). On a large tensor at a fixed rank, the leading
     directions within ``range(Q)`` are chosen on the sketch instead, and the
     data is projected on those ``r`` alone, unless the spectrum decays so
     smoothly that the sketch's own distortion would mix them with the next
