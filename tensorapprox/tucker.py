@@ -1644,10 +1644,10 @@ def _gram_route_cost(order, shape, ranks) -> float:
     per entry: a large mode taken first costs that on the whole tensor, and
     a small mode taken first shrinks the tensor before it.
     ``benchmarks/bench_mode_order.py`` times the chosen order against the
-    reduction heuristic: 5.8x faster at ranks 10 and 51x at rtol 2e-3 on a
+    reduction heuristic: 6.4x faster at ranks 10 and 54x at rtol 2e-3 on a
     4000 x 50 x 50 tensor, 1.0 to 5.2x on three other shapes, with the same
-    errors and ranks; on a Dask array decomposed block-wise 88x and 30x,
-    and 1.1 to 7.2x.
+    errors and ranks; on a Dask array decomposed block-wise 75x and 29x,
+    and 1.4 to 6.2x.
     """
     d = len(shape)
     cur = [int(n) for n in shape]
