@@ -774,10 +774,12 @@ def _smallest_fitting_rank(xp, Y, V, mode, budget, r0):
     while True:
         hi = min(lo + step, n)
         out = probe(hi)
-        if out[2] <= budget or hi == n:
+        if out[2] <= budget:
             break
+        if hi == n:
+            return out  # not even the whole basis fits (a budget below rounding): take it
         lo, step = hi, 2 * step
-    while hi - lo > 1:  # out: the result at hi, which fits (or hi == n)
+    while hi - lo > 1:  # out: the result at hi, which fits
         mid = (lo + hi) // 2
         cand = probe(mid)
         if cand[2] <= budget:
