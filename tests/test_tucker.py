@@ -804,6 +804,30 @@ def test_explicit_eigh_at_a_tight_rtol_keeps_its_guarantee():
         assert_orthonormal(T)
 
 
+@pytest.mark.parametrize("dtype, ranks", [(np.float64, (8, 9, 11, 13)), (np.float32, (4, 5, 6))])
+def test_fixed_rank_below_the_gram_resolution_matches_the_svd(dtype, ranks):
+    # At a fixed rank whose last singular value lies below what the Gram
+    # matrix resolves (about sqrt(n eps) of the largest), its trailing
+    # eigenvectors come out mixed: the default route's error once stalled
+    # near 1e-8 (float64) and 1e-4 (float32), up to 10^4 times the SVD's.
+    # The refined Gram route (and the SVD beyond it) must match the SVD.
+    from tensorapprox.tucker import _resolved
+
+    x = np.linspace(-1.0, 1.0, 64)
+    X = (1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)).astype(dtype)
+    X64 = X.astype(np.float64)
+    lam = np.linalg.svd(X64.reshape(64, -1), compute_uv=False) ** 2
+    eps = float(np.finfo(dtype).eps)
+    assert not _resolved(lam[ranks[0] - 1], lam[0], 64, eps)  # every rank here is below the resolution
+    for r in ranks:
+        T = ta.st_hosvd(X, r)
+        ref = ta.st_hosvd(X, r, method="svd")
+        assert T.dtype == dtype
+        err, err_ref = (np.linalg.norm(X64 - S.full().astype(np.float64)) for S in (T, ref))
+        assert err <= err_ref * (1 + 1e-3) + 10 * eps * np.linalg.norm(X64), (r, err, err_ref)
+        assert_orthonormal(T, atol=1e-10 if dtype == np.float64 else 1e-5)
+
+
 def test_randomized_rtol_ranks_below_the_gram_resolution():
     # One mode's spectrum spans 12 decades, so at rtol <= 1e-9 the rank is
     # decided by directions whose energy lies below what the sketch's Gram
