@@ -566,6 +566,27 @@ def _gram_sums_slabs(a: int, n: int, b: int) -> bool:
     return a * n * n <= _BATCHED_GRAM_ELEMS and b >= _BATCHED_GRAM_MIN_RATIO * n
 
 
+def _gram_float64(xp, Y, mode: int):
+    """``Y_(mode) @ Y_(mode).T`` in float64 for float32 ``Y``, a block of columns at a time.
+
+    Each block of about ``_GRAM64_BLOCK_ELEMS`` entries is converted and its
+    product accumulated, so the float64 copy never exceeds a block.
+    """
+    A = _unfolding(xp, Y, mode)  # a view for mode 0, one permuted copy otherwise
+    n, m = (int(s) for s in A.shape)
+    step = max(1, _GRAM64_BLOCK_ELEMS // n)
+    G = None
+    for j in range(0, m, step):
+        Ab = xp.astype(A[:, j:j + step], xp.float64)
+        part = Ab @ xp.matrix_transpose(Ab)
+        G = part if G is None else G + part
+    return G
+
+
+# columns of the float32 unfolding converted to float64 at a time (x n entries)
+_GRAM64_BLOCK_ELEMS = 1 << 20
+
+
 def _leading_eigh(xp, G, r: int):
     """The ``r`` largest eigenpairs of the symmetric PSD ``G``, descending, and the sum of the others.
 
@@ -870,7 +891,15 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
         G = _gram(xp, Y, mode) if first is None or first.gram is None else first.gram
         if rank is not None:
             lam, U, discarded = _leading_eigh(xp, G, rank)
-            if _resolved(lam[rank - 1], lam[0], n, float(xp.finfo(Y.dtype).eps)):
+            resolved = _resolved(lam[rank - 1], lam[0], n, float(xp.finfo(Y.dtype).eps))
+            if not resolved and Y.dtype == xp.float32:
+                # float32 data, float64 Gram matrix: it resolves the rank as
+                # float64 data's would, for a second pass over the data (the SVD
+                # of a 256 x 65536 float32 unfolding took 10x longer)
+                lam, U, discarded = _leading_eigh(xp, _gram_float64(xp, Y, mode), rank)
+                resolved = _resolved(lam[rank - 1], lam[0], n, float(np.finfo(np.float64).eps))
+                U = xp.astype(U, Y.dtype)
+            if resolved:
                 Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
                 return U, Ynew, discarded
             # the rank reaches below what the Gram matrix resolves: its trailing

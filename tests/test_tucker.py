@@ -608,6 +608,18 @@ def test_first_gram_replaces_the_finiteness_pass():
     ref = ta.st_hosvd(X, rank=2, mode_order=[2, 0, 1], method="svd")
     np.testing.assert_allclose(T.full(), ref.full(), atol=1e-10)
 
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_float64_gram_of_float32_data(mode, monkeypatch):
+    import tensorapprox.tucker as tk
+
+    monkeypatch.setattr(tk, "_GRAM64_BLOCK_ELEMS", 50)  # several blocks, a short last one
+    X = np.random.default_rng(5).standard_normal((7, 9, 11)).astype(np.float32)
+    A = ta.unfold(X, mode).astype(np.float64)
+    G = tk._gram_float64(np, X, mode)
+    assert G.dtype == np.float64
+    np.testing.assert_allclose(G, A @ A.T, rtol=1e-13, atol=1e-13 * float(np.sum(A * A)))
+
+
 @pytest.mark.parametrize("shape, mode, sums", [
     ((6, 20, 100), 1, True),    # long rows (b >= 4 n): the slabs' products are summed
     ((6, 20, 30), 1, False),    # short rows: one permuted copy and a symmetric update
@@ -805,14 +817,18 @@ def test_explicit_eigh_at_a_tight_rtol_keeps_its_guarantee():
 
 
 @pytest.mark.parametrize("dtype, ranks", [(np.float64, (8, 9, 11, 13)), (np.float32, (4, 5, 6))])
-def test_fixed_rank_below_the_gram_resolution_matches_the_svd(dtype, ranks):
+def test_fixed_rank_below_the_gram_resolution_matches_the_svd(dtype, ranks, monkeypatch):
     # At a fixed rank whose last singular value lies below what the Gram
     # matrix resolves (about sqrt(n eps) of the largest), its trailing
     # eigenvectors come out mixed: the default route's error once stalled
     # near 1e-8 (float64) and 1e-4 (float32), up to 10^4 times the SVD's.
     # The refined Gram route (and the SVD beyond it) must match the SVD.
+    import tensorapprox.tucker as tk
     from tensorapprox.tucker import _resolved
 
+    calls = []  # float32 data: the float64 Gram matrix resolves these ranks
+    real = tk._gram_float64
+    monkeypatch.setattr(tk, "_gram_float64", lambda *a: calls.append(1) or real(*a))
     x = np.linspace(-1.0, 1.0, 64)
     X = (1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)).astype(dtype)
     X64 = X.astype(np.float64)
@@ -826,6 +842,7 @@ def test_fixed_rank_below_the_gram_resolution_matches_the_svd(dtype, ranks):
         err, err_ref = (np.linalg.norm(X64 - S.full().astype(np.float64)) for S in (T, ref))
         assert err <= err_ref * (1 + 1e-3) + 10 * eps * np.linalg.norm(X64), (r, err, err_ref)
         assert_orthonormal(T, atol=1e-10 if dtype == np.float64 else 1e-5)
+    assert bool(calls) == (dtype == np.float32)
 
 
 def test_randomized_fixed_rank_below_the_gram_resolution_matches_the_svd():
