@@ -577,7 +577,7 @@ def _gram_float64(xp, Y, mode: int):
     step = max(1, _GRAM64_BLOCK_ELEMS // n)
     G = None
     for j in range(0, m, step):
-        Ab = xp.astype(A[:, j:j + step], xp.float64)
+        Ab = xp.astype(A[:, j:min(j + step, m)], xp.float64)
         part = Ab @ xp.matrix_transpose(Ab)
         G = part if G is None else G + part
     return G

@@ -845,6 +845,21 @@ def test_fixed_rank_below_the_gram_resolution_matches_the_svd(dtype, ranks, monk
     assert bool(calls) == (dtype == np.float32)
 
 
+@pytest.mark.parametrize("dtype, rank, method", [(np.float32, 5, "auto"), (np.float64, 11, "auto"),
+                                                  (np.float64, 11, "randomized"), (np.float64, 11, "svd")])
+def test_routes_below_the_gram_resolution_on_array_api_strict(dtype, rank, method):
+    # the float64 Gram matrix of float32 data, the refined route, the thin SVD
+    # and the QR of a wide unfolding's transpose, on array_api_strict inputs
+    xps = pytest.importorskip("array_api_strict")
+    x = np.linspace(-1.0, 1.0, 40)
+    X = (1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)).astype(dtype)
+    T = ta.st_hosvd(xps.asarray(X), rank, method=method, random_state=0)
+    Tn = ta.st_hosvd(X, rank, method=method, random_state=0)
+    assert type(T.core) is type(xps.asarray(X)) and T.dtype == xps.asarray(X).dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(np.asarray(T.full()), Tn.full(), atol=tol * float(np.abs(X).max()))
+
+
 def test_randomized_fixed_rank_below_the_gram_resolution_matches_the_svd():
     # the randomized route's Rayleigh-Ritz step on the data, B = Q^T A, took
     # the eigenvectors of B B^T: at rank 16 the error stalled at 3.4e-12 of
