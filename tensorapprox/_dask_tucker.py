@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 
@@ -294,6 +295,24 @@ def _project_pass(X, mode, U, want_residual, progress):
 # ---------------------------------------------------------------------------
 # algorithms
 # ---------------------------------------------------------------------------
+def _warn_unresolved(sigma2, r: int, mode: int, dtype) -> None:
+    """Warn where a fixed rank reaches below what a block-wise Gram matrix resolves.
+
+    In memory such a rank takes the refined Gram route or the SVD (see
+    :func:`tensorapprox.tucker._resolved`); block-wise there is only the
+    Gram matrix, whose trailing eigenvectors are then mixed with their
+    neighbours, and the error can exceed the SVD route's many times over.
+    """
+    from .tucker import _resolved
+
+    n = sigma2.size
+    if 0 < r <= n and not _resolved(sigma2[r - 1], sigma2[0], n, float(np.finfo(dtype).eps)):
+        warnings.warn(f"mode {mode}: rank {r} reaches singular values below what the block-wise Gram matrix "
+                      f"resolves (sigma_r / sigma_1 = {math.sqrt(sigma2[r - 1] / sigma2[0]):.1e}); its trailing "
+                      "directions are inaccurate. A lower rank, or the tensor in memory, avoids it.",
+                      RuntimeWarning, stacklevel=4)
+
+
 def _eig_desc(G):
     w, V = np.linalg.eigh(G)
     return np.clip(w[::-1], 0.0, None), V[:, ::-1]
@@ -330,6 +349,7 @@ def dask_hosvd(X, ranks, rtol, method, progress):
             G = _gram_pass(X, k, progress)
         sigma2, V = _eig_desc(G)
         if ranks is not None:
+            _warn_unresolved(sigma2, ranks[k], k, G.dtype)
             U = V[:, :ranks[k]]
         else:
             budget = rtol * rtol * normX2 / d
@@ -348,14 +368,22 @@ def dask_hosvd(X, ranks, rtol, method, progress):
 
 
 def _verify_rank(X, mode, V, sigma2, r, budget, progress):
-    """Projection of ``X`` onto ``V[:, :r]`` with its explicitly measured residual, growing ``r`` to fit ``budget``."""
-    n = V.shape[0]
-    while True:
+    """Projection of ``X`` onto ``V[:, :r]`` with its explicitly measured residual, growing ``r`` to fit ``budget``.
+
+    Each try is a pass over ``X``; the rank is searched as in memory
+    (:func:`tensorapprox.tucker._smallest_fitting_rank`: a few passes, where
+    one direction at a time took up to ``n``).
+    """
+    from .tucker import _smallest_fitting_rank
+
+    def probe(r):
         U = np.ascontiguousarray(V[:, :r]).astype(X.dtype)
         Y, res = _project_pass(X, mode, U, budget is not None, progress)
-        if budget is None or res <= budget or r == n:
-            return U, Y, (res if budget is not None else float(np.sum(sigma2[r:])))
-        r += 1
+        return U, Y, (res if budget is not None else float(np.sum(sigma2[r:])))
+
+    if budget is None:
+        return probe(r)
+    return _smallest_fitting_rank(probe, r, V.shape[0], budget)
 
 
 def dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, random_state, progress):
@@ -396,6 +424,8 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
         else:
             G = _gram_pass(Y, k, progress)
         sigma2, V = _eig_desc(G)
+        if ranks is not None:
+            _warn_unresolved(sigma2, ranks[k], k, G.dtype)
         share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
         r = ranks[k] if ranks is not None else _rank_for_budget(sigma2, share)
         U, Y, discarded = _verify_rank(Y, k, V, sigma2, r, share, progress)

@@ -810,23 +810,18 @@ def _short_gram_mode(xp, Y, mode, rank, want_core):
     return U, Ynew, discarded
 
 
-def _smallest_fitting_rank(xp, Y, V, mode, budget, r0):
-    """``(U, Y x_mode U^T, discarded)`` for ``U = V[:, :r]``, the smallest ``r >= r0`` whose explicit residual fits.
+def _smallest_fitting_rank(probe, r0: int, n: int, budget: float):
+    """``probe(r)`` for the smallest ``r >= r0`` whose discarded energy ``probe(r)[2]`` fits ``budget``.
 
-    The residual of the nested bases ``V[:, :r]`` does not grow with ``r``,
-    so the ranks are searched by doubling steps, then bisection: a few
-    passes where adding one direction at a time took one pass per
-    direction (up to ``n`` of them, when the budget lies below what the
-    eigenvectors resolve). ``r = n`` always fits.
+    ``probe(r)`` returns ``(U, projected tensor, discarded energy)`` for the
+    leading ``r`` columns of a nested basis, whose discarded energy does not
+    grow with ``r``; each call is a pass over the data. The ranks are
+    searched by doubling steps, then bisection: a few passes where adding
+    one direction at a time took one pass per direction (up to ``n`` of
+    them, when the budget lies below what the basis resolves). ``r = n`` is
+    returned when nothing smaller fits.
     """
-    n = V.shape[1]
-
-    def probe(r):
-        U = V[:, :r]
-        Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
-        return U, Ynew, _residual_energy(xp, Y, Ynew, U, mode)
-
-    r = min(max(r0, 1), n)
+    r = min(max(int(r0), 1), n)
     out = probe(r)
     if out[2] <= budget or r == n:
         return out
@@ -918,7 +913,12 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
             # suggest, then measure the energy the projection really discards
             # (the explicit residual, no cancellation) and add directions until
             # it fits. The guarantee then holds for any rtol.
-            return _smallest_fitting_rank(xp, Y, V, mode, budget, _rank_for_budget(sigma2, budget))
+            def probe(r):
+                U = V[:, :r]
+                Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
+                return U, Ynew, _residual_energy(xp, Y, Ynew, U, mode)
+
+            return _smallest_fitting_rank(probe, _rank_for_budget(sigma2, budget), n, budget)
     # the SVD of the unfolding (with Vh, the projection is S_r Vh_r, no extra pass)
     A = _unfolding(xp, Y, mode)
     U_all, s, Vh = _left_svd(xp, A)
@@ -1526,7 +1526,10 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     unfolding as a sum over fibres of blocks (blocks spanning the mode
     whole, at most ``tensorapprox.max-block-bytes``, default 512 MiB), then
     the projection, which with ``rtol`` also measures the discarded energy
-    explicitly, so the bound holds. Once the projected tensor fits, it is computed into memory
+    explicitly, so the bound holds (the rank grows by doubling steps and
+    bisection, a pass per try). Those modes have the Gram matrix only: a
+    fixed rank below what it resolves (see the guide) warns that its
+    trailing directions are inaccurate. Once the projected tensor fits, it is computed into memory
     and the remaining modes run in memory with ``method``. With
     ``method='randomized'`` the sketches of *all* modes are formed in a
     single pass, each power iteration costs one pass per mode, and a last

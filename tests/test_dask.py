@@ -5,6 +5,7 @@ reference), for random chunkings drawn by hypothesis.
 """
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -370,3 +371,18 @@ def test_local_cluster_equals_threaded(local_cluster):
         ref = altmin_complete(*parts, M.shape, 3, solver="sketch", random_state=0)
     got = altmin_complete(*parts, M.shape, 3, solver="sketch", random_state=0)
     assert np.abs(got.matrix.full() - ref.matrix.full()).max() < 1e-10
+
+
+def test_block_wise_rank_below_the_gram_resolution_warns():
+    # block-wise, a fixed rank below what the Gram matrix resolves has no
+    # refined route or SVD to fall back on: a warning says so
+    x = np.linspace(-1.0, 1.0, 24)
+    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    Xd = da.from_array(X, chunks=(24, 12, 12))
+    with _blockwise(X):
+        with pytest.warns(RuntimeWarning, match="mode 0: rank 12 reaches"):
+            ta.st_hosvd(Xd, rank=12)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            T = ta.st_hosvd(Xd, rank=4)
+    assert _rel(T.full(), X) == pytest.approx(_rel(ta.st_hosvd(X, rank=4).full(), X), rel=1e-6)

@@ -796,10 +796,20 @@ def test_smallest_fitting_rank_equals_the_one_by_one_search(mode):
     V = np.linalg.svd(A)[0]
     n = V.shape[1]
     res = [float(np.sum((A - V[:, :r] @ (V[:, :r].T @ A)) ** 2)) for r in range(n + 1)]
+    probes = []
+
+    def probe(r):
+        probes.append(r)
+        U = V[:, :r]
+        Ynew = ta.mode_product(X, U.T, mode)
+        return U, Ynew, float(np.sum((A - U @ ta.unfold(Ynew, mode)) ** 2))
+
     for budget in (res[1] * 1.01, res[3], res[5] * 0.999, res[n - 1] * 0.5, 0.0):
         for r0 in (1, 2, n):
             want = next((r for r in range(r0, n + 1) if res[r] <= budget), n)
-            U, Ynew, discarded = _smallest_fitting_rank(np, X, V, mode, budget, r0)
+            probes.clear()
+            U, Ynew, discarded = _smallest_fitting_rank(probe, r0, n, budget)
+            assert len(probes) <= 2 * math.ceil(math.log2(n)) + 1  # a pass per try: O(log n) of them
             assert U.shape[1] == want
             assert discarded == pytest.approx(res[want], rel=1e-8, abs=1e-12 * res[0])
             np.testing.assert_allclose(ta.unfold(Ynew, mode), U.T @ A, atol=1e-12 * np.linalg.norm(A))
