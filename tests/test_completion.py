@@ -674,3 +674,53 @@ def test_load_movielens_errors(tmp_path):
     bad.write_text("1\t2\t3\n")
     with pytest.raises(ValueError, match="expected 4 tab-separated columns"):
         load_movielens(bad)
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg", "sketch"])
+@pytest.mark.parametrize("biases", [False, True])
+def test_fit_is_equivariant_in_the_scale_of_the_values(solver, biases):
+    # Values near 1e-150 made the iterative solvers' squares underflow and a
+    # division by zero stopped them; near 1e150 they overflowed. Values far
+    # from 1 are now solved for in units of a power of two: without a ridge
+    # term the fit of s * M is s times the fit of M (the biased fits to the
+    # inner solvers' tolerance, a unit of 2^e being s only up to a factor 2).
+    rng = np.random.default_rng(3)
+    n1, n2, k = 120, 90, 3
+    M = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.01 * rng.standard_normal((n1, n2))
+    r, c = np.nonzero(rng.random((n1, n2)) < 0.4)
+    base = altmin_complete(r, c, M[r, c], (n1, n2), k, solver=solver, random_state=0, max_iter=20, biases=biases)
+    P = base.predict(r, c)
+    tol = 1e-7 if biases else 1e-12
+    for s in (2.0**-500, 1e-150, 1e150, 2.0**500):
+        res = altmin_complete(r, c, M[r, c] * s, (n1, n2), k, solver=solver, random_state=0, max_iter=20,
+                              biases=biases)
+        np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=tol * np.abs(P).max())
+        if biases:  # the passes before convergence differ within the inner tolerance; the fit does not
+            assert res.history[-1] == pytest.approx(base.history[-1], rel=10 * tol)
+        else:
+            np.testing.assert_allclose(res.history, base.history, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("solver", ["exact", "cg", "sketch"])
+def test_ridge_fit_in_units_of_the_values_scale_equals_the_fit_as_given(solver):
+    # With a ridge weight lam the fit depends on the values' scale; solved for
+    # in units of s it takes lam / s, the same problem: at 2^-40 and 2^40
+    # (within what the solvers handle as given) both ways agree to rounding.
+    import tensorapprox.completion.altmin as am
+
+    rng = np.random.default_rng(4)
+    n1, n2, k = 120, 90, 3
+    M = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.01 * rng.standard_normal((n1, n2))
+    r, c = np.nonzero(rng.random((n1, n2)) < 0.4)
+    for s in (2.0**-40, 2.0**40):
+        fits = []
+        for exp in (10, 10**6):  # rescaled, and as given
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(am, "_SCALE_EXP", exp)
+                fits.append(altmin_complete(r, c, M[r, c] * s, (n1, n2), k, solver=solver, random_state=0,
+                                            max_iter=15, regularization=0.05).predict(r, c))
+        np.testing.assert_allclose(fits[0], fits[1], rtol=0, atol=1e-12 * np.abs(fits[1]).max())
+    # and at 1e-150 the rescaled fit runs (a division by zero stopped cg before)
+    res = altmin_complete(r, c, M[r, c] * 1e-150, (n1, n2), k, solver=solver, random_state=0, max_iter=15,
+                          regularization=0.05)
+    assert np.all(np.isfinite(res.predict(r, c)))

@@ -163,7 +163,10 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                 (np.linalg.norm(z) > target_z and np.linalg.norm(g) > floor) if measure_z
                 else np.linalg.norm(g) > target):
             w = A @ p
-            alpha = gz / (w @ w + shift * (p @ p))
+            den = w @ w + shift * (p @ p)
+            if not den > 0:
+                break  # p vanished (or its curvature underflowed): nothing left to step along
+            alpha = gz / den
             x += alpha * p
             r -= alpha * w
             g = A.T @ r - shift * x
@@ -464,7 +467,10 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                     s += AT[a, t] * w[t]
                 Gp[a] = s
                 pp += p[a] * p[a]
-            alpha = gz / (ww + shift * pp)
+            den = ww + shift * pp
+            if not den > 0.0:
+                break  # p vanished (or its curvature underflowed): nothing left to step along
+            alpha = gz / den
             ng = 0.0
             for a in range(q):
                 x[a] += alpha * p[a]

@@ -262,22 +262,25 @@ def _layout(rows, cols, vals, n, by_row: bool, seed: int, shape, lo: int = 0):
 class _Solver:
     """Per-row solves of one half-step over a compressed layout (shared by every backend)."""
 
-    def __init__(self, solver, regularization, inner_rtol, inner_max_iter, sketch_size, precond=None):
+    def __init__(self, solver, regularization, inner_rtol, inner_max_iter, sketch_size, precond=None, scale=1.0):
         self.solver = solver
         self.reg = regularization
         self.inner_rtol = inner_rtol
         self.inner_max_iter = inner_max_iter
         self.sketch_size = sketch_size
         self.precond = precond
+        self.scale = scale  # the observed values are solved for in units of ``scale``
 
     def adapted(self, factor: float = 1.0, precond=None) -> "_Solver":
         """The same solver with its inner tolerance times ``factor`` and the given preconditioner."""
         return _Solver(self.solver, self.reg, self.inner_rtol * factor, self.inner_max_iter, self.sketch_size,
-                       precond)
+                       precond, self.scale)
 
     def __call__(self, layout, F, X0, mu, b_other, want_rss):
-        """``(X, rss sum, inner steps sum)`` for the rows of ``layout``."""
+        """``(X, rss sum, inner steps sum)`` for the rows of ``layout`` (in units of ``scale``)."""
         indptr, indices, vals, _, keys = layout
+        if self.scale != 1.0:
+            vals = vals / self.scale
         targets = vals if b_other is None and mu == 0.0 else vals - mu - b_other[indices]
         if self.solver == "exact":
             X, rss = solve_rows_exact(indptr, indices, targets, F, self.reg, want_rss)
@@ -305,7 +308,10 @@ class _InMemory:
         self.csc = _layout(obs.rows, obs.cols, obs.values, n2, False, seeds[1], obs.shape)
         self.row_counts = np.diff(self.csr[0])
         self.col_counts = np.diff(self.csc[0])
-        self.norm_values = float(np.linalg.norm(obs.values))
+        self.max_abs = float(np.max(np.abs(obs.values)))
+        # the norm from the values over their largest: no overflow or underflow
+        top = self.max_abs if self.max_abs > 0 else 1.0
+        self.norm_values = top * float(np.linalg.norm(obs.values / top))
         self.sum_values = float(np.sum(obs.values))
 
     def operator(self, mu: float, p: float):
@@ -459,6 +465,14 @@ def altmin_complete(
     O(|Omega_i| k) per step. Regularization and biases follow ALS-WR (Zhou et
     al., 2008).
 
+    **Scale of the values.** Values whose largest magnitude lies outside
+    ``[2^-30, 2^30]`` are solved for in units of a power of two near it
+    (exact), so that the solvers' squares neither underflow nor overflow:
+    without ``regularization`` the fit of ``s * M`` is ``s`` times the fit
+    of ``M``; a ridge weight ``lam`` enters as ``lam / s``, the same problem.
+    A regularized fit with biases has no such equivalent (the biases scale
+    by ``s``, the factors by ``sqrt(s)``) and keeps the values as given.
+
     **Partitioned observations (Dask).** Observations given as Dask arrays
     or lists of COO blocks are shuffled once into row blocks and column
     blocks (as many as input partitions), validated block by block and
@@ -578,16 +592,25 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
         )
 
     dtype = backend.dtype
-    mu = backend.sum_values / backend.nnz if biases else 0.0
-    step = _Solver(solver, regularization, inner_rtol, inner_max_iter, sketch_size)
+    # Values far from 1 in size are solved for in units of a power of two
+    # (exact): squares of values near 1e-150 underflowed and near 1e150
+    # overflowed in the iterative solvers' inner products (a division by
+    # zero). The fit is the same problem in those units: with M = s M' and
+    # both factors sqrt(s) times theirs, the ridge weight becomes lam / s.
+    # With biases, which scale by s, a ridge weight has no such equivalent,
+    # so a regularized fit with biases keeps the values as given.
+    vscale = _value_scale(backend.max_abs) if regularization == 0.0 or not biases else 1.0
+    regularization = regularization / vscale
+    mu = backend.sum_values / backend.nnz / vscale if biases else 0.0
+    step = _Solver(solver, regularization, inner_rtol, inner_max_iter, sketch_size, scale=vscale)
 
     # ---------------- initialization (never dense)
     if isinstance(init, LowRankMatrix):
-        A0 = np.asarray(init.U, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype))
-        B0 = np.asarray(init.V, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype))
+        A0 = np.asarray(init.U, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype) / vscale)
+        B0 = np.asarray(init.V, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype) / vscale)
     else:
         p_obs = backend.nnz / (n1 * n2)
-        M = backend.operator(mu, p_obs)
+        M = backend.operator(mu * vscale, p_obs * vscale)  # (values - mean) / p, in units of vscale
         if init == "svd":
             Ui, si, Vi = randomized_svd_sparse(M, k, rng)
             # trimming for incoherence: clip rows whose norm exceeds 3x the RMS
@@ -653,7 +676,7 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
     V = B0  # warm start for the first column solve
     ones_r = np.ones((n1, 1), dtype=dtype)
     ones_c = np.ones((n2, 1), dtype=dtype)
-    norm_values = backend.norm_values
+    norm_values = backend.norm_values / vscale
     it = 0
     for it in range(1, max_iter + 1):
         if orthonormalize:
@@ -682,8 +705,9 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
             pred = sampled_dot(U, V, val.rows, val.cols) + mu
             if biases:
                 pred += bu[val.rows] + bv[val.cols]
-            nv = np.linalg.norm(val.values)
-            test_history.append(float(np.linalg.norm(pred - val.values) / (nv if nv > 0 else 1.0)))
+            vs = val.values / vscale if vscale != 1.0 else val.values
+            nv = np.linalg.norm(vs)
+            test_history.append(float(np.linalg.norm(pred - vs) / (nv if nv > 0 else 1.0)))
         if progress:
             extra = f"  test {test_history[-1]:.3e}" if test_history else ""
             print(f"altmin[{solver}] pass {it:3d}  residual {res:.3e}{extra}", file=sys.stderr)
@@ -696,6 +720,8 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
         if stop:
             break
 
+    if vscale != 1.0:
+        U, mu, bu, bv = U * vscale, mu * vscale, bu * vscale, bv * vscale
     matrix = LowRankMatrix.from_factors(U, V)
     return CompletionResult(
         matrix=matrix,
@@ -709,3 +735,16 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
         col_bias=bv if biases else None,
         solver=solver,
     )
+
+
+# observed values whose largest magnitude lies in [2^-_SCALE_EXP, 2^_SCALE_EXP]
+# are solved for as they are; others in units of a power of two near it
+_SCALE_EXP = 30
+
+
+def _value_scale(max_abs: float) -> float:
+    """1, or the power of two that brings ``max_abs`` near 1 when it lies outside ``2^(+-_SCALE_EXP)``."""
+    if not max_abs > 0.0 or not math.isfinite(max_abs):
+        return 1.0
+    e = math.frexp(max_abs)[1]
+    return 1.0 if abs(e) <= _SCALE_EXP else math.ldexp(1.0, e)
