@@ -186,12 +186,16 @@ def _finish_norm(X, stats, progress):
     sumsq, bad = stats
     if bad:
         raise ValueError(f"X contains {int(bad)} NaN or Inf values; remove or impute them first")
-    if math.isfinite(sumsq):
+    from .tucker import _norm2_in_range
+
+    if _norm2_in_range(sumsq):
         return X, sumsq, 1.0
-    # finite data whose squared norm overflows: run on X / max|X|
+    # finite data whose squared norm overflows or underflows: run on X / max|X|
     dask, _ = import_dask()
     (s,) = compute(tree_sum(dask, [dask.delayed(_block_maxabs, pure=True)(b) for b, _ in _blocks(X)],
                             combine=max), progress=progress)
+    if s == 0.0:
+        return X, 0.0, 1.0
     Xs = X / s
     parts = [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(Xs)]
     (stats2,) = compute(tree_sum(dask, parts), progress=progress)
@@ -320,11 +324,14 @@ def _eig_desc(G):
 
 def _first_norm(X, mode, progress):
     """Gram of ``mode`` and ``||X||^2`` (its trace) in one pass; NaN/Inf refused, overflow rescaled."""
+    from .tucker import _norm2_in_range
+
     G = _gram_pass(X, mode, progress)
     normX2 = float(np.trace(G))
-    if math.isfinite(normX2) and np.all(np.isfinite(G)):
+    if _norm2_in_range(normX2) and np.all(np.isfinite(G)):
         return X, G, normX2, 1.0
-    # NaN/Inf in the data, or finite data whose squared norm overflows: tell them apart
+    # NaN/Inf in the data, finite data whose squared norm overflows or
+    # underflows, or zeros: tell them apart
     dask, _ = import_dask()
     (stats,) = compute(tree_sum(dask, [dask.delayed(_block_sumsq, pure=True)(b) for b, _ in _blocks(X)]),
                        progress=progress)

@@ -1286,16 +1286,33 @@ def _check_truncation_inputs(X, rank, rtol):
     return get_namespace(X), X, normX2, ranks, rtol
 
 
+def _norm2_in_range(normX2: float) -> bool:
+    """Whether a squared norm leaves the data's products clear of overflow and underflow (zero is not)."""
+    return math.isfinite(normX2) and normX2 >= _TINY_NORM2
+
+
+# a squared norm under this (2^-800, about 1.5e-241) may come from entries
+# whose squares are subnormal (below 2.2e-308) or flush to zero: the data is
+# rescaled first (entries of 1e-200 gave a zero decomposition, entries of
+# 1e-160 an error over rtol)
+_TINY_NORM2 = 2.0 ** -800
+
+
 def _unit_scale(xp, X, normX2):
-    """``(X / s, ||X / s||^2, s)`` with ``s = max|X|`` when ``||X||^2`` overflows.
+    """``(X / s, ||X / s||^2, s)`` with ``s = max|X|`` when ``||X||^2`` overflows or is tiny.
 
     Finite data whose squared norm overflows (entries near 1e154 and above)
-    would turn Gram matrices and norms into Inf; the algorithms run on the
-    scaled tensor and the caller multiplies the core back by ``s``.
+    would turn Gram matrices and norms into Inf, and data whose squares
+    underflow (entries near 1e-154 and below) into zeros and subnormal
+    numbers; the algorithms run on the scaled tensor and the caller
+    multiplies the core back by ``s``. A zero squared norm is rescaled too
+    unless the data is zero.
     """
-    if math.isfinite(normX2):
+    if _norm2_in_range(normX2):
         return X, normX2, 1.0
     s = float(xp.max(xp.abs(X)))
+    if s == 0.0:
+        return X, 0.0, 1.0
     X = X / s
     return X, _sumsq(xp, X), s
 
@@ -1606,9 +1623,9 @@ def _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method, *, oversampli
     the Gram matrix of the 'eigh' route (its trace) or the sign sketch of
     the randomized route (its kernel sums the squares). That product is
     returned in ``first`` (a :class:`_FirstPass`). Otherwise (another route,
-    or a non-finite sum) the full check runs: it raises for NaN/Inf, and
-    finite data whose squared norm overflows is rescaled (see
-    :func:`_unit_scale`); ``first`` is then None.
+    or a non-finite or tiny sum) the full check runs: it raises for NaN/Inf,
+    and finite data whose squared norm overflows or underflows is rescaled
+    (see :func:`_unit_scale`); ``first`` is then None.
     """
     k = order[0]
     n = int(X.shape[k])
@@ -1621,7 +1638,7 @@ def _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method, *, oversampli
         with np.errstate(over="ignore", invalid="ignore"):
             G = _gram(xp, X, k)
             normX2 = float(xp.sum(xp.linalg.diagonal(G)))
-        if math.isfinite(normX2):
+        if _norm2_in_range(normX2):
             return X, normX2, 1.0, _FirstPass(gram=G)
     elif meth == "randomized" and _randomized_applies(n, m, rank, oversampling):
         width = _initial_width(n, m, rank, oversampling)
@@ -1630,7 +1647,7 @@ def _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method, *, oversampli
             state = rng.bit_generator.state
             with np.errstate(over="ignore", invalid="ignore"):
                 Z, normX2 = _draw_sign_sketch(X, axis, width, rng)
-            if math.isfinite(normX2):
+            if _norm2_in_range(normX2):
                 return X, normX2, 1.0, _FirstPass(sketch=(axis, width, Z))
             rng.bit_generator.state = state  # the scaled data is sketched with the same draws
     X, normX2 = check_tensor(X, name="X", return_sumsq=True)

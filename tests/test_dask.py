@@ -220,6 +220,14 @@ def test_overflowing_norm_and_zero_tensor():
     assert _rel(T.full() / 1e200, X) < 1e-10
     Z = ta.st_hosvd(da.zeros((6, 5, 4), chunks=3), rank=2)
     assert Z.ranks == (2, 2, 2) and np.all(Z.full() == 0)
+    # squares that underflow: rescaled too (a zero decomposition before)
+    tiny = X * 1e-200
+    with _blockwise(tiny):
+        T = ta.st_hosvd(da.from_array(tiny, chunks=4), rank=2)
+    assert _rel(T.full() / 1e-200, X) < 1e-10
+    with _blockwise(tiny):
+        Z = ta.st_hosvd(da.zeros((6, 5, 4), chunks=3), rank=2)
+    assert np.all(Z.full() == 0)
 
 
 def test_progress_bar(capsys):

@@ -589,6 +589,27 @@ def test_huge_values_are_not_mistaken_for_inf():
     np.testing.assert_allclose(res.tucker.full() / 1e200, unit.tucker.full(), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("s", [1e-160, 1e-200, 1e-300])
+def test_tiny_values_are_not_mistaken_for_zero(s):
+    # squares of entries near 1e-154 and below are subnormal or flush to
+    # zero: data at 1e-200 once gave a zero decomposition (error 1.0), data
+    # at 1e-160 an rtol result over its bound. It is rescaled like huge data.
+    # (Entries themselves stay normal floats here, above 2.2e-308.)
+    X = low_rank((30, 30, 30), (4, 4, 4), seed=14, noise=1e-3)
+    Xs = X * s
+    for method in ("auto", "svd", "randomized"):
+        for kw in ({"rank": 4}, {"rtol": 1e-2}):
+            T = ta.st_hosvd(Xs, method=method, random_state=0, **kw)
+            ref = ta.st_hosvd(X, method=method, random_state=0, **kw)
+            assert T.ranks == ref.ranks
+            np.testing.assert_allclose(T.full() / s, ref.full(), rtol=1e-9, atol=1e-12)
+    H, Hr = ta.hosvd(Xs, rtol=1e-2), ta.hosvd(X, rtol=1e-2)
+    assert H.ranks == Hr.ranks and np.linalg.norm(H.full() / s - X) <= 1e-2 * np.linalg.norm(X)
+    res, unit = ta.tucker_als(Xs, 4), ta.tucker_als(X, 4)
+    assert res.rel_error == pytest.approx(unit.rel_error, rel=1e-8)
+    np.testing.assert_allclose(res.tucker.full() / s, unit.tucker.full(), rtol=1e-8, atol=1e-12)
+
+
 def test_first_gram_replaces_the_finiteness_pass():
     # st_hosvd and tucker_als take ||X||^2 from the trace of the first mode's
     # Gram matrix instead of a separate pass: both must equal the dense values
