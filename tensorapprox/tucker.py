@@ -288,9 +288,15 @@ class TuckerTensor:
         12.0
         """
         xp = self._xp
+        # over the core's largest magnitude: the squares of a core near 1e-160
+        # underflowed to a zero norm, near 1e160 overflowed to NaN
+        top = float(xp.max(xp.abs(self._core))) if math.prod(self.ranks) > 0 else 0.0
+        if top == 0.0 or not math.isfinite(top):
+            return top
+        unit = TuckerTensor(self._core / top, self._factors)
         if self._has_orthonormal_factors():
-            return math.sqrt(_sumsq(xp, self._core))
-        return math.sqrt(max(self.inner(self), 0.0))
+            return top * math.sqrt(_sumsq(xp, unit._core))
+        return top * math.sqrt(max(unit.inner(unit), 0.0))
 
     def inner(self, other) -> float:
         """Compute the Frobenius inner product with another TuckerTensor or a dense array.

@@ -610,6 +610,22 @@ def test_tiny_values_are_not_mistaken_for_zero(s):
     np.testing.assert_allclose(res.tucker.full() / s, unit.tucker.full(), rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize("orthonormal", [True, False])
+def test_norm_of_a_tucker_tensor_with_a_tiny_or_huge_core(orthonormal):
+    # the squares of the core underflowed to a zero norm (core near 1e-200)
+    # or overflowed to NaN (near 1e200); the norm itself is representable
+    rng = np.random.default_rng(6)
+    fs = [rng.standard_normal((n, r)) for n, r in ((7, 2), (8, 3), (9, 4))]
+    if orthonormal:
+        fs = [np.linalg.qr(U)[0] for U in fs]
+    T = ta.TuckerTensor(rng.standard_normal((2, 3, 4)), fs)
+    ref = np.linalg.norm(T.full())
+    assert T.norm() == pytest.approx(ref, rel=1e-13)
+    for s in (1e-200, 1e200, 1e-300):
+        assert ta.TuckerTensor(T.core * s, fs).norm() == pytest.approx(ref * s, rel=1e-13)
+    assert ta.TuckerTensor(T.core * 0.0, fs).norm() == 0.0
+
+
 def test_first_gram_replaces_the_finiteness_pass():
     # st_hosvd and tucker_als take ||X||^2 from the trace of the first mode's
     # Gram matrix instead of a separate pass: both must equal the dense values
