@@ -1193,7 +1193,8 @@ def _randomized_mode(xp, Y, mode, rank, budget, n_power_iter, oversampling, rng,
             w = xp.flip(w)
             V = xp.flip(V, axis=1)
             sigma2 = np.clip(to_numpy(w), 0.0, None)
-            thin_svd = rank is not None and rank <= sigma2.size and not _resolved(sigma2[rank - 1], sigma2[0], width, eps)
+            thin_svd = (rank is not None and rank <= sigma2.size
+                        and not _resolved(sigma2[rank - 1], sigma2[0], width, eps))
         if thin_svd:
             V, s, _ = _left_svd(xp, _unfolding(xp, B, mode))
             sigma2 = to_numpy(s) ** 2
