@@ -72,6 +72,15 @@ class TestLowRankMatrix:
         assert M.nbytes == (7 * 3 + 3 + 5 * 3) * 8
         assert M.compression_ratio == pytest.approx(7 * 5 / (7 * 3 + 3 + 5 * 3))
 
+    def test_norm_of_tiny_or_huge_values(self):
+        # the squares of s underflowed (a norm of 0 at 1e-300, digits lost at
+        # 1e-160) or overflowed (Inf at 1e160); the norm itself is representable
+        M = self.make()
+        ref = np.linalg.norm(M.U @ np.diag(M.s) @ M.V.T)
+        for f in (1e-300, 1e-160, 1e160, 1e300):
+            assert LowRankMatrix(M.U, M.s * f, M.V).norm() == pytest.approx(ref * f, rel=1e-13)
+        assert LowRankMatrix(M.U, M.s * 0.0, M.V).norm() == 0.0
+
     def test_from_factors_is_svd(self):
         rng = np.random.default_rng(1)
         A, B = rng.standard_normal((9, 3)), rng.standard_normal((6, 3))

@@ -320,9 +320,15 @@ class LowRankMatrix:
         >>> bool(np.isclose(M.norm(), np.linalg.norm(M.full())))
         True
         """
+        # over the largest |s|: the squares of s near 1e-160 underflowed (a
+        # norm of 0 at 1e-300) and near 1e160 overflowed (Inf)
+        top = float(abs(self.s).max()) if self.s.size else 0.0
+        if top == 0.0 or not math.isfinite(top):
+            return top
+        t = self.s / top
         G = (self.U.T @ self.U) * (self.V.T @ self.V)
-        val = float(self.s @ (G @ self.s))
-        return math.sqrt(max(val, 0.0))
+        val = float(t @ (G @ t))
+        return top * math.sqrt(max(val, 0.0))
 
     # ---------------------------------------------------------------- arith
     def __mul__(self, alpha) -> "LowRankMatrix":
