@@ -710,6 +710,25 @@ def test_fit_is_equivariant_in_the_scale_of_the_values(solver, biases):
             np.testing.assert_allclose(res.history, base.history, rtol=1e-9, atol=1e-15)
 
 
+def test_biased_fit_of_values_whose_sum_overflows():
+    # The global mean was the plain sum of the values over their count: for
+    # values near 1e305 the sum overflowed and every prediction came out
+    # infinite. It is now summed in units of the largest magnitude.
+    rng = np.random.default_rng(5)
+    n1, n2, k = 80, 60, 2
+    M = 3.0 + rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2))
+    r, c = np.nonzero(rng.random((n1, n2)) < 0.5)
+    s = 2.0**1012  # values up to about 4e305; their sum about 1e309
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.sum(M[r, c] * s))
+    base = altmin_complete(r, c, M[r, c], (n1, n2), k, solver="exact", random_state=0, max_iter=20, biases=True)
+    res = altmin_complete(r, c, M[r, c] * s, (n1, n2), k, solver="exact", random_state=0, max_iter=20,
+                          biases=True)
+    assert res.global_mean / s == pytest.approx(np.mean(M[r, c]), rel=1e-14)
+    P = base.predict(r, c)
+    np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=1e-10 * np.abs(P).max())
+
+
 @pytest.mark.parametrize("solver", ["exact", "cg", "sketch"])
 def test_ridge_fit_in_units_of_the_values_scale_equals_the_fit_as_given(solver):
     # With a ridge weight lam the fit depends on the values' scale; solved for

@@ -306,6 +306,19 @@ class TestCompletionPartitioned:
         if biases:
             assert np.abs(got.row_bias - ref.row_bias).max() < 1e-10
 
+    def test_mean_of_values_whose_sum_overflows(self):
+        # the global mean is summed block by block in units of each block's
+        # largest magnitude: the plain sum overflowed for values near 1e305
+        X, r, c, v = _completion_problem(seed=3)
+        v = (3.0 + 0.5 * v / np.abs(v).max()) * 2.0**1012  # sum about 2e309
+        ref = altmin_complete(r, c, v, X.shape, 3, solver="exact", biases=True, random_state=1, max_iter=5)
+        got = altmin_complete(*(da.from_array(a, chunks=-(-r.size // 3)) for a in (r, c, v)), X.shape, 3,
+                              solver="exact", biases=True, random_state=1, max_iter=5)
+        assert np.isfinite(ref.global_mean)
+        assert got.global_mean == pytest.approx(ref.global_mean, rel=1e-14)
+        assert ref.global_mean / 2.0**1012 == pytest.approx(np.mean(v / 2.0**1012), rel=1e-14)
+        np.testing.assert_allclose(got.predict(r, c), ref.predict(r, c), rtol=1e-9)
+
     def test_warm_start_validation_and_progress(self, capsys):
         X, r, c, v = _completion_problem(seed=5)
         idx = np.array_split(np.arange(r.size), 3)

@@ -136,16 +136,16 @@ def _col_block(pieces, shape, lo, hi, seed, dtype):
 
 
 def _block_stats(layout):
-    """``(nnz, sum, sum of squares / m^2, counts per compressed index, m)`` of a block, ``m`` its largest magnitude.
+    """``(nnz, sum / m, sum of squares / m^2, counts per compressed index, m)`` of a block, ``m`` its largest magnitude.
 
-    The squares are summed over ``m`` so that neither tiny nor huge values
-    underflow or overflow.
+    The values and their squares are summed over ``m`` so that neither tiny
+    nor huge values underflow or overflow.
     """
     indptr, _, vals, _, _ = layout
     v = vals.astype(np.float64)
     m = float(np.max(np.abs(v), initial=0.0))
     w = v / m if m > 0 else v
-    return vals.shape[0], float(np.sum(vals)), float(w @ w), np.diff(indptr), m
+    return vals.shape[0], float(np.sum(w)), float(w @ w), np.diff(indptr), m
 
 
 def _block_nbytes(layout):
@@ -226,9 +226,11 @@ class PartitionedObservations:
         self.nnz = int(sum(s[0] for s in row_stats))
         if self.nnz == 0:
             raise ValueError("no observations: rows, cols and values are empty; give at least one observed entry")
-        self.sum_values = float(sum(s[1] for s in row_stats))
         self.max_abs = max(s[4] for s in row_stats)
         top = self.max_abs if self.max_abs > 0 else 1.0
+        # the blocks' sums over their largest magnitude, combined over the
+        # largest of all: no overflow for values near the float64 limit
+        self.mean_values = top * (sum(s[1] * (s[4] / top) for s in row_stats) / self.nnz)
         self.norm_values = top * float(np.sqrt(sum((s[4] / top) ** 2 * s[2] for s in row_stats)))
         self.row_counts = np.concatenate([s[3] for s in row_stats])
         self.col_counts = np.concatenate([s[3] for s in col_stats])

@@ -309,10 +309,12 @@ class _InMemory:
         self.row_counts = np.diff(self.csr[0])
         self.col_counts = np.diff(self.csc[0])
         self.max_abs = float(np.max(np.abs(obs.values)))
-        # the norm from the values over their largest: no overflow or underflow
+        # the norm and the mean from the values over their largest: no
+        # overflow or underflow (a plain sum overflowed for values near 1e305)
         top = self.max_abs if self.max_abs > 0 else 1.0
-        self.norm_values = top * float(np.linalg.norm(obs.values / top))
-        self.sum_values = float(np.sum(obs.values))
+        w = obs.values / top
+        self.norm_values = top * float(np.linalg.norm(w))
+        self.mean_values = top * float(np.mean(w))
 
     def operator(self, mu: float, p: float):
         obs = self.obs
@@ -601,7 +603,7 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
     # so a regularized fit with biases keeps the values as given.
     vscale = _value_scale(backend.max_abs) if regularization == 0.0 or not biases else 1.0
     regularization = regularization / vscale
-    mu = backend.sum_values / backend.nnz / vscale if biases else 0.0
+    mu = backend.mean_values / vscale if biases else 0.0
     step = _Solver(solver, regularization, inner_rtol, inner_max_iter, sketch_size, scale=vscale)
 
     # ---------------- initialization (never dense)
