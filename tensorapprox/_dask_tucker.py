@@ -188,7 +188,7 @@ def _finish_norm(X, stats, progress):
         raise ValueError(f"X contains {int(bad)} NaN or Inf values; remove or impute them first")
     from .tucker import _norm2_in_range
 
-    if _norm2_in_range(sumsq):
+    if _norm2_in_range(sumsq, X.dtype):
         return X, sumsq, 1.0
     # finite data whose squared norm overflows or underflows: run on X / max|X|
     dask, _ = import_dask()
@@ -328,7 +328,7 @@ def _first_norm(X, mode, progress):
 
     G = _gram_pass(X, mode, progress)
     normX2 = float(np.trace(G))
-    if _norm2_in_range(normX2) and np.all(np.isfinite(G)):
+    if _norm2_in_range(normX2, X.dtype) and np.all(np.isfinite(G)):
         return X, G, normX2, 1.0
     # NaN/Inf in the data, finite data whose squared norm overflows or
     # underflows, or zeros: tell them apart
@@ -547,15 +547,15 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
 
 
 def _relative_error(X, normX2, core, factors, progress):
-    """As :func:`tensorapprox.tucker._relative_error`: the shortcut, or an explicit residual pass below 1e-5."""
-    from .tucker import _EXPLICIT_RESIDUAL_BELOW
+    """As :func:`tensorapprox.tucker._relative_error`: the shortcut, or an explicit residual pass below 1e-5 (float64)."""
+    from .tucker import _explicit_residual_below
 
     if normX2 == 0.0:
         return 0.0
     c = np.asarray(core).reshape(-1)
     short2 = max(normX2 - float(np.vecdot(c, c, dtype=np.float64)), 0.0)
     rel = math.sqrt(short2 / normX2)
-    if rel >= _EXPLICIT_RESIDUAL_BELOW:
+    if rel >= _explicit_residual_below(float(np.finfo(X.dtype).eps)):
         return rel
     return math.sqrt(_residual_pass(X, core, factors, progress) / normX2)
 

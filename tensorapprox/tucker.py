@@ -1310,9 +1310,11 @@ def _check_truncation_inputs(X, rank, rtol):
     return get_namespace(X), X, normX2, ranks, rtol
 
 
-def _norm2_in_range(normX2: float) -> bool:
-    """Whether a squared norm leaves the data's products clear of overflow and underflow (zero is not)."""
-    return math.isfinite(normX2) and normX2 >= _TINY_NORM2
+def _norm2_in_range(normX2: float, dtype) -> bool:
+    """Whether a squared norm leaves products of ``dtype`` data clear of overflow and underflow (zero is not)."""
+    single = np.dtype(str(dtype).rsplit(".", 1)[-1]).itemsize <= 4
+    tiny, huge = (_TINY_NORM2_F32, float(np.finfo(np.float32).max)) if single else (_TINY_NORM2, math.inf)
+    return math.isfinite(normX2) and tiny <= normX2 < huge
 
 
 # a squared norm under this (2^-800, about 1.5e-241) may come from entries
@@ -1320,6 +1322,11 @@ def _norm2_in_range(normX2: float) -> bool:
 # rescaled first (entries of 1e-200 gave a zero decomposition, entries of
 # 1e-160 an error over rtol)
 _TINY_NORM2 = 2.0 ** -800
+# the same for float32 data, whose squares turn subnormal below 1.2e-38
+# (entries near 1e-19): 2^-60, about 8.7e-19 (float32 samples of a smooth
+# function scaled by 1e-22 gave errors of 6.8e-3 at rtol 1e-3, and a
+# tucker_als history of zeros)
+_TINY_NORM2_F32 = 2.0 ** -60
 
 
 def _unit_scale(xp, X, normX2):
@@ -1332,7 +1339,7 @@ def _unit_scale(xp, X, normX2):
     multiplies the core back by ``s``. A zero squared norm is rescaled too
     unless the data is zero.
     """
-    if _norm2_in_range(normX2):
+    if _norm2_in_range(normX2, X.dtype):
         return X, normX2, 1.0
     s = float(xp.max(xp.abs(X)))
     if s == 0.0:
@@ -1663,7 +1670,7 @@ def _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method, *, oversampli
         with np.errstate(over="ignore", invalid="ignore"):
             G = _gram(xp, X, k)
             normX2 = float(xp.sum(xp.linalg.diagonal(G)))
-        if _norm2_in_range(normX2):
+        if _norm2_in_range(normX2, X.dtype):
             return X, normX2, 1.0, _FirstPass(gram=G)
     elif meth == "randomized" and _randomized_applies(n, m, rank, oversampling):
         width = _initial_width(n, m, rank, oversampling)
@@ -1672,7 +1679,7 @@ def _finite_norm_and_first_pass(xp, X, order, ranks, rtol, method, *, oversampli
             state = rng.bit_generator.state
             with np.errstate(over="ignore", invalid="ignore"):
                 Z, normX2 = _draw_sign_sketch(X, axis, width, rng)
-            if _norm2_in_range(normX2):
+            if _norm2_in_range(normX2, X.dtype):
                 return X, normX2, 1.0, _FirstPass(sketch=(axis, width, Z))
             rng.bit_generator.state = state  # the scaled data is sketched with the same draws
     X, normX2 = check_tensor(X, name="X", return_sumsq=True)
@@ -1830,6 +1837,16 @@ def _orthonormalize(xp, U):
 _EXPLICIT_RESIDUAL_BELOW = 1e-5
 
 
+def _explicit_residual_below(eps: float) -> float:
+    """The error under which the shortcut is replaced, for data of precision ``eps``.
+
+    1e-5 for float64; the same relative accuracy in float32 needs 0.23
+    (at 1.5e-4 the float32 shortcut read 3.5e-4, and a tucker_als history
+    was off by that).
+    """
+    return _EXPLICIT_RESIDUAL_BELOW * math.sqrt(eps / float(np.finfo(np.float64).eps))
+
+
 def _relative_error(xp, X, normX2, core, factors, first=None):
     """``||X - G x U||_F / ||X||_F`` for orthonormal factors and ``G = X x U^T``, computed stably.
 
@@ -1839,7 +1856,7 @@ def _relative_error(xp, X, normX2, core, factors, first=None):
         return 0.0
     short2 = max(normX2 - _sumsq(xp, core), 0.0)
     rel = math.sqrt(short2 / normX2)
-    if rel >= _EXPLICIT_RESIDUAL_BELOW:
+    if rel >= _explicit_residual_below(float(xp.finfo(X.dtype).eps)):
         return rel
     return math.sqrt(_projection_residual(xp, X, factors, first=first) / normX2)
 
