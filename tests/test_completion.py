@@ -357,6 +357,17 @@ class TestKernels:
             err = np.linalg.norm(X - Xe, axis=1) / np.linalg.norm(X0 - Xe, axis=1)
             assert err.max() <= 1e-2  # the target is on the residual: the error within its conditioning
 
+    def test_exact_row_of_a_zero_factor_is_zero(self):
+        # F[J_i] = 0 without a ridge: the kernel divided by zero (ZeroDivisionError)
+        indptr, indices, b = csr_with_row_lengths(20, 30, 3, 8, 16)
+        F = np.random.default_rng(17).standard_normal((30, 3))
+        F[np.unique(indices[indptr[4]:indptr[5]])] = 0.0  # row 4 sees zero factor rows only
+        for solve in (kc.solve_rows_exact, kc.solve_rows_exact_reference):
+            X, rss = solve(indptr, indices, b, F, 0.0)
+            np.testing.assert_array_equal(X[4], 0.0)
+            assert rss[4] == pytest.approx(np.sum(b[indptr[4]:indptr[5]] ** 2))
+            assert np.all(np.isfinite(X))
+
     def test_global_preconditioner_helps_ill_conditioned_rows(self):
         # the same rows preconditioned by one Cholesky factor of F^T F / n for all of them
         indptr, indices, b = random_csr(30, 200, 0.5, 9)
@@ -521,6 +532,15 @@ def test_sketch_converges_with_few_observations_per_row(n1, n2, k):
     assert ex.converged and ex.history[-1] < 1e-9
     assert sk.converged and sk.history[-1] < 1e-9
     assert sk.n_iter <= 1.2 * ex.n_iter
+
+
+def test_all_zero_values_fit_zero():
+    # every solver returns the zero matrix; exact raised ZeroDivisionError
+    rng = np.random.default_rng(0)
+    r, c = np.nonzero(rng.random((50, 40)) < 0.6)
+    for solver in ("exact", "cg", "sketch"):
+        res = altmin_complete(r, c, np.zeros(r.size), (50, 40), 2, solver=solver, random_state=0)
+        assert np.all(res.predict(r, c) == 0.0)
 
 
 def test_init_random_and_warm_start():

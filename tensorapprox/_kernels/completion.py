@@ -89,6 +89,12 @@ def solve_rows_exact_reference(indptr, indices, targets, F, reg):
         G = A.T @ A
         lam = reg * (hi - lo)
         G += (lam + _JITTER * (np.trace(G) / q + lam)) * np.eye(q)
+        if not np.trace(G) > 0:
+            # F[J_i] = 0 and no ridge (a zero factor row, as QR makes of zero
+            # blocks of the data): every x fits alike, the least-norm one is 0;
+            # the solve divided by zero
+            rss[i] = b @ b
+            continue
         X[i] = np.linalg.solve(G, A.T @ b)
         rss[i] = np.sum((A @ X[i] - b) ** 2)
     return X, rss
@@ -399,8 +405,13 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         shift = lam + _JITTER * (tr / q + lam)
         for a in range(q):
             G[a, a] += shift
-        cholesky_inplace(G, q)
-        cholesky_solve(G, q, y)
+        if not cholesky_inplace(G, q):
+            # only a zero matrix (F[J_i] = 0, no ridge) gets here: every x fits
+            # alike, and the least-norm one is 0 (see the reference)
+            for a in range(q):
+                y[a] = 0.0
+        else:
+            cholesky_solve(G, q, y)
         if want_rss:
             rss[i] = matvec_sumsq(AT, nk, y, -1.0, b, r)
         for a in range(q):
