@@ -36,6 +36,36 @@ __all__ = [
     "kronecker",
 ]
 
+def _pow2_r_factor(xp, U):
+    """``(R, e)`` with ``U = Q R 2^e`` for orthonormal ``Q`` and ``R`` of entries near 1 (reduced QR).
+
+    ``2^e`` is the power of two nearest above ``max|U|``, applied exactly, so
+    factors near 1e200 or 1e-200 give an ``R`` whose products neither
+    overflow nor underflow; ``R`` is ``None`` for a zero ``U``.
+    """
+    m = float(xp.max(xp.abs(U))) if math.prod(U.shape) else 0.0
+    if m == 0.0:
+        return None, 0
+    e = math.frexp(m)[1]
+    e1 = e // 2  # in two steps: 2^-e alone leaves float64's range for |e| near 1074
+    _, R = xp.linalg.qr(U * (2.0 ** -e1) * (2.0 ** -(e - e1)))
+    return R, e
+
+
+def _scaled_frobenius(xp, B, scale: float, e: int) -> float:
+    """``scale * 2^e * ||B||_F``, formed without overflow or underflow on the way."""
+    m = float(xp.max(xp.abs(B))) if math.prod(B.shape) else 0.0
+    if m == 0.0 or scale == 0.0:
+        return 0.0
+    v = xp.reshape(B / m, (-1,))
+    fb, eb = math.frexp(m * math.sqrt(float(xp.vecdot(v, v))))
+    fs, es = math.frexp(scale)
+    try:
+        return math.ldexp(fb * fs, eb + es + e)
+    except OverflowError:
+        return math.inf
+
+
 def _check_mode(mode, ndim: int, name: str = "mode") -> int:
     if isinstance(mode, bool) or not isinstance(mode, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(mode).__name__}")

@@ -26,7 +26,7 @@ from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
                           check_rank, check_rank_or_rtol, check_tensor)
-from .tensor import _mode_products, _ttm, multi_mode_product
+from .tensor import _mode_products, _pow2_r_factor, _scaled_frobenius, _ttm, multi_mode_product
 
 __all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
 
@@ -265,8 +265,10 @@ class TuckerTensor:
             ok = True
             for U in self._factors:
                 r = U.shape[1]
-                E = xp.matrix_transpose(U) @ U - xp.eye(r, dtype=U.dtype)
-                if float(xp.max(xp.abs(E))) > tol:
+                with np.errstate(over="ignore", invalid="ignore"):  # huge factors: Inf/NaN, not orthonormal
+                    E = xp.matrix_transpose(U) @ U - xp.eye(r, dtype=U.dtype)
+                    dev = float(xp.max(xp.abs(E)))
+                if not dev <= tol:
                     ok = False
                     break
             self._orthonormal = ok
@@ -293,10 +295,20 @@ class TuckerTensor:
         top = float(xp.max(xp.abs(self._core))) if math.prod(self.ranks) > 0 else 0.0
         if top == 0.0 or not math.isfinite(top):
             return top
-        unit = TuckerTensor(self._core / top, self._factors)
         if self._has_orthonormal_factors():
-            return top * math.sqrt(_sumsq(xp, unit._core))
-        return top * math.sqrt(max(unit.inner(unit), 0.0))
+            return top * math.sqrt(_sumsq(xp, self._core / top))
+        # ||G x_k U_k|| = ||G x_k R_k|| for U_k = Q_k R_k: no cancellation (the
+        # inner product <T, T> lost half the digits of a difference of two
+        # close tensors, and its Gram matrices U_k^T U_k overflowed for
+        # factors near 1e170), each factor scaled by a power of two first
+        Rs, e = [], 0
+        for U in self._factors:
+            R, ek = _pow2_r_factor(xp, U)
+            if R is None:
+                return 0.0
+            Rs.append(R)
+            e += ek
+        return _scaled_frobenius(xp, multi_mode_product(self._core / top, Rs), top, e)
 
     def inner(self, other) -> float:
         """Compute the Frobenius inner product with another TuckerTensor or a dense array.

@@ -90,6 +90,9 @@ class TestLowRankMatrix:
         for f in (1e-300, 1e-160, 1e160, 1e300):
             assert LowRankMatrix(M.U, M.s * f, M.V).norm() == pytest.approx(ref * f, rel=1e-13)
         assert LowRankMatrix(M.U, M.s * 0.0, M.V).norm() == 0.0
+        # factors far from 1: their Gram matrices overflowed (NaN) or underflowed (0)
+        for a, b in ((1e100, 1e100), (1e-170, 1.0), (1e200, 1e-200)):
+            assert LowRankMatrix(M.U * a, M.s, M.V * b).norm() == pytest.approx(ref * a * b, rel=1e-12)
 
     def test_from_factors_is_svd(self):
         rng = np.random.default_rng(1)

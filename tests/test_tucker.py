@@ -642,6 +642,7 @@ def test_tucker_als_history_is_accurate_in_float32():
     true = np.linalg.norm(res.tucker.full().astype(np.float64) - X.astype(np.float64)) / np.linalg.norm(X)
     assert res.history[-1] == pytest.approx(true, rel=1e-2)
 
+
 @pytest.mark.parametrize("orthonormal", [True, False])
 def test_norm_of_a_tucker_tensor_with_a_tiny_or_huge_core(orthonormal):
     # the squares of the core underflowed to a zero norm (core near 1e-200)
@@ -656,6 +657,35 @@ def test_norm_of_a_tucker_tensor_with_a_tiny_or_huge_core(orthonormal):
     for s in (1e-200, 1e200, 1e-300):
         assert ta.TuckerTensor(T.core * s, fs).norm() == pytest.approx(ref * s, rel=1e-13)
     assert ta.TuckerTensor(T.core * 0.0, fs).norm() == 0.0
+
+
+def test_norm_of_a_difference_of_close_tucker_tensors():
+    # sqrt(<D, D>) cancelled: for D = T1 - T2 with ||D|| = 1e-6 ||T1|| it kept
+    # about 4 digits (sqrt(eps) ||T1|| absolute), and returned exact zeros for
+    # some nonzero differences. The R factors of the factors keep them all.
+    rng = np.random.default_rng(7)
+    fs = [rng.standard_normal((n, 4)) for n in (30, 25, 20)]  # not orthonormal
+    Qs = [np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in fs]
+    G = rng.standard_normal((4, 4, 4))
+    dG = 1e-6 * rng.standard_normal((4, 4, 4))
+    # T2 = T1 + dG x_k U_k, with its factors rotated: U_k Q_k, core (G + dG) x_k Q_k^T
+    T2 = ta.TuckerTensor(ta.multi_mode_product(G + dG, Qs, transpose=True), [U @ Q for U, Q in zip(fs, Qs)])
+    D = T2 - ta.TuckerTensor(G, fs)
+    ref = np.linalg.norm(ta.multi_mode_product(dG, fs))  # ||dG x_k U_k||, densely; T2's rounding is 1e-10 of it
+    assert D.norm() == pytest.approx(ref, rel=1e-7)
+
+
+def test_norm_with_huge_or_tiny_factors():
+    # the factors' Gram matrices overflowed (NaN for factors near 1e170) or
+    # underflowed; each factor is scaled by a power of two first
+    rng = np.random.default_rng(8)
+    fs = [rng.standard_normal((n, 3)) for n in (6, 7, 8)]
+    T = ta.TuckerTensor(rng.standard_normal((3, 3, 3)), fs)
+    ref = np.linalg.norm(T.full())
+    for a, b in ((1e170, 1e-170), (1e-200, 1.0), (1e150, 1e150)):
+        S = ta.TuckerTensor(T.core, [fs[0] * a, fs[1] * b, fs[2]])
+        assert S.norm() == pytest.approx(ref * a * b, rel=1e-12)
+    assert ta.TuckerTensor(T.core, [fs[0] * 1e200, fs[1] * 1e200, fs[2]]).norm() == math.inf
 
 
 def test_first_gram_replaces_the_finiteness_pass():

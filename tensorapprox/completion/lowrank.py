@@ -16,6 +16,7 @@ import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, to_numpy
 from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size
+from ..tensor import _pow2_r_factor, _scaled_frobenius
 
 __all__ = ["LowRankMatrix"]
 
@@ -325,10 +326,17 @@ class LowRankMatrix:
         top = float(abs(self.s).max()) if self.s.size else 0.0
         if top == 0.0 or not math.isfinite(top):
             return top
-        t = self.s / top
-        G = (self.U.T @ self.U) * (self.V.T @ self.V)
-        val = float(t @ (G @ t))
-        return top * math.sqrt(max(val, 0.0))
+        # ||U diag(s) V^T|| = ||R_U diag(s) R_V^T|| for U = Q_U R_U, V = Q_V R_V:
+        # the Gram matrices U^T U, V^T V overflowed for factors near 1e100
+        # and underflowed near 1e-170 (each factor is scaled by a power of
+        # two first), and nothing cancels
+        xp = get_namespace(self.U)
+        Ru, eu = _pow2_r_factor(xp, self.U)
+        Rv, ev = _pow2_r_factor(xp, self.V)
+        if Ru is None or Rv is None:
+            return 0.0
+        B = (Ru * (self.s / top)[None, :]) @ xp.matrix_transpose(Rv)
+        return _scaled_frobenius(xp, B, top, eu + ev)
 
     # ---------------------------------------------------------------- arith
     def __mul__(self, alpha) -> "LowRankMatrix":
