@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import zipfile
 from typing import Sequence
 
 import numpy as np
@@ -163,3 +165,27 @@ def check_rank_or_rtol(rank, rtol, shape) -> tuple[tuple[int, ...] | None, float
     if rank is not None:
         return check_rank(rank, shape), None
     return None, check_rtol(rtol)
+
+
+def read_npz(path, what: str) -> dict:
+    """Every array of the ``.npz`` archive at ``path``, read without pickle.
+
+    ``FileNotFoundError`` passes through; anything else that is not such an
+    archive (a single ``.npy`` array, a text or pickled file, a broken zip)
+    raises ``ValueError`` naming the file and ``what`` it should hold.
+    """
+    name = repr(os.fspath(path))
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        reason = "neither .npz nor .npy data (pickled or text files are never read)" if "pickle" in str(exc) else exc
+        raise ValueError(f"{name} is not a readable .npz file ({reason}); a {what} file may be corrupt") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise ValueError(f"{name} holds a single .npy array, not a {what} .npz file")
+    try:
+        with f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{name} is not a readable .npz file ({exc}); a {what} file may be corrupt") from None

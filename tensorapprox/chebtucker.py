@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-import zipfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,7 +28,7 @@ import numpy as np
 from . import chebyshev as _cheb
 from ._array import get_namespace, is_numpy, to_numpy
 from ._kernels.chebyshev import tucker_cheb_eval
-from ._validation import check_choice, check_int, check_rank, check_rtol
+from ._validation import check_choice, check_int, check_rank, check_rtol, read_npz
 from .tensor import khatri_rao
 
 __all__ = ["ChebTucker", "check_domain", "DEFAULT_MAX_MEMORY"]
@@ -1131,13 +1130,7 @@ class ChebTucker:
         >>> G.ranks, G.domain
         ((1, 1), ((0.0, 1.0), (0.0, 1.0)))
         """
-        try:
-            with np.load(path, allow_pickle=False) as fh:
-                data = {k: fh[k] for k in fh.files}
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise ValueError(f"could not read {path!s} as a ChebTucker .npz file: {exc}") from None
+        data = read_npz(path, "ChebTucker")
         if "format" not in data or data["format"].shape != () or str(data["format"]) != _FORMAT_TAG:
             raise ValueError(f"{path!s} is not a ChebTucker file (missing or foreign 'format' tag)")
         try:

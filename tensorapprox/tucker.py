@@ -13,7 +13,6 @@ import itertools
 import math
 import numbers
 import time
-import zipfile
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -24,7 +23,7 @@ from ._dask import is_dask_collection
 from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
-from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
+from ._validation import (DEFAULT_MAX_DENSE_BYTES, read_npz, check_choice, check_dense_size, check_int, check_positive_float,
                           check_rank, check_rank_or_rtol, check_tensor)
 from .tensor import _mode_products, _pow2_r_factor, _scaled_frobenius, _ttm, multi_mode_product
 
@@ -444,16 +443,8 @@ class TuckerTensor:
         >>> T.shape, bool(np.allclose(T.full(), 1.0))
         ((3, 4), True)
         """
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ValueError(f"could not read {path!s} as a TuckerTensor .npz file: {exc}") from None
-        except ValueError as exc:
-            raise ValueError(f"could not read {path!s} as a TuckerTensor .npz file: {exc}") from None
-        if not isinstance(data, dict) or "format" not in data or str(data["format"]) != _FORMAT_TAG:
+        data = read_npz(path, "TuckerTensor")
+        if "format" not in data or str(data["format"]) != _FORMAT_TAG:
             raise ValueError(f"{path!s} is not a TuckerTensor file (missing or foreign 'format' tag)")
         try:
             version = int(data["version"])

@@ -366,8 +366,12 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path, smooth3):
         ct.ChebTucker.load(foreign)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"this is not a zip file")
-    with pytest.raises(ValueError, match=r"could not read"):
+    with pytest.raises(ValueError, match=r"not a readable .npz file"):
         ct.ChebTucker.load(junk)
+    single = tmp_path / "single.npy"  # raised TypeError (an array has no context manager)
+    np.save(single, np.ones(3))
+    with pytest.raises(ValueError, match=r"single .npy array, not a ChebTucker"):
+        ct.ChebTucker.load(single)
     good = tmp_path / "good.npz"
     F.save(good)
     with np.load(good) as fh:

@@ -34,7 +34,7 @@ def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
     assert main(["info", str(bad)]) == 2
-    assert "could not read" in capsys.readouterr().err
+    assert "not a readable .npz file" in capsys.readouterr().err
 
 
 def test_demo_runs_and_reports(tmp_path, monkeypatch, capsys):

@@ -130,6 +130,20 @@ class TestLowRankMatrix:
         with pytest.raises(ValueError, match="not a readable .npz file"):
             LowRankMatrix.load(tmp_path / "bad.npz")
 
+    def test_load_npy_text_and_bad_version(self, tmp_path):
+        # these raised TypeError (an .npy array has no context manager, a
+        # non-scalar version no int), or numpy's advice to allow pickle
+        np.save(tmp_path / "a.npy", np.ones(3))
+        with pytest.raises(ValueError, match="single .npy array"):
+            LowRankMatrix.load(tmp_path / "a.npy")
+        (tmp_path / "t.npz").write_text("1 2 3\n")
+        with pytest.raises(ValueError, match="pickled or text files are never read"):
+            LowRankMatrix.load(tmp_path / "t.npz")
+        np.savez(tmp_path / "v.npz", format=np.array("tensorapprox.LowRankMatrix"), version=np.array([1, 1]),
+                 U=np.ones((3, 2)), s=np.ones(2), V=np.ones((2, 2)))
+        with pytest.raises(ValueError, match="version is not an integer"):
+            LowRankMatrix.load(tmp_path / "v.npz")
+
     def test_load_inconsistent_arrays(self, tmp_path):
         np.savez(tmp_path / "m.npz", format=np.array("tensorapprox.LowRankMatrix"), version=np.array(1),
                  U=np.ones((3, 2)), s=np.ones(3), V=np.ones((2, 2)))

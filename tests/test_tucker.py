@@ -151,8 +151,22 @@ def test_save_load_roundtrip_exact(tmp_path):
 def test_load_rejects_corrupt_and_foreign(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"this is not a zip file at all")
-    with pytest.raises(ValueError, match="could not read"):
+    with pytest.raises(ValueError, match="not a readable .npz file"):
         ta.TuckerTensor.load(bad)
+    # a single .npy array, a text file, a version that is not a scalar: ValueError, not TypeError
+    single = tmp_path / "single.npy"
+    np.save(single, np.ones(3))
+    with pytest.raises(ValueError, match="single .npy array"):
+        ta.TuckerTensor.load(single)
+    text = tmp_path / "text.npz"
+    text.write_text("1 2 3\n")
+    with pytest.raises(ValueError, match="pickled or text files are never read"):
+        ta.TuckerTensor.load(text)
+    vec = tmp_path / "vec.npz"
+    np.savez(vec, format=np.array("tensorapprox.TuckerTensor"), version=np.array([1, 1]), ndim=np.array(2),
+             core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
+        ta.TuckerTensor.load(vec)
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, a=np.zeros(3))
     with pytest.raises(ValueError, match="not a TuckerTensor file"):

@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import zipfile
 import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, to_numpy
-from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size
+from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size, read_npz
 from ..tensor import _pow2_r_factor, _scaled_frobenius
 
 __all__ = ["LowRankMatrix"]
@@ -437,28 +436,25 @@ class LowRankMatrix:
         --------
         See :meth:`save`.
         """
+        f = read_npz(path, "LowRankMatrix")
+        if "format" not in f or str(f["format"]) != _FORMAT_TAG:
+            raise ValueError(
+                f"{os.fspath(path)!r} is not a LowRankMatrix file (no '{_FORMAT_TAG}' format tag); "
+                "write it with LowRankMatrix.save"
+            )
         try:
-            with np.load(path, allow_pickle=False) as f:
-                keys = set(f.files)
-                if "format" not in keys or str(f["format"]) != _FORMAT_TAG:
-                    raise ValueError(
-                        f"{os.fspath(path)!r} is not a LowRankMatrix file (no '{_FORMAT_TAG}' format tag); "
-                        "write it with LowRankMatrix.save"
-                    )
-                version = int(f["version"]) if "version" in keys else -1
-                if version != _FORMAT_VERSION:
-                    raise ValueError(
-                        f"{os.fspath(path)!r} has LowRankMatrix format version {version}; "
-                        f"this tensorapprox reads version {_FORMAT_VERSION}"
-                    )
-                missing = {"U", "s", "V"} - keys
-                if missing:
-                    raise ValueError(f"{os.fspath(path)!r} is corrupt: missing arrays {sorted(missing)}")
-                U, s, V = f["U"], f["s"], f["V"]
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file ({exc}); it may be corrupt") from None
+            version = int(f["version"]) if "version" in f else -1
+        except (TypeError, ValueError):
+            raise ValueError(f"{os.fspath(path)!r} is corrupt: its version is not an integer") from None
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"{os.fspath(path)!r} has LowRankMatrix format version {version}; "
+                f"this tensorapprox reads version {_FORMAT_VERSION}"
+            )
+        missing = {"U", "s", "V"} - set(f)
+        if missing:
+            raise ValueError(f"{os.fspath(path)!r} is corrupt: missing arrays {sorted(missing)}")
+        U, s, V = f["U"], f["s"], f["V"]
         try:
             return cls(U, s, V)
         except (TypeError, ValueError) as exc:
