@@ -344,7 +344,7 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     matrices : sequence of arrays, each of shape (n_k, R)
         Matrices with the same number of columns ``R``.
     skip : int, optional
-        Index of a matrix to leave out.
+        Index of a matrix to leave out (negative counts from the end).
 
     Returns
     -------
@@ -355,8 +355,10 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     Raises
     ------
     ValueError
-        If no matrix is left, or the matrices are not 2-D with the same
-        number of columns.
+        If no matrix is left, ``skip`` is out of range, or the matrices are
+        not 2-D with the same number of columns.
+    TypeError
+        If ``skip`` is not an int.
 
     Examples
     --------
@@ -365,13 +367,25 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     >>> ta.khatri_rao([A, B]).shape
     (8, 3)
     """
+    matrices = list(matrices)
+    if skip is not None:
+        # as multi_mode_product: negative indices count from the end, others
+        # are refused (skip=-1 once kept every matrix, skip=7 was ignored)
+        if isinstance(skip, bool) or not isinstance(skip, numbers.Integral):
+            raise TypeError(f"skip must be an int, got {type(skip).__name__}")
+        if not -len(matrices) <= skip < len(matrices):
+            raise ValueError(f"skip = {skip} is out of range for {len(matrices)} matrices")
+        skip = int(skip) % len(matrices)
+    for i, A in enumerate(matrices):
+        if getattr(A, "ndim", None) != 2:
+            raise ValueError(f"matrix {i} must be 2-D, got shape {tuple(getattr(A, 'shape', ()))}")
     mats = [A for i, A in enumerate(matrices) if i != skip]
     if not mats:
         raise ValueError("khatri_rao needs at least one matrix")
     xp = get_namespace(*mats)
     R = mats[0].shape[1]
     for i, A in enumerate(mats):
-        if A.ndim != 2 or A.shape[1] != R:
+        if A.shape[1] != R:
             raise ValueError(f"all matrices need {R} columns; matrix {i} has shape {tuple(A.shape)}")
     K = mats[0]
     for A in mats[1:]:

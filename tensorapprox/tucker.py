@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import operator
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -113,7 +114,14 @@ class TuckerTensor:
             raise ValueError("core must have at least one dimension")
         if len(factors) != core.ndim:
             raise ValueError(f"got {len(factors)} factors for a core with {core.ndim} modes")
-        float_dtype_for(core, xp)  # rejects complex
+        dt = float_dtype_for(core, xp)  # rejects complex
+        if any(int(r) == 0 for r in core.shape):
+            raise ValueError(f"core has an empty dimension: shape {tuple(core.shape)}; every rank must be >= 1")
+        # integer and boolean arrays are promoted to float64, as inputs are
+        # everywhere (an integer core was kept and failed later in full() and norm())
+        if xp.isdtype(core.dtype, ("integral", "bool")):
+            core = xp.astype(core, dt)
+        factors = tuple(xp.astype(U, dt) if xp.isdtype(U.dtype, ("integral", "bool")) else U for U in factors)
         for k, U in enumerate(factors):
             if U.ndim != 2:
                 raise ValueError(f"factors[{k}] must be a matrix, got shape {tuple(U.shape)}")
@@ -356,14 +364,18 @@ class TuckerTensor:
     def __mul__(self, scalar):
         if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
             return NotImplemented
-        return TuckerTensor(self._core * scalar, self._factors)
+        # a Python float keeps the core's dtype (a numpy float64 scalar made a
+        # float32 core float64, and the factors' dtype no longer matched)
+        return TuckerTensor(self._core * float(scalar), self._factors)
 
     __rmul__ = __mul__
 
     def __truediv__(self, scalar):
         if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
             return NotImplemented
-        return TuckerTensor(self._core / scalar, self._factors)
+        if float(scalar) == 0.0:
+            raise ZeroDivisionError("division of a TuckerTensor by zero")
+        return TuckerTensor(self._core / float(scalar), self._factors)
 
     def __neg__(self):
         return TuckerTensor(-self._core, self._factors)
@@ -1768,10 +1780,15 @@ def _resolve_mode_order(mode_order, shape, ranks, method=None):
             if best_cost <= _ORDER_SWITCH * base:
                 order = best
         return order
+    if isinstance(mode_order, (str, bytes)):
+        raise TypeError(f"mode_order must be a sequence of ints, got {mode_order!r}")
     try:
-        order = [int(k) for k in mode_order]
-    except (TypeError, ValueError):
-        raise TypeError("mode_order must be a sequence of ints") from None
+        # operator.index: 0.5 or 1.9 were truncated to modes 0 and 1 before
+        order = [operator.index(k) for k in mode_order]
+    except TypeError:
+        raise TypeError(f"mode_order must be a sequence of ints, got {mode_order!r}") from None
+    if any(isinstance(k, (bool, np.bool_)) for k in mode_order):
+        raise TypeError(f"mode_order must be a sequence of ints, got {mode_order!r}")
     if sorted(order) != list(range(d)):
         raise ValueError(f"mode_order must be a permutation of 0..{d - 1}, got {list(mode_order)}")
     return order

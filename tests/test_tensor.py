@@ -110,6 +110,14 @@ def test_khatri_rao_and_kronecker_against_numpy():
     ref = np.stack([np.kron(np.kron(A[:, r], B[:, r]), C[:, r]) for r in range(4)], axis=1)
     np.testing.assert_allclose(K, ref, atol=1e-12)
     np.testing.assert_allclose(ta.khatri_rao([A, B, C], skip=1), ta.khatri_rao([A, C]))
+    # skip counts from the end like multi_mode_product's (skip=-1 kept every matrix before)
+    np.testing.assert_allclose(ta.khatri_rao([A, B, C], skip=-1), ta.khatri_rao([A, B]))
+    with pytest.raises(ValueError, match="skip = 3 is out of range for 3 matrices"):
+        ta.khatri_rao([A, B, C], skip=3)
+    with pytest.raises(TypeError, match="skip must be an int"):
+        ta.khatri_rao([A, B, C], skip=True)
+    with pytest.raises(ValueError, match="matrix 0 must be 2-D"):
+        ta.khatri_rao([A[:, 0], B])
     np.testing.assert_allclose(ta.kronecker([A, B, C]), np.kron(np.kron(A, B), C), atol=1e-12)
     # CP unfolding identity: unfold(cp, k) = A_k @ khatri_rao(others).T
     cp = np.einsum("ir,jr,kr->ijk", A, B, C)

@@ -83,6 +83,24 @@ def test_tucker_tensor_bad_construction():
         ta.TuckerTensor(np.zeros((2, 2)), [np.zeros((4, 2)), np.zeros((4, 3))])
     with pytest.raises(ValueError, match="got 1 factors for a core with 2 modes"):
         ta.TuckerTensor(np.zeros((2, 2)), [np.zeros((4, 2))])
+    with pytest.raises(ValueError, match="core has an empty dimension"):  # repr divided by zero
+        ta.TuckerTensor(np.zeros((0, 2)), [np.zeros((4, 0)), np.zeros((4, 2))])
+
+
+def test_tucker_tensor_integer_arrays_and_numpy_scalars():
+    # an integer core was kept, then full() and norm() failed; integers are
+    # promoted to float64 as inputs are everywhere
+    T = ta.TuckerTensor(np.ones((2, 2), int), [np.ones((3, 2), int), np.ones((4, 2), bool)])
+    assert T.dtype == np.float64 and T.nbytes == (4 + 6 + 8) * 8
+    np.testing.assert_array_equal(T.full(), np.full((3, 4), 4.0))
+    assert T.norm() == pytest.approx(np.sqrt(12) * 4.0)
+    # numpy scalars keep a float32 tensor float32 (np.float64(2) made its core float64: TypeError)
+    T32 = ta.TuckerTensor(np.ones((2, 2), np.float32), [np.ones((3, 2), np.float32), np.ones((4, 2), np.float32)])
+    for S in (T32 * np.float64(2), np.float64(2) * T32, T32 / np.float64(2), T32 * np.int64(3)):
+        assert S.dtype == np.float32
+    np.testing.assert_array_equal((T32 / np.float64(2)).full(), np.full((3, 4), 2.0, np.float32))
+    with pytest.raises(ZeroDivisionError):
+        T32 / 0
 
 
 @settings(max_examples=25, deadline=None)
@@ -579,6 +597,10 @@ def test_bad_options():
         ta.st_hosvd(X, rank=1, method="qr")
     with pytest.raises(ValueError, match="mode_order must be a permutation"):
         ta.st_hosvd(X, rank=1, mode_order=(0, 0, 1))
+    for bad in ([0.5, 1.9, 2], "012", [True, False, 2]):  # floats were truncated to ints before
+        with pytest.raises(TypeError, match="mode_order must be a sequence of ints"):
+            ta.st_hosvd(X, rank=1, mode_order=bad)
+    assert ta.st_hosvd(X, rank=1, mode_order=np.array([2, 0, 1])).ranks == (1, 1, 1)
     with pytest.raises(ValueError, match="init must be 'st_hosvd', 'random' or a TuckerTensor"):
         ta.tucker_als(X, 1, init="svd")
     with pytest.raises(ValueError, match="init has shape"):
