@@ -226,6 +226,9 @@ class TestObservations:
         obs = check_observations([1, 0, 1, 1], [1, 0, 1, 0], [1.0, 5.0, 3.0, 7.0], (2, 2), duplicates="mean")
         assert obs.rows.tolist() == [0, 1, 1] and obs.cols.tolist() == [0, 0, 1]
         assert obs.values.tolist() == [5.0, 7.0, 2.0]
+        # near the float64 limit: the plain sum overflowed to Inf
+        big = check_observations([0, 0, 1], [0, 0, 1], [1e308, 1.5e308, 1.0], (2, 2), duplicates="mean")
+        assert big.values.tolist() == pytest.approx([1.25e308, 1.0], rel=1e-15)
 
     def test_duplicates_bad_option(self):
         with pytest.raises(ValueError, match="duplicates must be one of 'error', 'mean'"):
@@ -566,6 +569,16 @@ def test_init_random_and_warm_start():
     assert res.history[-1] <= 1e-10
     warm = altmin_complete(*train, (150, 120), 3, solver="cg", init=res.matrix, max_iter=3, random_state=0)
     assert warm.history[0] <= 1e-9
+    # negative weights are a valid LowRankMatrix (the sign moves into V; sqrt(s) made NaN factors)
+    M = res.matrix
+    flipped = LowRankMatrix(M.U * np.array([1.0, -1.0, 1.0]), M.s * np.array([1.0, -1.0, 1.0]), M.V)
+    for solver in ("exact", "sketch"):
+        warm = altmin_complete(*train, (150, 120), 3, solver=solver, init=flipped, max_iter=3, random_state=0,
+                               regularization=0.0)
+        assert warm.history[0] <= 1e-9
+    # a warm start of another rank silently changed the result's rank
+    with pytest.raises(ValueError, match="init has rank 2 but rank is 3"):
+        altmin_complete(*train, (150, 120), 3, init=LowRankMatrix(M.U[:, :2], M.s[:2], M.V[:, :2]))
 
 
 def test_reproducible_with_seed_and_result_frozen():
@@ -729,6 +742,27 @@ def test_soft_impute_bad_input():
         soft_impute([0, 1], [0, 1], [1.0, 2.0], (2, 2), 1, shrinkage=-1.0)
     with pytest.raises(ValueError, match="rank must be in"):
         soft_impute([0, 1], [0, 1], [1.0, 2.0], (2, 2), 3)
+    for name in ("biases", "progress"):  # biases="no" fitted biases before
+        with pytest.raises(TypeError, match=f"{name} must be True or False"):
+            soft_impute([0, 1], [0, 1], [1.0, 2.0], (2, 2), 1, **{name: "no"})
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_soft_impute_is_equivariant_in_the_scale_of_the_values(biases):
+    # near 1e-200 the squares of the stopping rule underflowed (converged after
+    # 2 iterations with a zero history, 32% off), near 1e200 they overflowed
+    # (a NaN history, no convergence): values far from 1 are fitted in units
+    # of a power of two, the shrinkage scaling with them
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 50))
+    r, c = np.nonzero(rng.random(X.shape) < 0.5)
+    base = soft_impute(r, c, X[r, c], X.shape, 3, shrinkage=0.5, random_state=0, biases=biases)
+    P = base.predict(r, c)
+    for s in (1e-200, 1e200):
+        res = soft_impute(r, c, X[r, c] * s, X.shape, 3, shrinkage=0.5 * s, random_state=0, biases=biases)
+        assert res.n_iter == base.n_iter and res.converged == base.converged
+        np.testing.assert_allclose(res.history, base.history, rtol=1e-10)
+        np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=1e-12 * np.abs(P).max())
 
 
 # --------------------------------------------------------------------------

@@ -100,8 +100,10 @@ class CompletionResult:
 
         Raises
         ------
-        IndexError
-            If an index is out of range.
+        ValueError
+            If an index is out of range, or ``rows`` and ``cols`` differ in length.
+        TypeError
+            If the indices are not integers.
 
         Examples
         --------
@@ -140,8 +142,10 @@ class CompletionResult:
 
         Raises
         ------
-        IndexError
-            If an index is out of range.
+        ValueError
+            If an index is out of range, or ``rows`` and ``cols`` differ in length.
+        TypeError
+            If the indices are not integers.
 
         Examples
         --------
@@ -386,7 +390,8 @@ def altmin_complete(
     init : {'svd', 'random'} or LowRankMatrix, default 'svd'
         ``'svd'``: top-k SVD of the rescaled sparse observed matrix (randomized,
         never dense), rows of large norm clipped for incoherence, then QR.
-        A ``LowRankMatrix`` warm-starts from it.
+        A ``LowRankMatrix`` of shape ``shape`` and rank ``rank`` warm-starts
+        from it.
     regularization : float, default 0.0
         Ridge weight ``lam``; row ``i``'s problem gets ``lam * |Omega_i|``
         (ALS-WR scaling). With ``lam > 0`` or biases the factors are not
@@ -534,6 +539,9 @@ def altmin_complete(
     if isinstance(init, LowRankMatrix):
         if init.shape != (n1, n2):
             raise ValueError(f"init has shape {init.shape} but shape is {(n1, n2)}; pass a matching LowRankMatrix")
+        if init.rank != k:
+            # a warm start of another rank silently changed the rank of the result
+            raise ValueError(f"init has rank {init.rank} but rank is {k}; pass a LowRankMatrix of rank {k}")
     else:
         check_choice(init, name="init", choices=_INITS)
     q = k + (1 if biases else 0)
@@ -608,8 +616,11 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
 
     # ---------------- initialization (never dense)
     if isinstance(init, LowRankMatrix):
-        A0 = np.asarray(init.U, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype) / vscale)
-        B0 = np.asarray(init.V, dtype=dtype) * np.sqrt(np.asarray(init.s, dtype=dtype) / vscale)
+        # U diag(s) V^T = (U sqrt|s|) (V sign(s) sqrt|s|)^T: negative weights
+        # (a valid LowRankMatrix) gave NaN factors through sqrt(s)
+        s0 = np.asarray(init.s, dtype=dtype) / vscale
+        A0 = np.asarray(init.U, dtype=dtype) * np.sqrt(np.abs(s0))
+        B0 = np.asarray(init.V, dtype=dtype) * (np.sign(s0) * np.sqrt(np.abs(s0)))
     else:
         p_obs = backend.nnz / (n1 * n2)
         M = backend.operator(mu * vscale, p_obs * vscale)  # (values - mean) / p, in units of vscale

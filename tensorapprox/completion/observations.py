@@ -269,10 +269,13 @@ def check_observations(rows, cols, values, shape, *, duplicates: str = "error") 
             )
         first = np.concatenate(([True], ~dup))
         group = np.cumsum(first) - 1
-        sums = np.bincount(group, weights=values)
+        # summed over the largest magnitude: the plain sum of two values near
+        # 1e308 overflowed to Inf (the values are finite, so is their mean)
+        top = float(np.max(np.abs(values))) or 1.0
+        sums = np.bincount(group, weights=values / top)
         counts = np.bincount(group)
         rows, cols = rows[first], cols[first]
-        values = (sums / counts).astype(dtype)
+        values = (sums / counts * top).astype(dtype)
     return Observations(rows, cols, values, (n1, n2))
 
 

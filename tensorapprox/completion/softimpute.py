@@ -13,7 +13,7 @@ from scipy.sparse.linalg import LinearOperator
 from .._array import check_random_state
 from .._kernels.completion import sampled_dot
 from .._validation import check_int, check_positive_float
-from .altmin import CompletionResult, randomized_svd_sparse
+from .altmin import CompletionResult, _value_scale, randomized_svd_sparse
 from .lowrank import LowRankMatrix
 from .observations import Observations, check_observations
 
@@ -133,6 +133,9 @@ def soft_impute(
         shrinkage = check_positive_float(shrinkage, name="shrinkage", allow_zero=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    for name, flag in (("biases", biases), ("progress", progress)):
+        if not isinstance(flag, (bool, np.bool_)):  # biases="no" fitted biases
+            raise TypeError(f"{name} must be True or False, got {type(flag).__name__}")
     val = None
     if validation is not None:
         try:
@@ -141,6 +144,18 @@ def soft_impute(
             raise TypeError("validation must be a tuple (rows, cols, values)") from None
         val = check_observations(vr, vc, vv, obs.shape, duplicates="mean")
     rng = check_random_state(random_state)
+    # Values far from 1 are fitted in units of a power of two (exact), as in
+    # altmin_complete: near 1e-200 the squares in the stopping rule underflowed
+    # (a "converged" fit after 2 iterations, 32% off), near 1e200 they
+    # overflowed (a NaN history). The problem is equivariant: Z and the
+    # shrinkage scale with the values.
+    vscale = _value_scale(float(np.max(np.abs(obs.values))))
+    if vscale != 1.0:
+        obs = Observations(obs.rows, obs.cols, obs.values / vscale, obs.shape)
+        if val is not None:
+            val = Observations(val.rows, val.cols, val.values / vscale, val.shape)
+        if shrinkage is not None:
+            shrinkage = shrinkage / vscale
 
     if biases:
         mu, bu, bv = _fit_baseline(obs, bias_regularization)
@@ -210,6 +225,10 @@ def soft_impute(
 
     if not np.any(s > 0):
         s = s.copy()
+    if vscale != 1.0:
+        s, mu = s * vscale, mu * vscale
+        bu = None if bu is None else bu * vscale
+        bv = None if bv is None else bv * vscale
     return CompletionResult(
         matrix=LowRankMatrix(U, s, V),
         n_iter=it,
