@@ -856,6 +856,51 @@ def test_biased_fit_of_values_whose_sum_overflows():
     np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=1e-10 * np.abs(P).max())
 
 
+def test_ridge_with_biases_solves_the_stated_problem_at_large_scales():
+    # The diagonal jitter was relative to the mean diagonal of a row's normal
+    # matrix: with biases at values near 1e12 the ones column took an extra
+    # ridge of 1e-14 times the factor columns' squares, and the fit moved by
+    # 3% (1e9: 3e-5) from the ALS-WR problem it states. Against a dense
+    # ALS-WR reference (np.linalg.solve per row, no jitter), same start.
+    rng = np.random.default_rng(1)
+    n1, n2, k, lam = 60, 45, 3, 0.1
+    X0 = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.3 * rng.standard_normal((n1, n2)) + 2.0
+    r, c = np.nonzero(rng.random(X0.shape) < 0.5)
+    Q1 = np.linalg.qr(rng.standard_normal((n1, k)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
+
+    def als_wr(v, s0):
+        mu, U, V = v.mean(), Q1 * np.sqrt(s0), Q2 * np.sqrt(s0)
+        bu, bv = np.zeros(n1), np.zeros(n2)
+
+        def solve(F, t):
+            F = np.hstack([F, np.ones((F.shape[0], 1))])
+            return np.linalg.solve(F.T @ F + lam * F.shape[0] * np.eye(k + 1), F.T @ t)
+
+        for _ in range(4):
+            for j in range(n2):
+                m = c == j
+                x = solve(U[r[m]], v[m] - mu - bu[r[m]])
+                V[j], bv[j] = x[:k], x[k]
+            for i in range(n1):
+                m = r == i
+                x = solve(V[c[m]], v[m] - mu - bv[c[m]])
+                U[i], bu[i] = x[:k], x[k]
+        return U @ V.T + mu + bu[:, None] + bv[None, :]
+
+    ii, jj = (a.ravel() for a in np.indices((n1, n2)))
+    for scale in (1.0, 1e9, 1e12):
+        v = X0[r, c] * scale
+        s0 = scale * np.array([3.0, 2.0, 1.0])
+        ref = als_wr(v, s0)
+        for solver in ("exact", "cg", "sketch"):
+            res = altmin_complete(r, c, v, (n1, n2), k, solver=solver, init=LowRankMatrix(Q1, s0, Q2),
+                                  regularization=lam, biases=True, max_iter=4, tol=1e-300, inner_rtol=0.0,
+                                  inner_max_iter=50)
+            P = res.predict(ii, jj).reshape(n1, n2)
+            assert np.abs(P - ref).max() <= 1e-9 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("solver", ["exact", "cg", "sketch"])
 def test_ridge_fit_in_units_of_the_values_scale_equals_the_fit_as_given(solver):
     # With a ridge weight lam the fit depends on the values' scale; solved for

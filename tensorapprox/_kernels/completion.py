@@ -41,8 +41,23 @@ __all__ = [
 
 # Relative diagonal shift that keeps the normal equations of a row with fewer
 # observations than unknowns solvable (minimum-norm-like answer) while moving
-# a well-posed solution by O(1e-14) relative.
+# a well-posed solution by O(1e-14) relative. It is relative to each column's
+# own diagonal entry (see diag_shift): relative to the mean diagonal, the
+# ones column of the biases took an extra ridge of 1e-14 times the factor
+# columns' squares, which for values near 1e12 (factor columns near 1e6)
+# moved the fit by 3%.
 _JITTER = 1e-14
+
+
+def diag_shift(diag, lam):
+    """The diagonal added to a row's normal matrix with diagonal ``diag``: ``lam + _JITTER (d_a + lam)``.
+
+    ``d_a`` is the column's own squared norm, or the mean of them for a
+    zero column (whose unknown is then held at zero).
+    """
+    diag = np.asarray(diag, dtype=np.float64)
+    mean = float(np.mean(diag)) if diag.size else 0.0
+    return lam + _JITTER * (np.where(diag > 0, diag, mean) + lam)
 # A sketched preconditioner M is replaced by the row's own normal matrix H
 # when p^T H p exceeds this many times p^T M p for the first direction p
 _SKETCH_DISTORTION = 16.0
@@ -88,7 +103,7 @@ def solve_rows_exact_reference(indptr, indices, targets, F, reg):
         A, b = F[indices[lo:hi]], targets[lo:hi]
         G = A.T @ A
         lam = reg * (hi - lo)
-        G += (lam + _JITTER * (np.trace(G) / q + lam)) * np.eye(q)
+        G += np.diag(diag_shift(np.diag(G), lam))
         if not np.trace(G) > 0:
             # F[J_i] = 0 and no ridge (a zero factor row, as QR makes of zero
             # blocks of the data): every x fits alike, the least-norm one is 0;
@@ -137,7 +152,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
             continue
         A, b = F[indices[lo:hi]], targets[lo:hi]
         lam = reg * (hi - lo)
-        shift = lam + _JITTER * (np.sum(A * A) / q + lam)
+        shift = diag_shift(np.sum(A * A, axis=0), lam)  # per unknown
         L = None
         if sketch_size > 0:
             if hi - lo <= sketch_size:
@@ -147,7 +162,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                 SA = np.zeros((sketch_size, q), dtype=F.dtype)
                 np.add.at(SA, bucket, sign[:, None] * A)
             try:
-                L = np.linalg.cholesky(SA.T @ SA + (shift + _JITTER * np.sum(SA * SA) / q) * np.eye(q))
+                L = np.linalg.cholesky(SA.T @ SA + np.diag(shift + diag_shift(np.sum(SA * SA, axis=0), 0.0)))
             except np.linalg.LinAlgError:  # as the kernel: plain CG for this row
                 L = None
         if L is not None:
@@ -180,7 +195,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                 (np.linalg.norm(z) > target_z and np.linalg.norm(g) > floor) if measure_z
                 else np.linalg.norm(g) > target):
             w = A @ p
-            den = w @ w + shift * (p @ p)
+            den = w @ w + p @ (shift * p)
             if not den > 0:
                 break  # p vanished (or its curvature underflowed): nothing left to step along
             if measure_z and not trusted:
@@ -193,7 +208,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                     # 1e-3 to 5e-2 where cg and exact reached 1e-11). The row's
                     # own normal matrix preconditions it instead.
                     try:
-                        L = np.linalg.cholesky(A.T @ A + (shift + _JITTER * np.sum(A * A) / q) * np.eye(q))
+                        L = np.linalg.cholesky(A.T @ A + np.diag(shift + diag_shift(np.sum(A * A, axis=0), 0.0)))
                     except np.linalg.LinAlgError:
                         pass  # as the kernel: the sketch stays
                     else:
@@ -220,7 +235,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
             # equations then decide. (Fewer than q steps are an inexact solve
             # asked for, and kept.)
             try:
-                x = np.linalg.solve(A.T @ A + shift * np.eye(q), A.T @ b)
+                x = np.linalg.solve(A.T @ A + np.diag(shift), A.T @ b)
                 r = b - A @ x
             except np.linalg.LinAlgError:
                 pass
@@ -402,9 +417,8 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         tr = 0.0
         for a in range(q):
             tr += G[a, a]
-        shift = lam + _JITTER * (tr / q + lam)
-        for a in range(q):
-            G[a, a] += shift
+        for a in range(q):  # diag_shift
+            G[a, a] += lam + _JITTER * ((G[a, a] if G[a, a] > 0.0 else tr / q) + lam)
         if not cholesky_inplace(G, q):
             # only a zero matrix (F[J_i] = 0, no ridge) gets here: every x fits
             # alike, and the least-norm one is 0 (see the reference)
@@ -433,6 +447,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
     L = np.zeros((q, q), dtype=F.dtype)
     G2 = np.zeros((q, q), dtype=F.dtype)
     y2 = np.zeros(q, dtype=F.dtype)
+    D = np.zeros(q, dtype=F.dtype)  # the diagonal shift of the row's normal matrix
     use_global = sketch_size == 0 and Lg.shape[0] == q
     if use_global:
         for a in range(q):
@@ -464,18 +479,20 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                 s -= AT[a, t] * r[t]
                 f += AT[a, t] * AT[a, t]
             g[a] = s
+            D[a] = f
             fro += f
-        shift = lam + _JITTER * (fro / q + lam)
+        for a in range(q):  # diag_shift, per unknown
+            D[a] = lam + _JITTER * ((D[a] if D[a] > 0.0 else fro / q) + lam)
         ng = 0.0
         for a in range(q):
-            g[a] -= shift * x[a]
+            g[a] -= D[a] * x[a]
             ng += g[a] * g[a]
         # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
         target = max(rtol[i] * np.sqrt(ng), _FLOOR * np.sqrt(fro * nb))
         use_pre = use_global
         if sketch_size > 0:
             use_pre = True
-            # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + shift I
+            # CountSketch S A (m x q, stored transposed), then R^T R = (SA)^T SA + diag(D)
             # a row no longer than the sketch is its own "sketch" (S = I): hashing
             # its few observations into as many buckets merged some of them,
             # and the preconditioner, often singular in some direction,
@@ -500,8 +517,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                         s += SAT[a, b_] * SAT[c, b_]
                     L[a, c] = s
                 sfro += L[a, a]
-            for a in range(q):
-                L[a, a] += shift + _JITTER * sfro / q
+            for a in range(q):  # diag(D) + diag_shift of the sketch's own diagonal
+                L[a, a] += D[a] + _JITTER * (L[a, a] if L[a, a] > 0.0 else sfro / q)
             if not cholesky_inplace(L, q):
                 use_pre = False
         for a in range(q):
@@ -530,8 +547,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                 for t in range(nk):
                     s += AT[a, t] * w[t]
                 Gp[a] = s
-                pp += p[a] * p[a]
-            den = ww + shift * pp
+                pp += D[a] * p[a] * p[a]
+            den = ww + pp
             if not den > 0.0:
                 break  # p vanished (or its curvature underflowed): nothing left to step along
             if measure_z and not trusted:
@@ -540,10 +557,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                     # the sketch nearly annihilates a direction that dominates z:
                     # the row's own normal matrix instead (see the reference)
                     gram_lower(AT, nk, b, G2, y2)
-                    for a in range(q):
-                        for c in range(a + 1):
-                            G2[c, a] = G2[a, c]  # cholesky_inplace reads the lower triangle; keep both
-                        G2[a, a] += shift + _JITTER * fro / q
+                    for a in range(q):  # diag(D) + diag_shift of the row's own diagonal
+                        G2[a, a] += D[a] + _JITTER * (G2[a, a] if G2[a, a] > 0.0 else fro / q)
                     if cholesky_inplace(G2, q):
                         for a in range(q):
                             for c in range(q):
@@ -562,7 +577,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             ng = 0.0
             for a in range(q):
                 x[a] += alpha * p[a]
-                g[a] -= alpha * (Gp[a] + shift * p[a])
+                g[a] -= alpha * (Gp[a] + D[a] * p[a])
                 z[a] = g[a]
                 ng += g[a] * g[a]
             if use_pre:
@@ -581,7 +596,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             # q steps and more left the target unmet: the row's normal equations (see the reference)
             gram_lower(AT, nk, b, G2, y2)
             for a in range(q):
-                G2[a, a] += shift
+                G2[a, a] += D[a]
             if cholesky_inplace(G2, q):
                 cholesky_solve(G2, q, y2)
                 for a in range(q):

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._array import check_random_state
-from .._kernels.completion import _JITTER, sampled_dot, solve_rows_exact, solve_rows_iterative
+from .._kernels.completion import diag_shift, sampled_dot, solve_rows_exact, solve_rows_iterative
 from .._validation import check_choice, check_int, check_positive_float
 from .lowrank import LowRankMatrix
 from ._partitioned import is_partitioned
@@ -675,7 +675,7 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
                 # sampling each row's normal matrix is about |J_i| times it).
                 # Unpreconditioned CG diverged on exactly low-rank targets.
                 G = F.T @ F / max(F.shape[0], 1)
-                G[np.diag_indices_from(G)] += regularization + _JITTER * (np.trace(G) / G.shape[0] + regularization)
+                G[np.diag_indices_from(G)] += diag_shift(np.diag(G), regularization)
                 try:
                     precond = np.linalg.cholesky(G)
                 except np.linalg.LinAlgError:
