@@ -724,6 +724,26 @@ def test_norm_with_huge_or_tiny_factors():
     assert ta.TuckerTensor(T.core, [fs[0] * 1e200, fs[1] * 1e200, fs[2]]).norm() == math.inf
 
 
+def test_eigh_route_ranks_equal_the_svd_routes_at_budgets_near_rounding():
+    # budgets of 1 to 8 n eps ||X||^2 spread over a flat noise tail reach
+    # eigenvalues the Gram matrix does not resolve: their mixed eigenvectors
+    # discarded more than the optimal subspace, and 'auto' and 'eigh' took a
+    # rank one above the SVD route's (41, 31, 6) against (41, 30, 6) here
+    rng = np.random.default_rng(5)
+    n, r0 = 64, 5
+    core = np.zeros((r0,) * 3)
+    for i in range(r0):
+        core[i, i, i] = 0.8**i
+    Us = [np.linalg.qr(rng.standard_normal((n, r0)))[0] for _ in range(3)]
+    X = ta.TuckerTensor(core, Us).full() + 1e-9 * rng.standard_normal((n, n, n))
+    for rtol in (3.2e-7, 3.8e-7, 4.5e-7):
+        ref = ta.st_hosvd(X, rtol=rtol, mode_order=[0, 1, 2], method="svd")
+        for method in ("auto", "eigh"):
+            T = ta.st_hosvd(X, rtol=rtol, mode_order=[0, 1, 2], method=method)
+            assert T.ranks == ref.ranks
+            assert np.linalg.norm(T.full() - X) <= rtol * np.linalg.norm(X)
+
+
 def test_first_gram_replaces_the_finiteness_pass():
     # st_hosvd and tucker_als take ||X||^2 from the trace of the first mode's
     # Gram matrix instead of a separate pass: both must equal the dense values
