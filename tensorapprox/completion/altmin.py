@@ -370,7 +370,9 @@ def altmin_complete(
     shape : tuple of int
         ``(n1, n2)``.
     rank : int
-        Target rank ``k``, ``1 <= k <= min(shape)``.
+        Target rank ``k``, ``1 <= k <= min(shape)``; the observations must
+        number at least ``(n1 + n2) * k``, the unknowns of the two factors
+        (so ``k <= n1 n2 / (n1 + n2)`` even when every entry is observed).
     solver : {'sketch', 'cg', 'exact'}, default 'sketch'
         Per-row least-squares solver: ``'exact'`` normal equations (the JNS
         baseline, O(|Omega| k^2) a pass); ``'cg'`` warm-started conjugate
@@ -583,7 +585,7 @@ def _check_enough(nnz, n1, n2, k):
     if nnz < need:
         raise ValueError(
             f"{nnz} observations are fewer than the (n1 + n2) * rank = ({n1} + {n2}) * {k} = {need} "
-            f"degrees of freedom; observe at least {need} entries or lower the rank"
+            f"unknowns of the two factors; observe at least {need} entries or lower the rank"
         )
 
 
