@@ -682,6 +682,11 @@ class TestAltminBadInput:
             altmin_complete(r, c, v, (30, 20), 2, init=LowRankMatrix(np.ones((3, 1)), np.ones(1), np.ones((2, 1))))
         with pytest.raises(TypeError, match="validation must be a tuple"):
             altmin_complete(r, c, v, (30, 20), 2, validation=3)
+        # a factor of 1 or more asked no progress: converged=True at the start
+        with pytest.raises(ValueError, match=r"inner_rtol must be in \[0, 1\)"):
+            altmin_complete(r, c, v, (30, 20), 2, inner_rtol=2.0)
+        with pytest.raises(TypeError, match="orthonormalize must be None, True or False"):
+            altmin_complete(r, c, v, (30, 20), 2, orthonormalize="no")
 
     def test_empty_row_and_column_warn_with_defined_result(self):
         truth, (r, c, v), _ = low_rank_problem(40, 30, 2, 700, seed=10)

@@ -421,10 +421,15 @@ def altmin_complete(
         values of the warm start (always for ``'cg'``, for ``'sketch'`` with
         orthonormalized factors), so that the weakest direction of the
         solution is resolved to the same relative accuracy as the strongest.
-        ``0`` runs exactly ``inner_max_iter`` steps.
+        In ``[0, 1)``: ``0`` iterates until the cap ``inner_max_iter`` or
+        until the row is solved to round-off, whichever comes first.
     inner_max_iter : int, optional
         Cap on inner steps per row and half-step (default: the number of
-        unknowns per row, where CG is exact in exact arithmetic).
+        unknowns per row, where CG is exact in exact arithmetic). With a cap
+        of at least that number, a ``'sketch'`` row the steps leave short of
+        its target is solved by its normal equations instead (a badly
+        distorted sketch can keep the steps from converging); a smaller cap
+        is an inexact solve asked for, and kept.
     sketch_size : int, optional
         Rows of the CountSketch for ``'sketch'`` (default ``2 * unknowns``).
     orthonormalize : bool, optional
@@ -534,8 +539,14 @@ def altmin_complete(
     max_iter = check_int(max_iter, name="max_iter", minimum=1)
     regularization = check_positive_float(regularization, name="regularization", allow_zero=True)
     inner_rtol = check_positive_float(inner_rtol, name="inner_rtol", allow_zero=True)
+    if inner_rtol >= 1.0:
+        # a factor of 1 or more asks no progress: every row kept its warm
+        # start, two equal passes then read as convergence
+        raise ValueError(f"inner_rtol must be in [0, 1), got {inner_rtol}")
     if not isinstance(biases, (bool, np.bool_)):
         raise TypeError(f"biases must be True or False, got {type(biases).__name__}")
+    if orthonormalize is not None and not isinstance(orthonormalize, (bool, np.bool_)):
+        raise TypeError(f"orthonormalize must be None, True or False, got {type(orthonormalize).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     if isinstance(init, LowRankMatrix):

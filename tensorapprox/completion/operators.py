@@ -674,7 +674,8 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
     -------
     ndarray, shape (m,)
         A corrupted copy of ``y``; ``np.flatnonzero(out != y)`` lists the
-        corrupted measurements.
+        corrupted measurements, except any whose noise falls below the
+        precision of ``y`` there (adding it leaves the value unchanged).
 
     Raises
     ------
