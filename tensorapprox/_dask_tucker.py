@@ -112,6 +112,11 @@ def _fibre_gram(F, mode):
     from .tucker import _gram
 
     F = np.asarray(F)
+    if F.dtype != np.float64:
+        # float32 fibres: formed in float64 as the in-memory route does where
+        # it matters (the float32 Gram matrix, cast after, resolved only to
+        # float32's eps: errors 900 times the in-memory ones, rtol ranks full)
+        F = F.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected from the norm
         return np.asarray(_gram(np, F, mode), dtype=np.float64)
 
@@ -300,7 +305,7 @@ def _project_pass(X, mode, U, want_residual, progress):
 # algorithms
 # ---------------------------------------------------------------------------
 def _warn_unresolved(sigma2, r: int, mode: int, dtype) -> None:
-    """Warn where a fixed rank reaches below what a block-wise Gram matrix resolves.
+    """Warn where a rank (fixed, or found for an rtol) reaches below what a block-wise Gram matrix resolves.
 
     In memory such a rank takes the refined Gram route or the SVD (see
     :func:`tensorapprox.tucker._resolved`); block-wise there is only the
@@ -368,6 +373,7 @@ def dask_hosvd(X, ranks, rtol, method, progress):
                 U, _, _ = _verify_rank(X, k, V, sigma2, r, budget, progress)
             else:
                 U = V[:, :r]
+            _warn_unresolved(sigma2, U.shape[1], k, G.dtype)
         factors.append(np.ascontiguousarray(U).astype(X.dtype))
     core = _maybe_materialize(_lazy_multi_ttm(X, factors, range(d)), progress)
     core = np.asarray(core)
@@ -436,6 +442,8 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
         share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
         r = ranks[k] if ranks is not None else _rank_for_budget(sigma2, share)
         U, Y, discarded = _verify_rank(Y, k, V, sigma2, r, share, progress)
+        if ranks is None:
+            _warn_unresolved(sigma2, U.shape[1], k, G.dtype)
         used += discarded
         factors[k] = U
     else:

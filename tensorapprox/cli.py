@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
@@ -33,12 +34,17 @@ def _fmt_bytes(n: float) -> str:
 
 
 def _parse_rank(text: str) -> tuple[int, ...] | int:
+    pieces = text.split(",")
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--rank is empty")
+    if any(not p.strip() for p in pieces):
+        # "2,,2" or "2," were read as (2, 2) and 2 before: a typo passed
+        raise argparse.ArgumentTypeError(f"--rank has an empty entry; give comma-separated integers like 10,10,10; "
+                                         f"got {text!r}")
     try:
-        parts = [int(p) for p in text.split(",") if p.strip()]
+        parts = [int(p) for p in pieces]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--rank must be comma-separated integers like 10,10,10; got {text!r}")
-    if not parts:
-        raise argparse.ArgumentTypeError("--rank is empty")
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
@@ -372,6 +378,14 @@ def _cmd_tucker(args) -> int:
     if not isinstance(X, np.ndarray):
         print(f"error: {args.input} holds several arrays; give a single-array .npy file", file=sys.stderr)
         return 2
+    # numpy appends .npz to a name without it: report the file written
+    output = os.fspath(args.output)
+    if not output.endswith(".npz"):
+        output += ".npz"
+    folder = os.path.dirname(output) or "."
+    if not os.path.isdir(folder):  # checked before the computation, not after it
+        print(f"error: the output folder {folder} does not exist", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
         if args.als:
@@ -386,13 +400,17 @@ def _cmd_tucker(args) -> int:
     Xf = X.astype(T.dtype, copy=False)
     # the input is in memory already, so its reconstruction may be as large
     err = float(np.linalg.norm(T.full(max_bytes=None) - Xf) / max(np.linalg.norm(Xf), np.finfo(T.dtype).tiny))
-    T.save(args.output)
+    try:
+        T.save(output)
+    except OSError as exc:
+        print(f"error: could not write {output}: {exc}", file=sys.stderr)
+        return 2
     print(f"input:        {args.input}  shape {tuple(X.shape)}  {X.dtype}  ({_fmt_bytes(X.nbytes)})")
     print(f"ranks:        {T.ranks}")
     print(f"rel. error:   {err:.3e}")
     print(f"compression:  {T.compression_ratio:.1f}x  ({_fmt_bytes(T.nbytes)})")
     print(f"time:         {dt:.3f} s")
-    print(f"saved:        {args.output}")
+    print(f"saved:        {output}")
     return 0
 
 

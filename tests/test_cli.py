@@ -1,6 +1,7 @@
 """The command line: demo, tucker, info."""
 
 import numpy as np
+import pytest
 
 import tensorapprox as ta
 from tensorapprox.cli import main
@@ -35,6 +36,19 @@ def test_cli_errors(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     assert main(["info", str(bad)]) == 2
     assert "not a readable .npz file" in capsys.readouterr().err
+    # an empty rank entry was dropped: "2,,2" read as (2, 2), "2," as 2 in every mode
+    for text in ("2,,2,2", "2,"):
+        with pytest.raises(SystemExit) as exc:
+            main(["tucker", str(inp), "--rank", text, "-o", str(tmp_path / "o.npz")])
+        assert exc.value.code == 2
+        assert "--rank has an empty entry" in capsys.readouterr().err
+    # a missing output folder: exit code 2 before the computation (a traceback after it before)
+    assert main(["tucker", str(inp), "--rank", "2", "-o", str(tmp_path / "no" / "o.npz")]) == 2
+    assert "output folder" in capsys.readouterr().err
+    # numpy appends .npz: the file named is the file written
+    assert main(["tucker", str(inp), "--rank", "2", "-o", str(tmp_path / "noext")]) == 0
+    assert f"saved:        {tmp_path / 'noext.npz'}" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "noext.npz")]) == 0
 
 
 def test_demo_runs_and_reports(tmp_path, monkeypatch, capsys):
