@@ -433,6 +433,22 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
 
 
 @_jit
+def first_direction(L, q, g, z, p, use_pre):
+    # z = (L L^T)^-1 g (z = g without a preconditioner), p = z; returns (g.z, ||z||^2)
+    for a in range(q):
+        z[a] = g[a]
+    if use_pre:
+        cholesky_solve(L, q, z)
+    gz = 0.0
+    nz = 0.0
+    for a in range(q):
+        p[a] = z[a]
+        gz += g[a] * z[a]
+        nz += z[a] * z[a]
+    return gz, nz
+
+
+@_jit
 def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_size, keys, Lg, X, rss, steps,
                  want_rss):
     n, q, AT, b, r = row_buffers(indptr, F)
@@ -521,16 +537,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                 L[a, a] += D[a] + _JITTER * (L[a, a] if L[a, a] > 0.0 else sfro / q)
             if not cholesky_inplace(L, q):
                 use_pre = False
-        for a in range(q):
-            z[a] = g[a]
-        if use_pre:
-            cholesky_solve(L, q, z)
-        gz = 0.0
-        nz = 0.0
-        for a in range(q):
-            p[a] = z[a]
-            gz += g[a] * z[a]
-            nz += z[a] * z[a]
+        gz, nz = first_direction(L, q, g, z, p, use_pre)
         # the sketched solver measures its preconditioned residual (see the reference)
         floor = _FLOOR * np.sqrt(fro * nb)
         measure_z = sketch_size > 0 and use_pre
@@ -563,14 +570,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                         for a in range(q):
                             for c in range(q):
                                 L[a, c] = G2[a, c]
-                            z[a] = g[a]
-                        cholesky_solve(L, q, z)
-                        gz = 0.0
-                        nz = 0.0
-                        for a in range(q):
-                            p[a] = z[a]
-                            gz += g[a] * z[a]
-                            nz += z[a] * z[a]
+                        gz, nz = first_direction(L, q, g, z, p, True)
                         target_z = rtol[i] * np.sqrt(nz)
                         continue
             alpha = gz / den
