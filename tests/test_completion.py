@@ -377,6 +377,29 @@ class TestKernels:
             err = np.linalg.norm(X - Xe, axis=1) / np.linalg.norm(X0 - Xe, axis=1)
             assert err.max() <= 1e-2  # the target is on the residual: the error within its conditioning
 
+    def test_underdetermined_rows_get_the_least_norm_answer(self):
+        # rows with fewer observations than unknowns and no ridge: the
+        # isotropic jitter gives pinv(A) b. (A shift relative to each column's
+        # own squares would weigh the unknowns instead: it made predictions
+        # off the observed entries grow several-fold, caught in review.)
+        indptr, indices, b = csr_with_row_lengths(30, 40, 1, 3, 18)
+        F = np.random.default_rng(19).standard_normal((40, 4)) * np.array([3.0, 1.0, 0.3, 0.1])
+        keys = np.random.default_rng(20).integers(0, 2**62, indices.shape[0])
+        X0 = np.zeros((30, 4))
+        rows = [(F[indices[indptr[i]:indptr[i + 1]]], b[indptr[i]:indptr[i + 1]]) for i in range(30)]
+        ref = np.array([np.linalg.pinv(A) @ y for A, y in rows])
+        # the answer weighted by the columns' squares, which the test must tell apart
+        weighted = np.array([(A.T / np.sum(A * A, axis=0)[:, None]) @ np.linalg.solve(
+            (A / np.sum(A * A, axis=0)) @ A.T, y) for A, y in rows])
+        assert np.abs(weighted - ref).max() > 0.5 * np.abs(ref).max()
+        # a 1e-14 shift of a singular normal matrix leaves about eps ||G|| / 1e-14
+        # of rounding in the null directions: least-norm to about 1e-3 here
+        X, _ = kc.solve_rows_exact(indptr, indices, b, F, 0.0)
+        np.testing.assert_allclose(X, ref, rtol=0, atol=1e-2 * np.abs(ref).max())
+        for sketch_size in (0, 8):
+            Xi, _, _ = kc.solve_rows_iterative(indptr, indices, b, F, 0.0, X0, 0.0, 20, sketch_size, keys)
+            np.testing.assert_allclose(Xi, ref, rtol=0, atol=1e-2 * np.abs(ref).max())
+
     def test_exact_row_of_a_zero_factor_is_zero(self):
         # F[J_i] = 0 without a ridge: the kernel divided by zero (ZeroDivisionError)
         indptr, indices, b = csr_with_row_lengths(20, 30, 3, 8, 16)

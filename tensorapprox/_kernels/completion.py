@@ -41,23 +41,31 @@ __all__ = [
 
 # Relative diagonal shift that keeps the normal equations of a row with fewer
 # observations than unknowns solvable (minimum-norm-like answer) while moving
-# a well-posed solution by O(1e-14) relative. It is relative to each column's
-# own diagonal entry (see diag_shift): relative to the mean diagonal, the
-# ones column of the biases took an extra ridge of 1e-14 times the factor
-# columns' squares, which for values near 1e12 (factor columns near 1e6)
-# moved the fit by 3%.
+# a well-posed solution by O(1e-14) relative (see jitter).
 _JITTER = 1e-14
 
 
-def diag_shift(diag, lam):
-    """The diagonal added to a row's normal matrix with diagonal ``diag``: ``lam + _JITTER (d_a + lam)``.
+def jitter(d, mean, lam):
+    """The diagonal shift of one unknown whose column has squared norm ``d`` (``mean``: the row's average).
 
-    ``d_a`` is the column's own squared norm, or the mean of them for a
-    zero column (whose unknown is then held at zero).
+    Without a ridge: ``_JITTER * mean`` for every unknown, an isotropic
+    shift (an underdetermined row gets the least-norm-like answer). With a
+    ridge ``lam > 0``: ``lam + _JITTER (d + lam)``, relative to the column's
+    own squares. Relative to the mean there, the ones column of the biases
+    took an extra ridge of 1e-14 times the factor columns' squares, which for
+    values near 1e12 (factor columns near 1e6) moved the fit 3% from the
+    ALS-WR problem it states. (Relative to its own column without a ridge,
+    an underdetermined row's answer would weigh its unknowns by their
+    columns' squares: predictions off the observed entries grew 7-fold.)
     """
+    return lam + _JITTER * (d + lam) if lam > 0.0 else _JITTER * mean
+
+
+def diag_shift(diag, lam):
+    """:func:`jitter` of every unknown of a row whose normal matrix has diagonal ``diag``."""
     diag = np.asarray(diag, dtype=np.float64)
     mean = float(np.mean(diag)) if diag.size else 0.0
-    return lam + _JITTER * (np.where(diag > 0, diag, mean) + lam)
+    return np.array([jitter(float(d), mean, lam) for d in diag])
 # A sketched preconditioner M is replaced by the row's own normal matrix H
 # when p^T H p exceeds this many times p^T M p for the first direction p
 _SKETCH_DISTORTION = 16.0
@@ -162,7 +170,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                 SA = np.zeros((sketch_size, q), dtype=F.dtype)
                 np.add.at(SA, bucket, sign[:, None] * A)
             try:
-                L = np.linalg.cholesky(SA.T @ SA + np.diag(shift + diag_shift(np.sum(SA * SA, axis=0), 0.0)))
+                L = np.linalg.cholesky(SA.T @ SA + np.diag(shift) + _JITTER * np.sum(SA * SA) / q * np.eye(q))
             except np.linalg.LinAlgError:  # as the kernel: plain CG for this row
                 L = None
         if L is not None:
@@ -208,7 +216,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                     # 1e-3 to 5e-2 where cg and exact reached 1e-11). The row's
                     # own normal matrix preconditions it instead.
                     try:
-                        L = np.linalg.cholesky(A.T @ A + np.diag(shift + diag_shift(np.sum(A * A, axis=0), 0.0)))
+                        L = np.linalg.cholesky(A.T @ A + np.diag(shift) + _JITTER * np.sum(A * A) / q * np.eye(q))
                     except np.linalg.LinAlgError:
                         pass  # as the kernel: the sketch stays
                     else:
@@ -254,6 +262,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
 # never matched and every process compiled them again (seconds per solver).
 _jit = numba.njit(cache=True, fastmath=True, nogil=True)
 _bucket_nb = numba.njit(inline="always")(sketch_bucket)
+_jitter_nb = numba.njit(inline="always")(jitter)
 
 
 @_jit
@@ -417,8 +426,8 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         tr = 0.0
         for a in range(q):
             tr += G[a, a]
-        for a in range(q):  # diag_shift
-            G[a, a] += lam + _JITTER * ((G[a, a] if G[a, a] > 0.0 else tr / q) + lam)
+        for a in range(q):
+            G[a, a] += _jitter_nb(G[a, a], tr / q, lam)
         if not cholesky_inplace(G, q):
             # only a zero matrix (F[J_i] = 0, no ridge) gets here: every x fits
             # alike, and the least-norm one is 0 (see the reference)
@@ -497,8 +506,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             g[a] = s
             D[a] = f
             fro += f
-        for a in range(q):  # diag_shift, per unknown
-            D[a] = lam + _JITTER * ((D[a] if D[a] > 0.0 else fro / q) + lam)
+        for a in range(q):  # the shift of each unknown
+            D[a] = _jitter_nb(D[a], fro / q, lam)
         ng = 0.0
         for a in range(q):
             g[a] -= D[a] * x[a]
@@ -533,8 +542,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                         s += SAT[a, b_] * SAT[c, b_]
                     L[a, c] = s
                 sfro += L[a, a]
-            for a in range(q):  # diag(D) + diag_shift of the sketch's own diagonal
-                L[a, a] += D[a] + _JITTER * (L[a, a] if L[a, a] > 0.0 else sfro / q)
+            for a in range(q):
+                L[a, a] += D[a] + _JITTER * sfro / q
             if not cholesky_inplace(L, q):
                 use_pre = False
         gz, nz = first_direction(L, q, g, z, p, use_pre)
@@ -564,8 +573,8 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                     # the sketch nearly annihilates a direction that dominates z:
                     # the row's own normal matrix instead (see the reference)
                     gram_lower(AT, nk, b, G2, y2)
-                    for a in range(q):  # diag(D) + diag_shift of the row's own diagonal
-                        G2[a, a] += D[a] + _JITTER * (G2[a, a] if G2[a, a] > 0.0 else fro / q)
+                    for a in range(q):
+                        G2[a, a] += D[a] + _JITTER * fro / q
                     if cholesky_inplace(G2, q):
                         for a in range(q):
                             for c in range(q):
