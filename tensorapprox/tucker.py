@@ -955,7 +955,7 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
                 # (a flat noise tail spreads a budget near n eps ||Y||^2 over
                 # eigenvalues far below it): their eigenvectors come out mixed,
                 # the projection discards more than the optimal one, and the
-                # rank came out one above the SVD route's (13 of 342 sweeps of
+                # rank came out one above the SVD route's (13 of 216 sweeps of
                 # noisy tensors at budgets of 1 to 8 n eps ||Y||^2). The refined
                 # route resolves them, the SVD beyond it, as at a fixed rank
                 out = _refined_gram_mode(xp, Y, mode, budget, G=G)
