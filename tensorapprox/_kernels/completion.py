@@ -66,6 +66,8 @@ def diag_shift(diag, lam):
     diag = np.asarray(diag, dtype=np.float64)
     mean = float(np.mean(diag)) if diag.size else 0.0
     return np.array([jitter(float(d), mean, lam) for d in diag])
+
+
 # A sketched preconditioner M is replaced by the row's own normal matrix H
 # when p^T H p exceeds this many times p^T M p for the first direction p
 _SKETCH_DISTORTION = 16.0
