@@ -118,7 +118,7 @@ def _fibre_gram(F, mode):
         # float32's eps: errors 900 times the in-memory ones, rtol ranks full)
         F = F.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected from the norm
-        return np.asarray(_gram(np, F, mode), dtype=np.float64)
+        return _gram(np, F, mode)
 
 
 def _fibre_power(F, mode, Q):
@@ -193,7 +193,7 @@ def _finish_norm(X, stats, progress):
         raise ValueError(f"X contains {int(bad)} NaN or Inf values; remove or impute them first")
     from .tucker import _norm2_in_range
 
-    if _norm2_in_range(sumsq, X.dtype):
+    if _norm2_in_range(sumsq, np, X.dtype):
         return X, sumsq, 1.0
     # finite data whose squared norm overflows or underflows: run on X / max|X|
     dask, _ = import_dask()
@@ -333,7 +333,7 @@ def _first_norm(X, mode, progress):
 
     G = _gram_pass(X, mode, progress)
     normX2 = float(np.trace(G))
-    if _norm2_in_range(normX2, X.dtype) and np.all(np.isfinite(G)):
+    if _norm2_in_range(normX2, np, X.dtype) and np.all(np.isfinite(G)):
         return X, G, normX2, 1.0
     # NaN/Inf in the data, finite data whose squared norm overflows or
     # underflows, or zeros: tell them apart

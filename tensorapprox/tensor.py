@@ -36,6 +36,7 @@ __all__ = [
     "kronecker",
 ]
 
+
 def _pow2_r_factor(xp, U):
     """``(R, e)`` with ``U = Q R 2^e`` for orthonormal ``Q`` and ``R`` of entries near 1 (reduced QR).
 
