@@ -1069,18 +1069,26 @@ def test_refined_route_leaves_unresolved_budgets_to_the_svd(monkeypatch):
         A = (np.linalg.qr(rng.standard_normal((n, n)))[0] * sv) @ np.linalg.qr(rng.standard_normal((m, n)))[0].T
         return A, 10 ** rng.uniform(-12, -10)
 
-    seeds = (8, 36, 58, 59, 76)
+    # (which draws go wrong without the check depends on the rounding of the
+    # BLAS kernels: 49 of 600 on an AVX2 machine, 48 on an AVX-512 one, where
+    # seed 36 no longer did and the last three below did)
+    seeds = (8, 36, 58, 59, 76, 84, 88, 108)
+    svd_ranks = []
     for seed in seeds:
         A, rtol = draw(seed)
         ref = ta.st_hosvd(A, rtol=rtol, method="svd", mode_order=(0, 1))
         T = ta.st_hosvd(A, rtol=rtol, mode_order=(0, 1))
         assert T.ranks == ref.ranks
         assert np.linalg.norm(A - T.full()) <= rtol * np.linalg.norm(A) * (1 + 1e-9)
-    monkeypatch.setattr(tk, "_BUDGET_RESOLVED_T", 0.0)  # the refined route decides alone: one rank too many
-    for seed in seeds:
+        svd_ranks.append(ref.ranks[0])
+    monkeypatch.setattr(tk, "_BUDGET_RESOLVED_T", 0.0)  # the refined route decides alone: too many
+    over = 0
+    for seed, svd_rank in zip(seeds, svd_ranks):
         A, rtol = draw(seed)
-        svd_rank = ta.st_hosvd(A, rtol=rtol, method="svd", mode_order=(0, 1)).ranks[0]
-        assert ta.st_hosvd(A, rtol=rtol, mode_order=(0, 1)).ranks[0] == svd_rank + 1
+        rank = ta.st_hosvd(A, rtol=rtol, mode_order=(0, 1)).ranks[0]
+        assert rank >= svd_rank  # the budget holds either way (the route verifies it)...
+        over += rank > svd_rank
+    assert over >= len(seeds) - 2  # ... but without the check the ranks come out too high
 
 
 def test_refined_route_on_an_exact_rank_sees_through_the_leak():
