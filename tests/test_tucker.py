@@ -1,5 +1,6 @@
 """Tucker format, HOSVD, ST-HOSVD and HOOI against dense references."""
 
+import itertools
 import math
 
 import numpy as np
@@ -1391,10 +1392,17 @@ def test_khatri_rao_sketch_matches_its_definition(shape):
 def test_default_mode_order_takes_small_modes_first_when_it_pays():
     from tensorapprox.tucker import _gram_route_cost, _resolve_mode_order
 
-    # cubic tensors keep the first mode first, for every route
-    for shape, ranks in (((200, 200, 200), (10, 10, 10)), ((100, 100, 100, 20), (5, 5, 5, 5))):
-        assert _resolve_mode_order(None, shape, ranks, "auto") == _resolve_mode_order(None, shape, ranks) == \
-            list(range(len(shape)))
+    # cubic tensors keep the first mode first, for every route; where the
+    # heuristic ranks modes equal, the Gram routes take the order the cost
+    # model prices lowest among those it ranks alike: the last mode (no
+    # permuted copy) before the middle one
+    for shape, ranks, want in (((200, 200, 200), (10, 10, 10), [0, 2, 1]), ((256, 256, 256), None, [0, 2, 1]),
+                               ((100, 100, 100, 20), (5, 5, 5, 5), [0, 1, 2, 3])):
+        assert _resolve_mode_order(None, shape, ranks) == list(range(len(shape)))
+        assert _resolve_mode_order(None, shape, ranks, "auto") == want
+        tied = [list(p) for p in itertools.permutations(range(3))] if len(shape) == 3 else \
+            [list(p) + [3] for p in itertools.permutations(range(3))]
+        assert min(_gram_route_cost(p, shape, ranks) for p in tied) == _gram_route_cost(want, shape, ranks)
     # a large first mode: its Gram product costs min(4000, 2500) per entry on the whole tensor
     shape = (4000, 50, 50)
     assert _resolve_mode_order(None, shape, (10, 10, 10)) == [0, 1, 2]  # the reduction heuristic
