@@ -377,7 +377,7 @@ def dask_hosvd(X, ranks, rtol, method, progress):
         factors.append(np.ascontiguousarray(U).astype(X.dtype))
     core = _maybe_materialize(_lazy_multi_ttm(X, factors, range(d)), progress)
     core = np.asarray(core)
-    return TuckerTensor(core * scale if scale != 1.0 else core, factors)
+    return TuckerTensor(core * scale if scale != 1.0 else core, factors, copy=False)
 
 
 def _verify_rank(X, mode, V, sigma2, r, budget, progress):
@@ -406,7 +406,7 @@ def dask_st_hosvd(X, ranks, rtol, order, method, n_power_iter, oversampling, ran
     if method == "randomized":
         return dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_state, progress)
     T, _, scale, _ = _st_hosvd_scaled(X, ranks, rtol, order, method, progress)
-    return TuckerTensor(T.core * scale, T.factors) if scale != 1.0 else T
+    return TuckerTensor(T.core * scale, T.factors, copy=False) if scale != 1.0 else T
 
 
 def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
@@ -454,7 +454,7 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
     if i < d:
         Y, used = _st_hosvd_modes(np, Y, order, i, ranks, rtol, budget_total, used, method, factors,
                                   n_power_iter=0, oversampling=0, rng=None)
-    return TuckerTensor(Y, factors), normX2, scale, Xs
+    return TuckerTensor(Y, factors, copy=False), normX2, scale, Xs
 
 
 def _sketch_pass(X, omegas, progress):
@@ -551,7 +551,7 @@ def dask_randomized_hosvd(X, ranks, rtol, n_power_iter, oversampling, random_sta
         width = [min(2 * w, n, total // n) for w, n in zip(width, shape)]
     factors = [np.ascontiguousarray(Q @ V) for Q, V in zip(Qs, T.factors)]
     core = T.core * scale if scale != 1.0 else T.core
-    return TuckerTensor(core, factors)
+    return TuckerTensor(core, factors, copy=False)
 
 
 def _relative_error(X, normX2, core, factors, progress):
@@ -587,7 +587,7 @@ def dask_tucker_als(X, ranks, init, tol, max_iter, callback, verbose, random_sta
         X, normX2, scale = _finish_norm(X, stats, progress)
         if scale != 1.0:
             (core,) = compute(_lazy_multi_ttm(X, factors, range(d)), progress=progress)
-        init_t = TuckerTensor(np.asarray(core), factors)
+        init_t = TuckerTensor(np.asarray(core), factors, copy=False)
     else:  # 'st_hosvd'
         order = _resolve_mode_order(None, X.shape, ranks, "auto")
         init_t, normX2, scale, X = _st_hosvd_scaled(X, ranks, None, order, "auto", progress)

@@ -463,7 +463,7 @@ class ChebTucker:
         """
         from .tucker import TuckerTensor
 
-        return TuckerTensor(self._core, self._factors)
+        return TuckerTensor(self._core, self._factors, copy=False)
 
     def __repr__(self) -> str:
         return (f"ChebTucker(domain={self._domain}, degrees={self.degrees}, ranks={self.ranks}, "
@@ -964,7 +964,7 @@ class ChebTucker:
             Ax = A if is_numpy(xp) else xp.asarray(to_numpy(A))
             facs.append(_cheb.chebvander(ax, A.shape[0], dom) @ Ax)
         core = self._core if is_numpy(xp) else xp.asarray(to_numpy(self._core))
-        return TuckerTensor(core, facs)
+        return TuckerTensor(core, facs, copy=False)
 
     def coefficients(self):
         """The full coefficient tensor ``(m_1, ..., m_d)`` (dense; for small cases).

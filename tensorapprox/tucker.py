@@ -40,13 +40,13 @@ def _itemsize(xp, dtype) -> int:
     return xp.finfo(dtype).bits // 8
 
 
-def _readonly(a):
-    """A read-only view of a numpy array (other array types are returned as is)."""
+def _readonly(a, xp, copy: bool):
+    """``a``, or a copy of it with ``copy``; for numpy a read-only array (a read-only view without ``copy``)."""
     if isinstance(a, np.ndarray):
-        v = a.view()
+        v = np.array(a, copy=True) if copy else a.view()
         v.flags.writeable = False
         return v
-    return a
+    return xp.asarray(a, copy=True) if copy else a
 
 
 def _sumsq(xp, X) -> float:
@@ -65,6 +65,11 @@ class TuckerTensor:
         The core tensor.
     factors : sequence of d arrays, shape (n_k, r_k)
         One factor matrix per mode, of the same array library as ``core``.
+    copy : bool, default True
+        Copy ``core`` and ``factors``, so that changing those arrays
+        afterwards does not change the tensor. With ``copy=False`` they are
+        used as they are: do not modify them while the tensor is in use (its
+        norm caches whether the factors are orthonormal).
 
     Attributes
     ----------
@@ -85,8 +90,9 @@ class TuckerTensor:
 
     Notes
     -----
-    The arrays are not copied; numpy arrays are exposed as read-only views so
-    the object cannot be changed through its attributes. Arithmetic returns
+    The arrays are copied (unless ``copy=False``); numpy arrays are exposed
+    read-only, so the object cannot be changed through its attributes either
+    (other array libraries have no read-only arrays: do not write to them). Arithmetic returns
     new objects: ``A + B`` stacks cores block-diagonally (ranks add), ``c * A``
     scales the core.
 
@@ -105,7 +111,7 @@ class TuckerTensor:
 
     __slots__ = ("_core", "_factors", "_orthonormal")
 
-    def __init__(self, core, factors: Sequence):
+    def __init__(self, core, factors: Sequence, *, copy: bool = True):
         factors = tuple(factors)
         try:
             xp = get_namespace(core, *factors)
@@ -115,6 +121,7 @@ class TuckerTensor:
             raise ValueError("core must have at least one dimension")
         if len(factors) != core.ndim:
             raise ValueError(f"got {len(factors)} factors for a core with {core.ndim} modes")
+        given_core, given_factors = core, factors
         dt = float_dtype_for(core, xp)  # rejects complex
         if any(int(r) == 0 for r in core.shape):
             raise ValueError(f"core has an empty dimension: shape {tuple(core.shape)}; every rank must be >= 1")
@@ -133,8 +140,11 @@ class TuckerTensor:
                 )
             if U.dtype != core.dtype:
                 raise TypeError(f"factors[{k}] has dtype {U.dtype}, the core {core.dtype}; use one dtype")
-        self._core = _readonly(core)
-        self._factors = tuple(_readonly(U) for U in factors)
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy must be a bool, got {copy!r}")
+        # a promoted array is already this object's own
+        self._core = _readonly(core, xp, bool(copy) and core is given_core)
+        self._factors = tuple(_readonly(U, xp, bool(copy) and U is V) for U, V in zip(factors, given_factors))
         self._orthonormal = None
 
     # -- basic properties -------------------------------------------------
@@ -368,7 +378,7 @@ class TuckerTensor:
             return NotImplemented
         # a Python float keeps the core's dtype (a numpy float64 scalar made a
         # float32 core float64, and the factors' dtype no longer matched)
-        return TuckerTensor(self._core * float(scalar), self._factors)
+        return TuckerTensor(self._core * float(scalar), self._factors, copy=False)
 
     __rmul__ = __mul__
 
@@ -377,10 +387,10 @@ class TuckerTensor:
             return NotImplemented
         if float(scalar) == 0.0:
             raise ZeroDivisionError("division of a TuckerTensor by zero")
-        return TuckerTensor(self._core / float(scalar), self._factors)
+        return TuckerTensor(self._core / float(scalar), self._factors, copy=False)
 
     def __neg__(self):
-        return TuckerTensor(-self._core, self._factors)
+        return TuckerTensor(-self._core, self._factors, copy=False)
 
     def __add__(self, other):
         if not isinstance(other, TuckerTensor):
@@ -394,7 +404,7 @@ class TuckerTensor:
         core = _place_block(xp, core, self._core, (0,) * self.ndim)
         core = _place_block(xp, core, other._core, ra)
         factors = [xp.concat([U, V], axis=1) for U, V in zip(self._factors, other._factors)]
-        return TuckerTensor(core, factors)
+        return TuckerTensor(core, factors, copy=False)
 
     def __sub__(self, other):
         if not isinstance(other, TuckerTensor):
@@ -470,7 +480,7 @@ class TuckerTensor:
         if version > _FORMAT_VERSION:
             raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")
         try:
-            return cls(core, factors)
+            return cls(core, factors, copy=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
 
@@ -1398,7 +1408,7 @@ def _zero_result(xp, X, ranks):
     dtype = X.dtype
     core = xp.zeros(ranks, dtype=dtype)
     factors = [xp.eye(n, r, dtype=dtype) for n, r in zip(X.shape, ranks)]
-    return TuckerTensor(core, factors)
+    return TuckerTensor(core, factors, copy=False)
 
 
 def _method_for(method, n, m, rtol, d, eps):
@@ -1488,7 +1498,7 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = Fal
                                  n_power_iter=0, oversampling=0, rng=None, want_core=False)
         factors.append(U)
     core = multi_mode_product(X, factors, transpose=True)
-    return TuckerTensor(core * scale if scale != 1.0 else core, factors)
+    return TuckerTensor(core * scale if scale != 1.0 else core, factors, copy=False)
 
 
 def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None, method: str = "auto",
@@ -1670,7 +1680,7 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
                                                           oversampling=oversampling, rng=rng)
     T = _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter, oversampling, rng,
                           first=first)
-    return TuckerTensor(T.core * scale, T.factors) if scale != 1.0 else T
+    return TuckerTensor(T.core * scale, T.factors, copy=False) if scale != 1.0 else T
 
 
 @dataclass(frozen=True)
@@ -1745,7 +1755,7 @@ def _st_hosvd_checked(xp, X, normX2, ranks, rtol, order, method, n_power_iter=1,
     Y, _ = _st_hosvd_modes(xp, X, order, 0, ranks, rtol, budget_total, 0.0, method, factors,
                            n_power_iter=n_power_iter, oversampling=oversampling, rng=rng, normY2=normX2,
                            first=first, keep=keep)
-    return TuckerTensor(Y, factors)
+    return TuckerTensor(Y, factors, copy=False)
 
 
 def _st_hosvd_modes(xp, Y, order, start, ranks, rtol, budget_total, used, method, factors, *,
@@ -1978,7 +1988,7 @@ def _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callb
         history.append(err)
         if verbose:
             print(f"tucker_als sweep {it:3d}  rel. error {err:.6e}  ({time.perf_counter() - t0:.2f} s)")
-        stop = bool(callback(it, err, TuckerTensor(core, factors))) if callback is not None else False
+        stop = bool(callback(it, err, TuckerTensor(core, factors, copy=False))) if callback is not None else False
         if history[-2] - err <= tol:
             converged = True
             break
@@ -1986,8 +1996,8 @@ def _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callb
             break
     if scale != 1.0:
         core = core * scale
-        init_t = TuckerTensor(init_t.core * scale, init_t.factors)
-    return TuckerALSResult(TuckerTensor(core, factors), n_iter, converged, tuple(history), init_t)
+        init_t = TuckerTensor(init_t.core * scale, init_t.factors, copy=False)
+    return TuckerALSResult(TuckerTensor(core, factors, copy=False), n_iter, converged, tuple(history), init_t)
 
 
 def _check_init(init, shape, ranks):
@@ -2131,7 +2141,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
 
     if isinstance(init, TuckerTensor):
         factors = [_orthonormalize(xp, xp.astype(U, X.dtype)) for U in init.factors]
-        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
+        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors, copy=False)
     elif by_st_hosvd:
         init_t = _st_hosvd_checked(xp, X, normX2, ranks, None, order, "auto", first=first, keep=cache)
         factors = list(init_t.factors)
@@ -2139,7 +2149,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         rng = check_random_state(random_state)
         factors = [_orthonormalize(xp, random_normal(xp, (n, r), X.dtype, rng, like=X))
                    for n, r in zip(X.shape, ranks)]
-        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors)
+        init_t = TuckerTensor(multi_mode_product(X, factors, transpose=True), factors, copy=False)
 
     if normX2 == 0.0:
         zero = _zero_result(xp, X, ranks)

@@ -79,6 +79,38 @@ def test_tucker_tensor_is_read_only():
         T.core = None
 
 
+def test_tucker_tensor_copies_what_it_is_given():
+    # it kept read-only views: writing to the arrays it was built from changed
+    # the tensor, and its cached "orthonormal" flag then gave a wrong norm
+    rng = np.random.default_rng(5)
+    G = rng.standard_normal((2, 3, 2))
+    Us = [np.linalg.qr(rng.standard_normal((n, r)))[0] for n, r in ((5, 2), (6, 3), (4, 2))]
+    T = ta.TuckerTensor(G, Us)
+    ref = T.full()
+    assert T.norm() == pytest.approx(np.linalg.norm(ref), rel=1e-12)  # caches the orthonormal flag
+    G[:] = 7.0
+    Us[1] *= 3.0
+    np.testing.assert_array_equal(T.full(), ref)
+    assert T.norm() == pytest.approx(np.linalg.norm(ref), rel=1e-12)
+    assert not np.shares_memory(T.core, G) and not np.shares_memory(T.factors[1], Us[1])
+    # copy=False keeps read-only views of the arrays themselves
+    V = ta.TuckerTensor(G, Us, copy=False)
+    assert np.shares_memory(V.core, G) and all(np.shares_memory(a, b) for a, b in zip(V.factors, Us))
+    assert not V.core.flags.writeable
+    with pytest.raises(TypeError, match="copy must be a bool"):
+        ta.TuckerTensor(G, Us, copy="no")
+
+
+def test_tucker_tensor_copies_array_api_strict_arrays():
+    xps = pytest.importorskip("array_api_strict")
+    G = xps.ones((2, 2))
+    Us = [xps.eye(3)[:, :2], xps.eye(4)[:, :2]]
+    T = ta.TuckerTensor(G, Us)
+    ref = np.asarray(T.full())
+    G[0, 0] = 5.0  # array_api_strict arrays are writable: the tensor keeps its own copy
+    np.testing.assert_array_equal(np.asarray(T.full()), ref)
+
+
 def test_tucker_tensor_bad_construction():
     with pytest.raises(ValueError, match=r"factors\[1\] has 3 columns but the core has size 2 in mode 1"):
         ta.TuckerTensor(np.zeros((2, 2)), [np.zeros((4, 2)), np.zeros((4, 3))])
