@@ -771,6 +771,22 @@ def test_soft_impute_fixed_point():
     assert np.linalg.norm(Z2 - Z) <= 1e-4 * np.linalg.norm(Z)
 
 
+@pytest.mark.parametrize("biases", [False, True])
+def test_soft_impute_keeps_float32(biases):
+    # float32 values gave a float64 result, where altmin_complete keeps float32
+    truth, (r, c, v), _ = low_rank_problem(60, 50, 2, 1500, seed=15)
+    res64 = soft_impute(r, c, v, (60, 50), 2, shrinkage=0.1, random_state=0, biases=biases)
+    res32 = soft_impute(r, c, v.astype(np.float32), (60, 50), 2, shrinkage=0.1, random_state=0, biases=biases)
+    M = res32.matrix
+    assert M.U.dtype == M.s.dtype == M.V.dtype == np.float32
+    if biases:
+        assert res32.row_bias.dtype == res32.col_bias.dtype == np.float32
+    p32, p64 = res32.predict(r, c), res64.predict(r, c)
+    assert p32.dtype == np.float32
+    # the float64 iterations on float32-rounded values: float32 accuracy
+    np.testing.assert_allclose(p32, p64, rtol=0, atol=1e-6 * np.abs(p64).max())
+
+
 def test_soft_impute_bad_input():
     with pytest.raises(ValueError, match="shrinkage must be >= 0"):
         soft_impute([0, 1], [0, 1], [1.0, 2.0], (2, 2), 1, shrinkage=-1.0)

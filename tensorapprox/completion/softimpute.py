@@ -92,7 +92,9 @@ def soft_impute(
     Returns
     -------
     CompletionResult
-        ``history`` holds the relative residual on the observed entries.
+        ``history`` holds the relative residual on the observed entries. The
+        factors and offsets have the values' dtype (float32 stays float32;
+        the iterations run in float64).
 
     Raises
     ------
@@ -229,6 +231,12 @@ def soft_impute(
         s, mu = s * vscale, mu * vscale
         bu = None if bu is None else bu * vscale
         bv = None if bv is None else bv * vscale
+    # computed in float64; returned in the values' float width, as
+    # altmin_complete returns it (float32 values gave a float64 result)
+    out = obs.values.dtype
+    U, s, V = (a.astype(out, copy=False) for a in (U, s, V))
+    bu = None if bu is None else bu.astype(out, copy=False)
+    bv = None if bv is None else bv.astype(out, copy=False)
     return CompletionResult(
         matrix=LowRankMatrix(U, s, V),
         n_iter=it,
