@@ -54,7 +54,9 @@ class CompletionResult:
         Relative error on the validation entries after each pass (empty
         without a validation set).
     inner_steps : ndarray, shape (n_iter,)
-        Mean inner iterations per row and half-step (zeros for ``exact``).
+        Mean inner iterations per row and half-step (zeros for ``exact``;
+        a ``'sketch'`` row finished by its normal equations, see
+        ``inner_max_iter``, counts the steps it took before).
     global_mean : float
         ``mu``, 0 without biases.
     row_bias, col_bias : ndarray or None
