@@ -1527,7 +1527,8 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         unless, for the Gram and SVD routes on a tensor of at least 2^18
         entries and at most 5 modes, a model of the Gram products' cost finds
         an order at least a fifth cheaper (small modes first shrink the
-        tensor before a large mode's Gram matrix is formed; see the guide).
+        tensor before a large mode's Gram matrix is formed; see the guide);
+        the model also orders modes of equal reduction (on a cube: 0, 2, 1).
         Dask arrays take the same default.
     method : {'auto', 'eigh', 'svd', 'randomized'}
         'eigh': eigen-decomposition of the Gram matrix of each unfolding
@@ -1798,7 +1799,9 @@ def _resolve_mode_order(mode_order, shape, ranks, method=None):
     ``_ORDER_SEARCH_MAX_D`` modes and ``_ORDER_SEARCH_MIN_ELEMS`` entries
     or more (below, the order hardly changes the time), every order is priced by
     :func:`_gram_route_cost` and the cheapest is taken instead when it costs
-    at most ``_ORDER_SWITCH`` times the default's.
+    at most ``_ORDER_SWITCH`` times the default's. Modes the heuristic ranks
+    equal keep no order of their own: among the orders it ranks alike, the
+    default is the one the cost model prices lowest.
     """
     d = len(shape)
     if mode_order is None:
