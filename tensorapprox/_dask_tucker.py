@@ -6,7 +6,8 @@ costs one pass over it:
 
 - the Gram matrix ``X_(k) X_(k)^T`` of an unfolding is a sum over the *fibres*
   of blocks along mode ``k`` (blocks spanning mode ``k`` whole, each at most
-  ``tensorapprox.max-block-bytes``), so one pass per mode;
+  ``tensorapprox.max-block-bytes``), so one pass per mode (two where the
+  refined Gram route is needed);
 - products with factors in several modes (``X x_j U_j^T``) are sums of
   block-wise products, grouped by the chunks of the modes left alone, one pass;
 - the randomized variant forms the Khatri-Rao sketches of *all* modes in a
@@ -119,6 +120,16 @@ def _fibre_gram(F, mode):
         F = F.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected from the norm
         return _gram(np, F, mode)
+
+
+def _fibre_rotated_gram(F, mode, Vt):
+    """Gram matrix of the rotated rows ``Vt^T F_(mode)`` of a fibre, in float64 (the refined route)."""
+    from .tucker import _gram
+
+    F = np.asarray(F)
+    if F.dtype != np.float64:
+        F = F.astype(np.float64)
+    return _gram(np, _ttm(np, F, np.ascontiguousarray(Vt.T), mode), mode)
 
 
 def _fibre_power(F, mode, Q):
@@ -304,20 +315,87 @@ def _project_pass(X, mode, U, want_residual, progress):
 # ---------------------------------------------------------------------------
 # algorithms
 # ---------------------------------------------------------------------------
+def _refined_basis(X, mode, sigma2, V, rank, budget, progress):
+    """The refined Gram route block-wise: ``(energies, basis, r)``, or None where it does not resolve either.
+
+    As in memory (:func:`tensorapprox.tucker._refined_gram_mode`): the
+    eigenvectors of ``G = A A^T`` above ``1e4 n eps lam_max`` are kept, the
+    others rotate the data, ``C_t = V_t^T A``, and the Gram matrix of
+    ``C_t`` (one more pass, summed over the fibres of ``mode``) resolves the
+    small singular values to ``eps ||C_t||^2`` instead of ``eps ||A||^2``.
+    ``basis = [V_lead, V_t W]`` is orthonormal and nested, ``energies`` are
+    the energies of its directions, and ``r`` is ``rank`` or the rank the
+    energies give for ``budget``; the projection is left to the caller.
+    """
+    from .tucker import _BUDGET_RESOLVED_T, _rank_for_budget, _resolved
+
+    n = sigma2.size
+    eps = float(np.finfo(np.float64).eps)  # the fibres' Gram matrices are float64
+    lam = sigma2
+    r0 = int(np.count_nonzero(lam > 1e4 * n * eps * lam[0]))
+    if r0 == n:
+        return None
+    dask, _ = import_dask()
+    Vt = np.ascontiguousarray(V[:, r0:])
+    Vd = dask.delayed(Vt, pure=True)  # one copy in the graph
+    parts = [dask.delayed(_fibre_rotated_gram, pure=True)(b, mode, Vd) for b, _ in _blocks(_fibres(X, mode))]
+    (H,) = compute(tree_sum(dask, parts), progress=progress)
+    mu, W = _eig_desc(H)
+    energies = np.concatenate([lam[:r0], mu])
+    scale = math.sqrt(lam[0] * mu[0])
+    if rank is None:
+        leak = (n * eps * lam[0]) ** 2 / lam[r0 - 1] if r0 > 0 else 0.0
+        if budget < _BUDGET_RESOLVED_T * max(n * eps * scale, leak):
+            return None
+        r = _rank_for_budget(energies, budget)
+    else:
+        r = min(int(rank), n)
+        if r > r0 and not _resolved(mu[r - r0 - 1], scale, n, eps):
+            return None
+    return energies, np.concatenate([V[:, :r0], Vt @ W], axis=1), r
+
+
+def _gram_spectrum(X, mode, G, rank, budget, progress):
+    """``(sigma2, V, r, refined)`` for truncating ``mode`` of ``X`` from its Gram matrix ``G``.
+
+    The eigenpairs of ``G``, or, where they do not resolve the rank (fixed,
+    or the one a tight ``budget`` asks for; the lines of the in-memory
+    'auto' route), those of the refined route (``refined`` True). Where even
+    that does not resolve it, the Gram matrix's own with ``refined`` False.
+    """
+    from .tucker import _rank_for_budget, _resolved
+
+    sigma2, V = _eig_desc(G)
+    n = sigma2.size
+    eps = float(np.finfo(G.dtype).eps)
+    if rank is not None:
+        r = int(rank)
+        need = not _resolved(sigma2[r - 1], sigma2[0], n, eps)
+    else:
+        r = _rank_for_budget(sigma2, budget)
+        need = budget < 2 * n * eps * float(np.sum(sigma2)) or not _resolved(sigma2[r - 1], sigma2[0], n, eps)
+    if need and sigma2[0] > 0.0:
+        out = _refined_basis(X, mode, sigma2, V, rank, budget, progress)
+        if out is not None:
+            return out + (True,)
+    return sigma2, V, r, False
+
+
 def _warn_unresolved(sigma2, r: int, mode: int, dtype) -> None:
     """Warn where a rank (fixed, or found for an rtol) reaches below what a block-wise Gram matrix resolves.
 
-    In memory such a rank takes the refined Gram route or the SVD (see
-    :func:`tensorapprox.tucker._resolved`); block-wise there is only the
-    Gram matrix, whose trailing eigenvectors are then mixed with their
-    neighbours, and the error can exceed the SVD route's many times over.
+    Called where the refined route (:func:`_refined_basis`) does not resolve
+    it either. In memory such a rank then takes the SVD (see
+    :func:`tensorapprox.tucker._resolved`); block-wise there is no SVD, the
+    trailing eigenvectors are mixed with their neighbours, and the error can
+    exceed the SVD route's many times over.
     """
     from .tucker import _resolved
 
     n = sigma2.size
     if 0 < r <= n and not _resolved(sigma2[r - 1], sigma2[0], n, float(np.finfo(dtype).eps)):
-        warnings.warn(f"mode {mode}: rank {r} reaches singular values below what the block-wise Gram matrix "
-                      f"resolves (sigma_r / sigma_1 = {math.sqrt(sigma2[r - 1] / sigma2[0]):.1e}); its trailing "
+        warnings.warn(f"mode {mode}: rank {r} reaches singular values below what the block-wise Gram matrices "
+                      f"resolve (sigma_r / sigma_1 = {math.sqrt(sigma2[r - 1] / sigma2[0]):.1e}); its trailing "
                       "directions are inaccurate. A lower rank, or the tensor in memory, avoids it.",
                       RuntimeWarning, stacklevel=4)
 
@@ -346,7 +424,7 @@ def _first_norm(X, mode, progress):
 
 def dask_hosvd(X, ranks, rtol, method, progress):
     """HOSVD of a Dask tensor: one Gram pass per mode, one pass for the core."""
-    from .tucker import TuckerTensor, _rank_for_budget, _zero_result
+    from .tucker import TuckerTensor, _zero_result
 
     d = X.ndim
     factors = []
@@ -359,13 +437,13 @@ def dask_hosvd(X, ranks, rtol, method, progress):
                 return _zero_result(np, X, ranks or (1,) * d)
         else:
             G = _gram_pass(X, k, progress)
-        sigma2, V = _eig_desc(G)
+        budget = None if ranks is not None else rtol * rtol * normX2 / d
+        sigma2, V, r, refined = _gram_spectrum(X, k, G, None if ranks is None else ranks[k], budget, progress)
         if ranks is not None:
-            _warn_unresolved(sigma2, ranks[k], k, G.dtype)
-            U = V[:, :ranks[k]]
+            if not refined:
+                _warn_unresolved(sigma2, r, k, G.dtype)
+            U = V[:, :r]
         else:
-            budget = rtol * rtol * normX2 / d
-            r = _rank_for_budget(sigma2, budget)
             # the eigenvalues carry errors of about n * eps * ||X||^2 (Gram of
             # fibres in the data's precision): near that, measure the discarded
             # energy explicitly (one more pass) and grow the rank until it fits
@@ -373,7 +451,8 @@ def dask_hosvd(X, ranks, rtol, method, progress):
                 U, _, _ = _verify_rank(X, k, V, sigma2, r, budget, progress)
             else:
                 U = V[:, :r]
-            _warn_unresolved(sigma2, U.shape[1], k, G.dtype)
+            if not refined:
+                _warn_unresolved(sigma2, U.shape[1], k, G.dtype)
         factors.append(np.ascontiguousarray(U).astype(X.dtype))
     core = _maybe_materialize(_lazy_multi_ttm(X, factors, range(d)), progress)
     core = np.asarray(core)
@@ -414,10 +493,12 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
 
     While the projected tensor is larger than ``tensorapprox.in-memory-bytes``
     each mode costs a Gram pass and a projection pass (which also measures
-    the discarded energy explicitly); once it fits, it is computed into
-    memory and the remaining modes run in-memory.
+    the discarded energy explicitly), and a pass of the refined route where
+    the Gram matrix does not resolve the rank (see :func:`_gram_spectrum`);
+    once it fits, it is computed into memory and the remaining modes run
+    in-memory.
     """
-    from .tucker import TuckerTensor, _rank_for_budget, _st_hosvd_modes, _zero_result
+    from .tucker import TuckerTensor, _st_hosvd_modes, _zero_result
 
     d = X.ndim
     factors = [None] * d
@@ -436,13 +517,12 @@ def _st_hosvd_scaled(X, ranks, rtol, order, method, progress):
             budget_total = None if rtol is None else rtol * rtol * normX2
         else:
             G = _gram_pass(Y, k, progress)
-        sigma2, V = _eig_desc(G)
-        if ranks is not None:
-            _warn_unresolved(sigma2, ranks[k], k, G.dtype)
         share = None if rtol is None else max(budget_total - used, 0.0) / (d - i)
-        r = ranks[k] if ranks is not None else _rank_for_budget(sigma2, share)
+        sigma2, V, r, refined = _gram_spectrum(Y, k, G, None if ranks is None else ranks[k], share, progress)
+        if ranks is not None and not refined:
+            _warn_unresolved(sigma2, r, k, G.dtype)
         U, Y, discarded = _verify_rank(Y, k, V, sigma2, r, share, progress)
-        if ranks is None:
+        if ranks is None and not refined:
             _warn_unresolved(sigma2, U.shape[1], k, G.dtype)
         used += discarded
         factors[k] = U

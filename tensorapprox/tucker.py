@@ -1629,9 +1629,12 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
     whole, at most ``tensorapprox.max-block-bytes``, default 512 MiB), then
     the projection, which with ``rtol`` also measures the discarded energy
     explicitly, so the bound holds (the rank grows by doubling steps and
-    bisection, a pass per try). Those modes have the Gram matrix only: a
-    fixed rank below what it resolves (see the guide) warns that its
-    trailing directions are inaccurate. Once the projected tensor fits, it is computed into memory
+    bisection, a pass per try). Where the Gram matrix does not resolve the
+    rank or a tight ``rtol`` (see the guide), the refined Gram route adds
+    one pass (the rotated rows' Gram matrix, summed over the fibres); where
+    that does not resolve it either (in memory the SVD would decide), a
+    warning says that the trailing directions are inaccurate. Once the
+    projected tensor fits, it is computed into memory
     and the remaining modes run in memory with ``method``. With
     ``method='randomized'`` the sketches of *all* modes are formed in a
     single pass, each power iteration costs one pass per mode, and a last
