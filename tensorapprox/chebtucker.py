@@ -778,9 +778,13 @@ class ChebTucker:
                     f"{name}[{i}] = {tuple(float(v) for v in P[i])} lies outside the box {self._domain} "
                     f"({bad.size} points outside); pass extrapolate=True to evaluate the polynomial there"
                 )
-        lo_x = xp.asarray(lo, dtype=points.dtype)
-        hi_x = xp.asarray(hi, dtype=points.dtype)
-        t = (2.0 * points - (lo_x + hi_x)) / (hi_x - lo_x)
+        # the map to [-1, 1] in float64: bounds cast to float32 or float16
+        # points overflowed there (a box up to 1e39 gave NaN at float32 points)
+        P64 = points if points.dtype == xp.float64 else xp.astype(points, xp.float64)
+        mid, half = 0.5 * lo + 0.5 * hi, 0.5 * hi - 0.5 * lo  # no overflow on the way
+        t = (P64 - xp.asarray(mid, dtype=xp.float64)) / xp.asarray(half, dtype=xp.float64)
+        if points.dtype != xp.float64:
+            t = xp.astype(t, points.dtype)
         if not extrapolate:
             t = xp.clip(t, -1.0, 1.0)
         return xp, t

@@ -68,7 +68,8 @@ def check_interval(domain, *, name: str = "domain") -> tuple[float, float]:
     TypeError
         If ``domain`` is not a pair of real numbers.
     ValueError
-        If it has the wrong length, is not finite, or ``a >= b``.
+        If it has the wrong length, is not finite, ``a >= b``, or ``b - a``
+        overflows.
 
     Examples
     --------
@@ -84,7 +85,7 @@ def check_interval(domain, *, name: str = "domain") -> tuple[float, float]:
         vals = [v for v in np.asarray(domain, dtype=object).ravel()] if not isinstance(domain, (str, bytes)) else None
     except Exception:  # pragma: no cover - exotic input
         vals = None
-    if vals is None:
+    if vals is None or np.ndim(domain) == 0:  # None or 5 read as "1 entry"
         raise TypeError(f"{name} must be a pair (a, b) of real numbers, got {type(domain).__name__}")
     if len(vals) != 2:
         raise ValueError(f"{name} must have exactly 2 entries (a, b), got {len(vals)}")
@@ -98,6 +99,10 @@ def check_interval(domain, *, name: str = "domain") -> tuple[float, float]:
         raise ValueError(f"{name} = ({a}, {b}) must be finite")
     if not a < b:
         raise ValueError(f"{name} = ({a}, {b}) needs a < b; swap or widen the interval")
+    if not math.isfinite(b - a):
+        # the maps to [-1, 1] use b - a and a + b: (-1e308, 1e308) was accepted
+        # and gave NaN points and wrong values
+        raise ValueError(f"{name} = ({a}, {b}) is too wide: b - a overflows; rescale the coordinates")
     return a, b
 
 
@@ -359,7 +364,11 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     if c.ndim not in (1, 2) or c.shape[0] == 0:
         raise ValueError(f"coeffs must have shape (m,) or (m, k) with m >= 1, got {tuple(c.shape)}")
     if not hasattr(x, "shape"):
+        if np.iscomplexobj(np.asarray(x)):  # cast to float64, only the real part was kept
+            raise TypeError("x must be real, got complex values")
         x = xp.asarray(np.asarray(x, dtype=np.float64)) if not is_numpy(xp) else np.asarray(x, dtype=np.float64)
+    elif get_namespace(x).isdtype(x.dtype, "complex floating"):  # the cast below kept only the real part
+        raise TypeError("x must be real, got a complex array")
     x = xp.astype(x, c.dtype) if x.dtype != c.dtype else x
     t = _to_reference(xp, x, domain)
     if c.ndim == 2:
@@ -479,7 +488,10 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
             nxt2, nxt = nxt, dk
         rows[0] = rows[0] / 2.0
         c = xp.stack(rows, axis=0) * scale
-    return xp.moveaxis(c, 0, axis)
+    out = xp.moveaxis(c, 0, axis)
+    # order 0 differentiates nothing: a copy, not a view of coeffs (writing to
+    # the result changed the caller's array)
+    return out if order else xp.asarray(out, copy=True)
 
 
 def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
@@ -526,6 +538,8 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
     axis = _normalize_axis(axis, c.ndim)
     c = xp.moveaxis(c, axis, 0)
     m = c.shape[0]
+    if m == 0:  # an IndexError before
+        raise ValueError("coeffs is empty along axis")
     zero = xp.zeros_like(c[0])
     ext = [c[k] for k in range(m)] + [zero, zero]
     ext[0] = 2.0 * ext[0]

@@ -470,3 +470,20 @@ def test_bad_values_and_method():
         ct.ChebTucker.from_values(np.ones((4, 4, 4)), BOX3, method="svd")
     with pytest.raises(ValueError, match=r"rtol must lie in the open interval"):
         ct.ChebTucker.from_values(np.ones((4, 4, 4)), BOX3, rtol=2.0)
+
+
+def test_low_precision_points_on_boxes_beyond_their_range():
+    # the box bounds were cast to the points' dtype: 1e5 overflows float16 and
+    # 1e39 float32, and the map to [-1, 1] gave NaN at points inside the box
+    for hi, scale, dtype in ((1e5, 1e4, np.float16), (1e39, 1e38, np.float32)):
+        F = ct.ChebTucker.from_function(lambda x, s=scale: x[..., 0] / s + 0 * x[..., 1], [(0, hi), (0, 1)],
+                                        degree=2)
+        p = np.array([[scale, 0.5]])
+        ref = F(p)
+        assert ref[0] == pytest.approx(1.0, rel=1e-12)
+        got = F(p.astype(dtype))
+        assert np.all(np.isfinite(got))
+        assert float(got[0]) == pytest.approx(1.0, rel=10 * float(np.finfo(dtype).eps))
+        if dtype == np.float32:
+            g = F.gradient(p.astype(dtype))
+            assert np.all(np.isfinite(g)) and float(g[0, 0]) == pytest.approx(1.0 / scale, rel=1e-5)

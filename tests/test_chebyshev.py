@@ -169,3 +169,27 @@ def test_bad_m_and_axis():
         cheb.chebder(np.ones(3), order=-1)
     with pytest.raises(ValueError, match=r"coeffs must have shape"):
         cheb.chebeval(np.ones((2, 2, 2)), 0.0)
+
+
+def test_edge_inputs_found_in_review():
+    # chebder(order=0) returned a view of coeffs: writing to it changed the input
+    c = np.array([1.0, 2.0, 3.0])
+    d = cheb.chebder(c, order=0)
+    d *= 10
+    np.testing.assert_array_equal(c, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(d, [10.0, 20.0, 30.0])
+    # chebint of an empty series raised IndexError
+    with pytest.raises(ValueError, match="coeffs is empty along axis"):
+        cheb.chebint(np.zeros(0))
+    # complex points were cut to their real part (a ComplexWarning only)
+    for x in (np.array([0.5 + 1j]), [0.5 + 1j]):
+        with pytest.raises(TypeError, match="x must be real"):
+            cheb.chebeval(np.array([1.0, 1.0]), x)
+    # None and scalars read as "1 entry" (ValueError); intervals whose width
+    # overflows gave NaN points and wrong values
+    for bad in (None, 5):
+        with pytest.raises(TypeError, match="domain must be a pair"):
+            cheb.check_interval(bad)
+    with pytest.raises(ValueError, match="too wide: b - a overflows"):
+        cheb.chebpts(3, (-1e308, 1e308))
+    assert cheb.check_interval((-1e307, 1e307)) == (-1e307, 1e307)

@@ -263,3 +263,38 @@ def test_bad_particles():
         tp.long_range_kernel(np.ones(2), 0.0)
     with pytest.raises(ValueError, match=r"method must be one of 'cp', 'moments'"):
         tp.long_range_potential(pos, np.ones(3), BOX3, r_c=R_C, method="fmm")
+
+
+def test_edge_inputs_found_in_review():
+    # complex points were cut to their real part
+    pos, q = np.array([[0.0, 0.0, 0.0]]), np.array([1.0])
+    with pytest.raises(TypeError, match="points must be real"):
+        tp.direct_potential(np.array([[1.0 + 5j, 0.0, 0.0]]), pos, q)
+    # r_c**2 underflowed: ZeroDivisionError; every term is long-range there
+    K = tp.newton_exp_sum(1e-6)
+    for r_c in (1e-30, 1e-200):
+        long, short = K.split(r_c=r_c)
+        assert long.n_terms == K.n_terms and short is None
+    # an empty list of vacancies is no vacancy (it was refused as float64)
+    sites, charges = tp.lattice((2, 2), vacancies=[])
+    ref_sites, ref_charges = tp.lattice((2, 2))
+    np.testing.assert_array_equal(sites, ref_sites)
+    np.testing.assert_array_equal(charges, ref_charges)
+
+
+def test_moments_route_refuses_what_it_cannot_resolve():
+    # the moment points were capped at 513 without a word: 1 to 5% off at the
+    # interpolant's own nodes (r_c = 0.002 on a box of width 2), where the CP
+    # route is accurate
+    import tensorapprox.chebyshev as cheb
+
+    rng = np.random.default_rng(5)
+    pos = rng.uniform(-1, 1, (30, 2))
+    q = rng.choice([-1.0, 1.0], 30)
+    x = cheb.chebpts(201, (-1, 1))
+    G = np.stack(np.meshgrid(x, x, indexing="ij"), -1).reshape(-1, 2)[::97]
+    ref = tp.direct_potential(G, pos, q, "long_range", r_c=0.002)
+    F = tp.long_range_potential(pos, q, [(-1, 1)] * 2, r_c=0.002, degree=200, rtol=1e-10, method="cp")
+    assert np.max(np.abs(F(G) - ref)) <= 1e-8 * np.max(np.abs(ref))
+    with pytest.raises(ValueError, match="method='moments' cannot interpolate"):
+        tp.long_range_potential(pos, q, [(-1, 1)] * 2, r_c=0.002, degree=200, rtol=1e-10, method="moments")
