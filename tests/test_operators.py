@@ -228,3 +228,14 @@ def test_corrupt_counts_and_does_not_mutate():
 def test_corrupt_bad_input(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         corrupt(*args, **kwargs)
+
+
+def test_corrupt_default_scale_is_scale_free():
+    # the squares of the default scale's RMS underflowed near 1e-200 (a scale
+    # of 1: noise 10^199 times the data) and overflowed near 1e160 (inf)
+    base = np.linspace(1.0, 2.0, 1000)
+    ref = corrupt(base, 0.5, kind="gaussian", random_state=0) - base
+    for s in (1e-200, 1e160):
+        out = corrupt(s * base, 0.5, kind="gaussian", random_state=0)
+        assert np.all(np.isfinite(out))
+        np.testing.assert_allclose((out - s * base) / s, ref, rtol=1e-12, atol=1e-12)

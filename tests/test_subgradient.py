@@ -222,3 +222,28 @@ def test_preconditioned_l1_with_huge_step_warns(small):
         res = subgradient_recover(op, y, 2, step0=1e6, decay=1.0, max_iter=200, random_state=0)
     assert not res.converged and res.precondition
     assert np.all(np.isfinite(res.factor)) and res.history[-1] > res.history[0]
+
+
+def test_histories_and_stopping_rule_are_scale_free():
+    # at 1e-170 the error history divided by a zero norm and the stopping rule
+    # never fired (3000 iterations, converged=False); at 1e170 both read NaN.
+    # The recovery itself scales (alpha with the square root of the scale)
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((12, 2))
+    X = U @ U.T
+    X /= np.linalg.norm(X)
+    op = GaussianSensing(12, 400, random_state=1)
+    y = op.apply(X)
+    base = subgradient_recover(op, y, 3, alpha=1e-3, random_state=3, X_true=X, max_iter=2000)
+    assert base.converged
+    for s in (1e-170, 1e170):
+        res = subgradient_recover(op, s * y, 3, alpha=1e-3 * np.sqrt(s), random_state=3, X_true=s * X,
+                                  max_iter=2000)
+        assert res.n_iter == base.n_iter and res.converged
+        np.testing.assert_allclose(res.error_history, base.error_history, rtol=1e-9, atol=1e-13)
+        np.testing.assert_allclose(res.matrix.full() / s, base.matrix.full(), rtol=0,
+                                   atol=1e-12 * np.abs(base.matrix.full()).max())
+    # a zero ground truth in factored form: ZeroDivisionError before
+    Z = LowRankMatrix(np.zeros((12, 1)), np.zeros(1), np.zeros((12, 1)))
+    with pytest.raises(ValueError, match="X_true is zero"):
+        subgradient_recover(op, y, 3, X_true=Z, max_iter=2)

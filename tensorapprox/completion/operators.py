@@ -705,7 +705,11 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
         raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
     kind = check_choice(kind, name="kind", choices=_KINDS)
     if scale is None:
-        rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+        # in units of the largest magnitude: the squares underflowed for y near
+        # 1e-200 (rms 0, so a scale of 1, 10^199 times too large) and
+        # overflowed near 1e160 (an inf scale, inf in the output)
+        big = float(np.max(np.abs(y))) if y.size else 0.0
+        rms = big * float(np.sqrt(np.mean(np.square(y / big, dtype=np.float64)))) if big > 0 else 0.0
         scale = _DEFAULT_SCALE[kind] * (rms if rms > 0 else 1.0)
     else:
         scale = check_positive_float(scale, name="scale")

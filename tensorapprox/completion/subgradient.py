@@ -162,6 +162,8 @@ def _check_X_true(X_true, shape):
         if X_true.shape != shape:
             raise ValueError(f"X_true has shape {X_true.shape} but the operator acts on {shape} matrices; "
                              "pass the ground truth of this operator's size")
+        if not X_true.norm() > 0.0:  # the dense check below, for the factored form
+            raise ValueError("X_true is zero; the relative error is undefined")
         return X_true.to_numpy()
     if not isinstance(X_true, np.ndarray):
         raise TypeError(f"X_true must be a numpy array or a LowRankMatrix, got {type(X_true).__name__}")
@@ -184,19 +186,29 @@ class _ErrorMonitor:
     # to about 1e-8 relative, the square root of the cancellation).
     _DIRECT_MAX = 40_000
 
+    # Everything is measured in units of a power of two near ||X_true||
+    # (exact): the squares of a ground truth near 1e-170 underflowed (a
+    # division by zero) and near 1e170 overflowed (a NaN history), where the
+    # recovery itself is scale-free.
     def __init__(self, X_true):
         self.dense = isinstance(X_true, np.ndarray)
         if self.dense:
-            self.X = X_true
-            self.norm = float(np.linalg.norm(X_true))
+            e = _exponent(float(np.max(np.abs(X_true))))
+            self.X = np.ldexp(X_true, -e)
+            self.norm = float(np.linalg.norm(self.X))
             self.direct = X_true.size <= self._DIRECT_MAX
         else:  # LowRankMatrix: O((n1 + n2) k^2)
-            self.L = X_true.U * X_true.s
+            e = _exponent(X_true.norm())
+            self.L = np.ldexp(X_true.U * X_true.s, -e)
             self.R = X_true.V
-            self.norm = X_true.norm()
+            self.norm = math.ldexp(X_true.norm(), -e)
             self.direct = False
+        # the iterate U V^T in the same units: U and V share the shift
+        self.eu = -e // 2
+        self.ev = -e - self.eu
 
     def __call__(self, U, V) -> float:
+        U, V = np.ldexp(U, self.eu), np.ldexp(V, self.ev)
         if self.dense and self.direct:
             return float(np.linalg.norm(U @ V.T - self.X)) / self.norm
         if self.dense:
@@ -212,8 +224,21 @@ def _product_norm2(L, R) -> float:
     return float(np.sum((L.T @ L) * (R.T @ R)))
 
 
+def _exponent(m: float) -> int:
+    """``e`` with ``m`` in ``[2^(e-1), 2^e)`` (0 for 0, Inf or NaN)."""
+    return math.frexp(m)[1] if m > 0.0 and math.isfinite(m) else 0
+
+
 def _relative_change(U_new, V_new, U, V, dU, dV) -> float:
     """``||U' V'^T - U V^T||_F / ||U' V'^T||_F`` with ``U = U' + dU``, ``V = V' + dV``."""
+    # the ratio does not change when the left factors are scaled by one power
+    # of two and the right ones by another (exact): in units near 1 the
+    # squares neither underflow (iterates near 1e-170 never stopped) nor
+    # overflow (near 1e170 the rule read NaN)
+    a = -_exponent(float(np.max(np.abs(U_new)))) if U_new.size else 0
+    b = -_exponent(float(np.max(np.abs(V_new)))) if V_new.size else 0
+    U_new, U, dU = (np.ldexp(M, a) for M in (U_new, U, dU))
+    V_new, V, dV = (np.ldexp(M, b) for M in (V_new, V, dV))
     n1, n2, k = U.shape[0], V.shape[0], U.shape[1]
     if 4 * k * (n1 + n2) >= n1 * n2:  # wide factors: the dense difference is cheaper
         X_new = U_new @ V_new.T
