@@ -423,3 +423,21 @@ def test_nonfinite_during_fit_names_epoch_and_mode(monkeypatch):
     with pytest.raises(FloatingPointError, match="epoch 2, mode 1"):
         FunctionalTucker(rank=2, max_iter=5, random_state=0).fit(X, y)
 
+
+
+def test_fit_is_scale_free_in_values_and_coordinates():
+    # the standardization's squares underflowed near 1e-170 (no standardization:
+    # nothing fitted, yet history and score read 0) and overflowed near 1e160
+    # (NaN predictions; coordinates: "1 distinct coordinate" for 200)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (200, 2))
+    y = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1])
+    base = FunctionalTucker(rank=2, max_iter=15, random_state=0).fit(X, y)
+    ref = base.predict(X)
+    for s in (1e-170, 1e160):
+        m = FunctionalTucker(rank=2, max_iter=15, random_state=0).fit(X, s * y)
+        np.testing.assert_allclose(np.asarray(m.history_) / s, base.history_, rtol=1e-8)
+        np.testing.assert_allclose(m.predict(X) / s, ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+        assert m.score(X, s * y) / s == pytest.approx(base.score(X, y), rel=1e-8)
+        mx = FunctionalTucker(rank=2, max_iter=15, random_state=0).fit(s * X, y)
+        np.testing.assert_allclose(mx.predict(s * X), ref, rtol=0, atol=1e-9 * np.abs(ref).max())

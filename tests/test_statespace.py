@@ -241,3 +241,19 @@ def test_cupy_array_code_matches_numpy():
     for a, b in zip(ref, dev):
         assert isinstance(b, cp.ndarray)
         np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-10, atol=1e-10)
+
+
+def test_clear_errors_for_out_of_range_models_and_bad_precisions():
+    # lengthscales whose inverse powers leave float64 raised OverflowError
+    # (1e-80) or gave NaN covariances (1e160)
+    for kernel, ell in (("matern52", 1e-80), ("matern32", 1e-160), ("matern52", 1e160)):
+        with pytest.raises(ValueError, match="lengthscale .* is outside"):
+            matern_state_space(kernel, ell)
+    m = matern_state_space("matern52", 1e-30)  # still representable: fine
+    assert np.all(np.isfinite(m.P_inf)) and m.q > 0
+    # a negative precision reached the Numba solver: ZeroDivisionError
+    m = matern_state_space("matern12")
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        kalman_smoother(m, [0.0], -np.ones((1, 1, 1)), np.ones((1, 1)))
+    with pytest.raises(ValueError, match="symmetric"):
+        kalman_smoother(m, [0.0], np.array([[[1.0, 2.0], [0.0, 1.0]]]), np.ones((1, 2)))

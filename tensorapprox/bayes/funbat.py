@@ -106,6 +106,30 @@ class LatentFactor:
     covariance: np.ndarray
 
 
+def _scaled_mean_std(a: np.ndarray, axis=None):
+    """``(mean, std)`` of ``a`` formed in units of its largest magnitude.
+
+    Coordinates or values near 1e-170 gave squares that underflowed (a zero
+    standard deviation, then no standardization at all) and near 1e160
+    squares that overflowed (an infinite one).
+    """
+    m = np.max(np.abs(a), axis=axis, keepdims=True)
+    m = np.where(m > 0, m, 1.0)
+    b = a / m
+    mean, std = np.mean(b, axis=axis, keepdims=True) * m, np.std(b, axis=axis, keepdims=True) * m
+    if axis is None:
+        return float(mean.reshape(())), float(std.reshape(()))
+    return np.squeeze(mean, axis=axis), np.squeeze(std, axis=axis)
+
+
+def _rms(d: np.ndarray) -> float:
+    """Root mean square of ``d`` without underflow or overflow of the squares."""
+    m = float(np.max(np.abs(d))) if d.size else 0.0
+    if not m > 0.0 or not np.isfinite(m):
+        return m if d.size else float("nan")
+    return m * float(np.sqrt(np.mean((d / m) ** 2)))
+
+
 def _rowkron(mats: Sequence[np.ndarray]) -> np.ndarray:
     """Row-wise Kronecker product of (n, a_j) matrices, first factor slowest."""
     out = mats[0]
@@ -539,12 +563,10 @@ class FunctionalTucker:
         tucker = self.core == "tucker"
 
         # standardization
-        self.x_mean_ = X.mean(axis=0)
-        xs = X.std(axis=0)
+        self.x_mean_, xs = _scaled_mean_std(X, axis=0)
         self.x_scale_ = np.where(xs > 0, xs, 1.0)
         Xs = (X - self.x_mean_) / self.x_scale_
-        self.y_mean_ = float(y.mean())
-        ysd = float(y.std())
+        self.y_mean_, ysd = _scaled_mean_std(y)
         self.y_scale_ = ysd if ysd > 0 else 1.0
         ys = (y - self.y_mean_) / self.y_scale_
 
@@ -605,7 +627,7 @@ class FunctionalTucker:
             msg = f"epoch {epoch:4d}  train RMSE {rmse:.6g}"
             if X_val is not None:
                 self._finalize()
-                vr = float(np.sqrt(np.mean((self.predict(X_val) - y_val) ** 2)))
+                vr = _rms(self.predict(X_val) - y_val)
                 self.validation_history_.append(vr)
                 msg += f"  validation RMSE {vr:.6g}"
                 if vr < best[0]:
@@ -836,7 +858,9 @@ class FunctionalTucker:
         self.core_mean_ = self._wm.reshape((R,) * K) if self._tucker else self._wm.copy()
         self.core_cov_ = self._wS.copy()
         # precision of the standardized noise -> units of y
-        self.noise_precision_ = float(self._a / self._b) / self.y_scale_ ** 2
+        # divided twice: y_scale_^2 underflowed to 0 for values near 1e-170 (a
+        # ZeroDivisionError); a precision beyond float64's range comes out inf
+        self.noise_precision_ = float(self._a / self._b) / self.y_scale_ / self.y_scale_
         self.factors_ = []
         for k in range(K):
             C = self._covs[k]
@@ -1015,7 +1039,7 @@ class FunctionalTucker:
         """
         X = self._check_predict_X(X)
         y = self._check_y(y, X.shape[0])
-        return float(np.sqrt(np.mean((self.predict(X) - y) ** 2)))
+        return _rms(self.predict(X) - y)
 
     def get_params(self, deep: bool = True) -> dict:
         """Return the hyper-parameters as a dict (scikit-learn convention).

@@ -220,7 +220,9 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
     Raises
     ------
     ValueError
-        Unknown ``kernel`` or non-positive ``lengthscale`` / ``variance``.
+        Unknown ``kernel``, non-positive ``lengthscale`` / ``variance``, or a
+        ``lengthscale`` so far from 1 that powers of its inverse up to
+        ``2 nu + 1`` leave float64's range.
 
     Notes
     -----
@@ -244,13 +246,24 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
     lam = _rate(kernel, ell)
     p = {"matern12": 0, "matern32": 1, "matern52": 2}[kernel]
     d = p + 1
-    coeffs = [math.comb(d, j) * lam ** (d - j) for j in range(d)]  # (s+lam)^d = s^d + ... + lam^d
+    try:
+        coeffs = [math.comb(d, j) * lam ** (d - j) for j in range(d)]  # (s+lam)^d = s^d + ... + lam^d
+        q = s2 * math.factorial(p) ** 2 * (2.0 * lam) ** (2 * p + 1) / math.factorial(2 * p)
+        top = s2 * lam ** (2 * p)  # the last state's stationary variance, up to a constant
+    except OverflowError:
+        q = top = math.inf
+    # powers of 1 / lengthscale up to 2p + 1 must be normal float64 numbers:
+    # a lengthscale of 1e-80 (matern52) raised OverflowError, 1e160 gave a
+    # singular stationary covariance and NaN
+    if not (0.0 < q < math.inf and 0.0 < top < math.inf and np.isfinite(coeffs).all()):
+        raise ValueError(f"lengthscale = {ell:g} is outside what the {kernel} state-space form represents in "
+                         f"float64 (powers of 1/lengthscale up to {2 * p + 1} must stay finite and nonzero); "
+                         "rescale the inputs")
     F = np.zeros((d, d))
     F[: d - 1, 1:] = np.eye(d - 1)
     F[d - 1, :] = [-coeffs[j] for j in range(d)]
     L = np.zeros((d, 1))
     L[d - 1, 0] = 1.0
-    q = s2 * math.factorial(p) ** 2 * (2.0 * lam) ** (2 * p + 1) / math.factorial(2 * p)
     if p == 0:
         P_inf = np.array([[s2]])
     elif p == 1:
@@ -489,8 +502,8 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     Raises
     ------
     ValueError
-        Shapes disagree, sites are not strictly increasing, or inputs are
-        not finite.
+        Shapes disagree, sites are not strictly increasing, inputs are not
+        finite, or a precision is not symmetric positive semi-definite.
 
     Notes
     -----
@@ -526,6 +539,16 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
             raise ValueError(f"{name} contains NaN or Inf values")
     if n > 1 and not np.all(np.diff(sites) > 0):
         raise ValueError("sites must be strictly increasing; sort them and merge duplicates first")
+    # a negative or non-symmetric precision reached the Numba solver, which
+    # divided by zero; the public entry checks (the model fits call _smooth
+    # directly with precisions they build as sums of outer products)
+    asym = np.abs(precision - np.swapaxes(precision, 1, 2)).max(initial=0.0)
+    size = np.abs(precision).max(initial=0.0)
+    if asym > 1e-12 * size:
+        raise ValueError("precision must be symmetric in its last two axes")
+    low = np.linalg.eigvalsh(0.5 * (precision + np.swapaxes(precision, 1, 2))).min(initial=0.0)
+    if low < -1e-12 * size * R:
+        raise ValueError(f"precision must be positive semi-definite; a site has eigenvalue {low:.3g}")
     return _smooth(model, sites, precision, information)
 
 
