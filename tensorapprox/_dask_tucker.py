@@ -327,12 +327,11 @@ def _refined_basis(X, mode, sigma2, V, rank, budget, progress):
     the energies of its directions, and ``r`` is ``rank`` or the rank the
     energies give for ``budget``; the projection is left to the caller.
     """
-    from .tucker import _BUDGET_RESOLVED_T, _rank_for_budget, _resolved
+    from .tucker import _refined_lead, _refined_rank
 
     n = sigma2.size
     eps = float(np.finfo(np.float64).eps)  # the fibres' Gram matrices are float64
-    lam = sigma2
-    r0 = int(np.count_nonzero(lam > 1e4 * n * eps * lam[0]))
+    r0 = _refined_lead(sigma2, n, eps)
     if r0 == n:
         return None
     dask, _ = import_dask()
@@ -341,17 +340,9 @@ def _refined_basis(X, mode, sigma2, V, rank, budget, progress):
     parts = [dask.delayed(_fibre_rotated_gram, pure=True)(b, mode, Vd) for b, _ in _blocks(_fibres(X, mode))]
     (H,) = compute(tree_sum(dask, parts), progress=progress)
     mu, W = _eig_desc(H)
-    energies = np.concatenate([lam[:r0], mu])
-    scale = math.sqrt(lam[0] * mu[0])
-    if rank is None:
-        leak = (n * eps * lam[0]) ** 2 / lam[r0 - 1] if r0 > 0 else 0.0
-        if budget < _BUDGET_RESOLVED_T * max(n * eps * scale, leak):
-            return None
-        r = _rank_for_budget(energies, budget)
-    else:
-        r = min(int(rank), n)
-        if r > r0 and not _resolved(mu[r - r0 - 1], scale, n, eps):
-            return None
+    r, energies = _refined_rank(sigma2, mu, r0, n, eps, rank, budget)
+    if r is None:
+        return None
     return energies, np.concatenate([V[:, :r0], Vt @ W], axis=1), r
 
 

@@ -791,31 +791,15 @@ def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None):
     w = xp.flip(w)
     V = xp.flip(V, axis=1)
     lam = np.clip(to_numpy(w), 0.0, None)
-    r0 = int(np.count_nonzero(lam > 1e4 * n * eps * lam[0]))
+    r0 = _refined_lead(lam, n, eps)
     C = xp.matrix_transpose(V) @ A
     Ct = C[r0:, :]
     mu, W = xp.linalg.eigh(Ct @ xp.matrix_transpose(Ct))
     mu = np.clip(to_numpy(xp.flip(mu)), 0.0, None)
     W = xp.flip(W, axis=1)
-    energies = np.concatenate([lam[:r0], mu])
-    # the rotated rows C_t carry the rounding of a product with A, about
-    # eps ||A|| each: C_t C_t^T resolves to about n eps ||A|| ||C_t||
-    scale = math.sqrt(lam[0] * mu[0]) if mu.size else 0.0
-    if rank is None:
-        # The energies mu carry the rounding of the rotation, about n eps
-        # sqrt(lam_max mu_max), and what leaks in from the smallest leading
-        # eigenvector, accurate to about n eps lam_max / lam[r0 - 1]: an
-        # energy of about (n eps lam_max)^2 / lam[r0 - 1] (a tensor of exact
-        # multilinear rank 8 showed a 9th energy of 4e-23 where the SVD has
-        # 5e-31, over a budget of 1.3e-23)
-        leak = (n * eps * lam[0]) ** 2 / lam[r0 - 1] if r0 > 0 else 0.0
-        if budget < _BUDGET_RESOLVED_T * max(n * eps * scale, leak):
-            return None  # the trailing energies near the budget are not resolved
-        r = _rank_for_budget(energies, budget)
-    else:
-        r = min(int(rank), energies.size)
-        if r > r0 and not _resolved(mu[r - r0 - 1], scale, n, eps):
-            return None
+    r, energies = _refined_rank(lam, mu, r0, n, eps, rank, budget)
+    if r is None:
+        return None
     if r <= r0:
         U = V[:, :r]
         B = C[:r, :]
@@ -829,6 +813,45 @@ def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None):
     if mode != 0:
         Ynew = xp.moveaxis(Ynew, 0, mode)
     return U, Ynew, discarded
+
+
+def _refined_lead(lam: np.ndarray, n: int, eps: float) -> int:
+    """How many eigenvectors of an order-``n`` Gram matrix the refined route keeps as they are.
+
+    Those with eigenvalues above ``1e4 * n * eps * lam_max`` (descending ``lam``).
+    """
+    return int(np.count_nonzero(lam > 1e4 * n * eps * lam[0]))
+
+
+def _refined_rank(lam: np.ndarray, mu: np.ndarray, r0: int, n: int, eps: float, rank, budget):
+    """``(r, energies)``: the refined route's rank, or ``r = None`` where its energies do not resolve it.
+
+    ``lam`` are the Gram matrix's eigenvalues (descending), ``r0`` of them
+    kept (:func:`_refined_lead`), ``mu`` the eigenvalues of the rotated
+    rows' Gram matrix ``C_t C_t^T``; ``energies`` are those of the refined
+    basis. ``r`` is ``rank``, or the smallest rank that fits ``budget``.
+    Shared by the in-memory (:func:`_refined_gram_mode`) and the block-wise
+    Dask routes.
+    """
+    energies = np.concatenate([lam[:r0], mu])
+    # the rotated rows C_t carry the rounding of a product with A, about
+    # eps ||A|| each: C_t C_t^T resolves to about n eps ||A|| ||C_t||
+    scale = math.sqrt(lam[0] * mu[0]) if mu.size else 0.0
+    if rank is None:
+        # The energies mu carry the rounding of the rotation, about n eps
+        # sqrt(lam_max mu_max), and what leaks in from the smallest leading
+        # eigenvector, accurate to about n eps lam_max / lam[r0 - 1]: an
+        # energy of about (n eps lam_max)^2 / lam[r0 - 1] (a tensor of exact
+        # multilinear rank 8 showed a 9th energy of 4e-23 where the SVD has
+        # 5e-31, over a budget of 1.3e-23)
+        leak = (n * eps * lam[0]) ** 2 / lam[r0 - 1] if r0 > 0 else 0.0
+        if budget < _BUDGET_RESOLVED_T * max(n * eps * scale, leak):
+            return None, energies  # the trailing energies near the budget are not resolved
+        return _rank_for_budget(energies, budget), energies
+    r = min(int(rank), energies.size)
+    if r > r0 and not _resolved(mu[r - r0 - 1], scale, n, eps):
+        return None, energies
+    return r, energies
 
 
 def _short_gram_mode(xp, Y, mode, rank, want_core):
