@@ -13,6 +13,7 @@ pseudo-observations obtained by conditional moment matching.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,6 +23,7 @@ import numpy as np
 
 from .._array import check_random_state, to_numpy
 from .._validation import check_choice, check_int, check_positive_float
+from ..tensor import _scaled_frobenius
 from .._kernels import numba_enabled
 from .statespace import MATERN_KERNELS, StateSpaceModel, _smooth, matern_state_space
 
@@ -124,10 +126,12 @@ def _scaled_mean_std(a: np.ndarray, axis=None):
 
 def _rms(d: np.ndarray) -> float:
     """Root mean square of ``d`` without underflow or overflow of the squares."""
-    m = float(np.max(np.abs(d))) if d.size else 0.0
-    if not m > 0.0 or not np.isfinite(m):
-        return m if d.size else float("nan")
-    return m * float(np.sqrt(np.mean((d / m) ** 2)))
+    if not d.size:
+        return float("nan")
+    m = float(np.max(np.abs(d)))
+    if not np.isfinite(m):
+        return m  # Inf or NaN, as the plain formula gives
+    return _scaled_frobenius(np, d, 1.0, 0) / math.sqrt(d.size)
 
 
 def _rowkron(mats: Sequence[np.ndarray]) -> np.ndarray:

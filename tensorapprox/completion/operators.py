@@ -33,6 +33,7 @@ import numpy as np
 from .._array import check_random_state
 from .._validation import check_choice, check_int, check_positive_float
 from .._kernels.sensing import sampled_product, scatter_matmul
+from ..tensor import _scaled_frobenius
 
 __all__ = ["MeasurementOperator", "GaussianSensing", "EntrySampling", "corrupt"]
 
@@ -708,8 +709,7 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
         # in units of the largest magnitude: the squares underflowed for y near
         # 1e-200 (rms 0, so a scale of 1, 10^199 times too large) and
         # overflowed near 1e160 (an inf scale, inf in the output)
-        big = float(np.max(np.abs(y))) if y.size else 0.0
-        rms = big * float(np.sqrt(np.mean(np.square(y / big, dtype=np.float64)))) if big > 0 else 0.0
+        rms = _scaled_frobenius(np, y, 1.0, 0) / math.sqrt(y.size) if y.size else 0.0
         scale = _DEFAULT_SCALE[kind] * (rms if rms > 0 else 1.0)
     else:
         scale = check_positive_float(scale, name="scale")
