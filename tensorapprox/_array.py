@@ -22,6 +22,7 @@ __all__ = [
     "float_dtype_for",
     "check_random_state",
     "random_normal",
+    "readonly",
     "to_numpy",
     "optional_import",
 ]
@@ -100,6 +101,20 @@ def random_normal(xp, shape, dtype, rng: np.random.Generator, like=None):
     if like is not None:
         return xp.asarray(host, dtype=dtype, device=device(like))
     return xp.asarray(host, dtype=dtype)
+
+
+def readonly(a, xp, copy: bool):
+    """``a``, or a copy of it with ``copy``; for numpy a read-only array (a read-only view without ``copy``).
+
+    The stored arrays of the immutable result types (``TuckerTensor``,
+    ``LowRankMatrix``). Other libraries have no read-only flag: their arrays
+    are copied with ``copy`` and kept as they are otherwise.
+    """
+    if isinstance(a, np.ndarray):
+        v = np.array(a, copy=True) if copy else a.view()
+        v.flags.writeable = False
+        return v
+    return xp.asarray(a, copy=True) if copy else a
 
 
 def to_numpy(x) -> np.ndarray:

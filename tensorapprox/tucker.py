@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._array import check_random_state, float_dtype_for, get_namespace, is_numpy, random_normal, to_numpy
+from ._array import (check_random_state, float_dtype_for, get_namespace, is_numpy, random_normal, readonly,
+                     to_numpy)
 from ._dask import is_dask_collection
 from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
@@ -38,15 +39,6 @@ _METHODS = ("auto", "eigh", "svd", "randomized")
 
 def _itemsize(xp, dtype) -> int:
     return xp.finfo(dtype).bits // 8
-
-
-def _readonly(a, xp, copy: bool):
-    """``a``, or a copy of it with ``copy``; for numpy a read-only array (a read-only view without ``copy``)."""
-    if isinstance(a, np.ndarray):
-        v = np.array(a, copy=True) if copy else a.view()
-        v.flags.writeable = False
-        return v
-    return xp.asarray(a, copy=True) if copy else a
 
 
 def _sumsq(xp, X) -> float:
@@ -143,8 +135,8 @@ class TuckerTensor:
         if not isinstance(copy, (bool, np.bool_)):
             raise TypeError(f"copy must be a bool, got {copy!r}")
         # a promoted array is already this object's own
-        self._core = _readonly(core, xp, bool(copy) and core is given_core)
-        self._factors = tuple(_readonly(U, xp, bool(copy) and U is V) for U, V in zip(factors, given_factors))
+        self._core = readonly(core, xp, bool(copy) and core is given_core)
+        self._factors = tuple(readonly(U, xp, bool(copy) and U is V) for U, V in zip(factors, given_factors))
         self._orthonormal = None
 
     # -- basic properties -------------------------------------------------

@@ -188,6 +188,39 @@ class TestLowRankMatrix:
         r, c = np.meshgrid(np.arange(n1), np.arange(n2), indexing="ij")
         np.testing.assert_allclose(M.entries(r.ravel(), c.ravel()), M.full().ravel(), rtol=1e-12, atol=1e-12)
 
+    def test_copies_what_it_is_given(self):
+        # it kept the caller's arrays: writing to them afterwards changed the
+        # matrix (and an init= warm start or a saved result with it)
+        rng = np.random.default_rng(3)
+        U, s, V = rng.standard_normal((5, 2)), np.array([2.0, 1.0]), rng.standard_normal((4, 2))
+        M = LowRankMatrix(U, s, V)
+        ref = M.full()
+        U[:] = 0.0
+        s *= 10.0
+        V[0] = 7.0
+        np.testing.assert_array_equal(M.full(), ref)
+        assert not any(np.shares_memory(a, b) for a, b in ((M.U, U), (M.s, s), (M.V, V)))
+        # the stored arrays are read-only and the attributes cannot be rebound
+        with pytest.raises(ValueError, match="read-only"):
+            M.U[0, 0] = 1.0
+        with pytest.raises(AttributeError):
+            M.s = np.ones(2)
+        # copy=False keeps read-only views of the arrays themselves
+        W = LowRankMatrix(U, s, V, copy=False)
+        assert all(np.shares_memory(a, b) for a, b in ((W.U, U), (W.s, s), (W.V, V)))
+        assert not W.V.flags.writeable and U.flags.writeable
+        with pytest.raises(TypeError, match="copy must be a bool"):
+            LowRankMatrix(U, s, V, copy=None)
+
+    def test_copies_array_api_strict_arrays(self):
+        xps = pytest.importorskip("array_api_strict")
+        U = xps.ones((3, 1))
+        M = LowRankMatrix(U, xps.asarray([2.0]), xps.ones((2, 1)))
+        U[0, 0] = 5.0  # array_api_strict arrays are writable: the matrix keeps its own copy
+        # full() and norm() raised TypeError / AttributeError on these arrays
+        np.testing.assert_array_equal(np.asarray(M.full()), np.full((3, 2), 2.0))
+        assert M.nbytes == 6 * 8 and M.norm() == pytest.approx(np.sqrt(24.0), rel=1e-14)
+
 
 # --------------------------------------------------------------------------
 # observations

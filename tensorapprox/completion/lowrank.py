@@ -13,7 +13,7 @@ import numbers
 import os
 import numpy as np
 
-from .._array import float_dtype_for, get_namespace, is_numpy, to_numpy
+from .._array import float_dtype_for, get_namespace, is_numpy, readonly, to_numpy
 from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size, read_npz
 from ..tensor import _pow2_r_factor, _scaled_frobenius
 
@@ -37,20 +37,27 @@ def _as_index(x, name: str, size: int, xp):
 
 
 class LowRankMatrix:
-    """A matrix stored as ``U @ diag(s) @ V.T``.
+    """An immutable matrix stored as ``U @ diag(s) @ V.T``.
 
     Parameters
     ----------
     U : array, shape (n1, k)
-        Left factor (numpy, cupy or any array-API array). Not copied; do not
-        modify it afterwards.
+        Left factor (numpy, cupy or any array-API array).
     s : array, shape (k,)
         Weights (singular values when ``U`` and ``V`` are orthonormal).
     V : array, shape (n2, k)
         Right factor, same namespace and dtype as ``U``.
+    copy : bool, default True
+        Keep copies of the given arrays, so that writing to them later does
+        not change this matrix (as :class:`~tensorapprox.TuckerTensor`
+        does). ``copy=False`` keeps them as they are (read-only views for
+        numpy); the caller then must not modify them. Arrays converted to
+        another dtype are copies either way.
 
     Attributes
     ----------
+    U, s, V : array
+        The factors and weights (read-only numpy arrays for numpy input).
     shape : tuple of int
         ``(n1, n2)``.
     rank : int
@@ -63,7 +70,8 @@ class LowRankMatrix:
     Raises
     ------
     TypeError
-        If an argument is not an array or holds complex numbers.
+        If an argument is not an array or holds complex numbers, or ``copy``
+        is not a bool.
     ValueError
         If the shapes do not fit together or an entry is NaN or Inf.
 
@@ -87,9 +95,9 @@ class LowRankMatrix:
     True
     """
 
-    __slots__ = ("U", "s", "V", "_xp")
+    __slots__ = ("_U", "_s", "_V", "_xp")
 
-    def __init__(self, U, s, V):
+    def __init__(self, U, s, V, *, copy: bool = True):
         for name, a in (("U", U), ("s", s), ("V", V)):
             if not hasattr(a, "shape") or not hasattr(a, "dtype"):
                 raise TypeError(
@@ -114,13 +122,18 @@ class LowRankMatrix:
             )
         if int(U.shape[0]) == 0 or int(V.shape[0]) == 0:
             raise ValueError(f"the matrix must not be empty, got shape ({int(U.shape[0])}, {int(V.shape[0])})")
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy must be a bool, got {copy!r}")
         dtypes = [float_dtype_for(a, xp) for a in (U, s, V)]
         dtype = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
+        given = (U, s, V)
         U, s, V = (a if a.dtype == dtype else xp.astype(a, dtype) for a in (U, s, V))
         for name, a in (("U", U), ("s", s), ("V", V)):
             if not bool(xp.all(xp.isfinite(a))):
                 raise ValueError(f"{name} contains NaN or Inf values; the factors must be finite")
-        self.U, self.s, self.V, self._xp = U, s, V, xp
+        # a converted array is already this object's own
+        self._U, self._s, self._V = (readonly(a, xp, bool(copy) and a is g) for a, g in zip((U, s, V), given))
+        self._xp = xp
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -164,9 +177,24 @@ class LowRankMatrix:
         Qa, Ra = xp.linalg.qr(A)
         Qb, Rb = xp.linalg.qr(B)
         W, s, Zt = xp.linalg.svd(Ra @ Rb.T, full_matrices=False)
-        return cls(Qa @ W, s, Qb @ Zt.T)
+        return cls(Qa @ W, s, Qb @ Zt.T, copy=False)
 
     # ------------------------------------------------------------ properties
+    @property
+    def U(self):
+        """Left factor, shape ``(n1, k)`` (read-only for numpy)."""
+        return self._U
+
+    @property
+    def s(self):
+        """Weights, shape ``(k,)`` (read-only for numpy)."""
+        return self._s
+
+    @property
+    def V(self):
+        """Right factor, shape ``(n2, k)`` (read-only for numpy)."""
+        return self._V
+
     @property
     def shape(self) -> tuple[int, int]:
         """Shape ``(n1, n2)`` of the represented matrix.
@@ -206,8 +234,10 @@ class LowRankMatrix:
         -------
         int
         """
-        return int(sum(int(a.size) * a.dtype.itemsize if hasattr(a.dtype, "itemsize")
-                       else int(a.size) * np.dtype(str(a.dtype)).itemsize for a in (self.U, self.s, self.V)))
+        # the factors are float32 or float64; finfo knows the width in every
+        # array library (np.dtype(str(dtype)) failed for array_api_strict's)
+        itemsize = self._xp.finfo(self.dtype).bits // 8
+        return int(sum(int(a.size) for a in (self.U, self.s, self.V)) * itemsize)
 
     @property
     def compression_ratio(self) -> float:
@@ -322,14 +352,14 @@ class LowRankMatrix:
         """
         # over the largest |s|: the squares of s near 1e-160 underflowed (a
         # norm of 0 at 1e-300) and near 1e160 overflowed (Inf)
-        top = float(abs(self.s).max()) if self.s.size else 0.0
+        xp = self._xp
+        top = float(xp.max(xp.abs(self.s))) if self.s.shape[0] else 0.0
         if top == 0.0 or not math.isfinite(top):
             return top
         # ||U diag(s) V^T|| = ||R_U diag(s) R_V^T|| for U = Q_U R_U, V = Q_V R_V:
         # the Gram matrices U^T U, V^T V overflowed for factors near 1e100
         # and underflowed near 1e-170 (each factor is scaled by a power of
         # two first), and nothing cancels
-        xp = get_namespace(self.U)
         Ru, eu = _pow2_r_factor(xp, self.U)
         Rv, ev = _pow2_r_factor(xp, self.V)
         if Ru is None or Rv is None:
@@ -341,7 +371,7 @@ class LowRankMatrix:
     def __mul__(self, alpha) -> "LowRankMatrix":
         if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
             return NotImplemented
-        return LowRankMatrix(self.U, self.s * float(alpha), self.V)
+        return LowRankMatrix(self.U, self.s * float(alpha), self.V, copy=False)
 
     __rmul__ = __mul__
 
@@ -456,7 +486,7 @@ class LowRankMatrix:
             raise ValueError(f"{os.fspath(path)!r} is corrupt: missing arrays {sorted(missing)}")
         U, s, V = f["U"], f["s"], f["V"]
         try:
-            return cls(U, s, V)
+            return cls(U, s, V, copy=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is corrupt: {exc}") from None
 
@@ -480,5 +510,5 @@ class LowRankMatrix:
         >>> type(M.to_numpy().U).__name__
         'ndarray'
         """
-        return LowRankMatrix(to_numpy(self.U), to_numpy(self.s), to_numpy(self.V))
+        return LowRankMatrix(to_numpy(self.U), to_numpy(self.s), to_numpy(self.V), copy=False)
 

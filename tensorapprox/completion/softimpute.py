@@ -238,7 +238,7 @@ def soft_impute(
     bu = None if bu is None else bu.astype(out, copy=False)
     bv = None if bv is None else bv.astype(out, copy=False)
     return CompletionResult(
-        matrix=LowRankMatrix(U, s, V),
+        matrix=LowRankMatrix(U, s, V, copy=False),
         n_iter=it,
         converged=converged,
         history=np.asarray(history),
