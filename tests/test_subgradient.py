@@ -247,3 +247,27 @@ def test_histories_and_stopping_rule_are_scale_free():
     Z = LowRankMatrix(np.zeros((12, 1)), np.zeros(1), np.zeros((12, 1)))
     with pytest.raises(ValueError, match="X_true is zero"):
         subgradient_recover(op, y, 3, X_true=Z, max_iter=2)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_float32_operator_gives_float32_factors(symmetric):
+    # a float32 operator got float64 factors back; they are now float32 and
+    # equal the float64 operator's run to float32 accuracy
+    rng = np.random.default_rng(0)
+    shape = (14, 14) if symmetric else (14, 11)
+    L = rng.standard_normal((shape[0], 2))
+    X = L @ (L if symmetric else rng.standard_normal((shape[1], 2))).T
+    X /= np.linalg.norm(X)
+    fits = {}
+    for dtype in (np.float64, np.float32):
+        op = GaussianSensing(shape if not symmetric else shape[0], 600, random_state=1, symmetric=symmetric,
+                             dtype=dtype)
+        y = corrupt(op.apply(X), 0.1, scale=100.0, random_state=2)
+        fits[dtype] = subgradient_recover(op, y, 3, symmetric=symmetric, random_state=3, X_true=X)
+    r32, r64 = fits[np.float32], fits[np.float64]
+    assert r32.factor.dtype == r32.factor_right.dtype == r32.matrix.dtype == np.float32
+    assert r64.factor.dtype == r64.matrix.dtype == np.float64
+    E32 = r32.factor.astype(np.float64) @ r32.factor_right.astype(np.float64).T
+    E64 = r64.factor @ r64.factor_right.T
+    assert np.linalg.norm(E32 - X) < 1e-2 and np.linalg.norm(E32 - E64) < 1e-4
+    np.testing.assert_allclose(r32.matrix.full(), E32, atol=1e-5)

@@ -66,7 +66,8 @@ class SubgradientResult:
     ----------
     factor : ndarray, shape (n1, r')
         The factor ``U``; the estimate is ``U @ U.T`` (symmetric) or
-        ``U @ factor_right.T``.
+        ``U @ factor_right.T``. Of the operator's dtype, as are
+        ``factor_right`` and ``matrix``.
     factor_right : ndarray, shape (n2, r')
         ``V``; the same array as ``factor`` in the symmetric case.
     matrix : LowRankMatrix
@@ -670,6 +671,11 @@ def subgradient_recover(
             RuntimeWarning,
             stacklevel=2,
         )
+    # the iterates run in float64 once the (float64) measurements enter the
+    # residual; a float32 operator gets float32 factors back, as float32
+    # data does everywhere (they came back float64)
+    U = U.astype(dtype, copy=False)
+    V = U if symmetric else V.astype(dtype, copy=False)
     matrix = LowRankMatrix.from_factors(U, V)
     return SubgradientResult(
         factor=U,
