@@ -199,6 +199,26 @@ def test_single_site_and_zero_gap_transition():
     np.testing.assert_allclose(pc, cov, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", MATERN_KERNELS)
+def test_transition_across_huge_and_infinite_gaps(kernel):
+    # delta^j overflowed for gaps of 1e200 and more, and inf * 0 gave NaN
+    # transitions; far beyond the lengthscale the state forgets itself:
+    # A = expm(F delta) -> 0 and Q -> P_inf
+    m = matern_state_space(kernel, 0.7, 2.0)
+    gaps = np.array([0.5, 30.0, 1e3, 1e100, 1e200, 1e300, np.inf])
+    with np.errstate(over="raise", invalid="raise"):
+        A, Q = m.transition(gaps)
+    for g, Ag, Qg in zip(gaps, A, Q):
+        ref = scipy.linalg.expm(m.F * g) if g < 1e4 else np.zeros_like(m.F)
+        np.testing.assert_allclose(Ag, ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(Qg, m.P_inf - ref @ m.P_inf @ ref.T, rtol=1e-12, atol=1e-14)
+    # a smoother over sites that far apart: each site is on its own
+    res = kalman_smoother(m, [0.0, 1e250], np.full((2, 1, 1), 4.0), np.array([[2.0], [2.0]]))
+    mean, cov = res.marginals()
+    np.testing.assert_allclose(cov[:, 0, 0], 1.0 / (0.5 + 4.0), rtol=1e-12)
+    np.testing.assert_allclose(mean[:, 0], 2.0 / (0.5 + 4.0), rtol=1e-12)
+
+
 # ---------------------------------------------------------------- bad input
 def test_unknown_kernel():
     with pytest.raises(ValueError, match="kernel must be one of 'matern12', 'matern32', 'matern52'"):

@@ -117,7 +117,9 @@ class StateSpaceModel:
         Parameters
         ----------
         delta : array_like, shape (n,)
-            Non-negative coordinate gaps (0 gives ``A = I``, ``Q = 0``).
+            Non-negative coordinate gaps (0 gives ``A = I``, ``Q = 0``; a
+            gap far beyond the lengthscale, ``inf`` included, gives
+            ``A = 0``, ``Q = P_inf``).
 
         Returns
         -------
@@ -152,10 +154,17 @@ class StateSpaceModel:
         N = self.F + lam * np.eye(d)
         A = np.zeros(delta.shape + (d, d))
         Nj = np.eye(d)
+        decay = np.exp(-lam * delta)
+        # where exp(-lam delta) underflows (lam delta > 745) every entry,
+        # at most (lam delta)^(d-1) exp(-lam delta), is below the smallest
+        # float64: A = 0 there. Gaps of 1e200 and more overflowed delta^j
+        # and gave NaN (inf * 0), an infinite gap too
+        far = decay == 0.0
+        near = np.where(far, 0.0, delta)
         for j in range(d):
-            A += (delta[..., None, None] ** j / math.factorial(j)) * Nj
+            A += (near[..., None, None] ** j / math.factorial(j)) * Nj
             Nj = Nj @ N
-        A *= np.exp(-lam * delta)[..., None, None]
+        A *= decay[..., None, None]
         Q = self.P_inf - A @ self.P_inf @ np.swapaxes(A, -1, -2)
         Q = 0.5 * (Q + np.swapaxes(Q, -1, -2))
         return A, Q
