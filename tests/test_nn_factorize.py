@@ -287,6 +287,38 @@ def test_tucker2_conv_exact_and_truncated():
     assert np.linalg.norm(K2 - h.full()) <= np.linalg.norm(K2 - P) * (1 + 1e-12)
 
 
+def _tucker2_reference(K, r_out, r_in, sweeps=200):
+    """Best Tucker-2 fit by alternating SVDs over the two channel modes only (spatial modes untouched)."""
+    c_out, c_in = K.shape[:2]
+    U_in = np.linalg.svd(np.moveaxis(K, 1, 0).reshape(c_in, -1), full_matrices=False)[0][:, :r_in]
+    for _ in range(sweeps):
+        A = np.einsum("oiyx,ib->obyx", K, U_in)
+        U_out = np.linalg.svd(A.reshape(c_out, -1), full_matrices=False)[0][:, :r_out]
+        B = np.einsum("oiyx,oa->iayx", K, U_out)
+        U_in = np.linalg.svd(B.reshape(c_in, -1), full_matrices=False)[0][:, :r_in]
+    return np.einsum("oa,pa,ib,jb,pjyx->oiyx", U_out, U_out, U_in, U_in, K)
+
+
+@pytest.mark.parametrize("shape, ranks, capped", [
+    ((64, 3, 3, 3), (40, 3), (27, 3)),  # an RGB input layer: r_out <= 3 * 3 * 3
+    ((20, 16, 1, 3), (1, 1), (1, 1)),   # a 1 x 3 kernel at rank 1: spatial rank 3 > 1 * 1 * 1
+    ((12, 2, 1, 2), (8, 2), (4, 2)),
+    ((3, 30, 2, 2), (3, 25), (3, 12)),
+])
+def test_tucker2_conv_ranks_beyond_what_the_other_modes_carry(shape, ranks, capped):
+    # HOOI refused these (rank exceeds the product of the other ranks), so
+    # compress_model crashed on ordinary convolutions; the ranks are lowered
+    # to what the other modes can carry, and the fit is the best Tucker-2 fit
+    K = np.random.default_rng(11).standard_normal(shape)
+    f = tucker2_conv(K, ranks=ranks, max_iter=200)  # HOOI to convergence, as the reference
+    assert f.ranks == capped and f.core.shape == capped + shape[2:]
+    ref = _tucker2_reference(K, *ranks)
+    err, err_ref = np.linalg.norm(K - f.full()), np.linalg.norm(K - ref)
+    assert err <= err_ref * (1 + 1e-6) + 1e-12 * np.linalg.norm(K)
+    if capped[0] == min(shape[0], shape[1] * shape[2] * shape[3]) and capped[1] == shape[1]:
+        np.testing.assert_allclose(f.full(), K, atol=1e-12 * np.abs(K).max())  # nothing was cut
+
+
 def test_tucker2_and_cp_bad_input():
     with pytest.raises(ValueError, match="4-D convolution kernel"):
         tucker2_conv(np.ones((3, 3, 3, 3, 3)))

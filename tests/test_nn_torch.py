@@ -465,6 +465,27 @@ def test_conv_with_groups_kept_dense_and_dilation_carried():
     _close(small[0](x), ref)
 
 
+@pytest.mark.parametrize("conv", [(3, 64, 3), (16, 32, (3, 5)), (32, 32, (1, 3))])
+@pytest.mark.parametrize("param_ratio", [0.5, None])
+def test_tucker2_on_input_and_non_square_convolutions(conv, param_ratio):
+    # an RGB input layer and 1 x 3 or 3 x 5 kernels crashed inside HOOI
+    # ("rank[0] = 11 exceeds the product 9 of the other ranks")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(*conv, padding=1))
+    small, rep = compress_model(net, "tucker2", param_ratio, progress=False)
+    layer, row = small[0], rep.layers[0]
+    assert isinstance(layer, TuckerConv2d) and row.params_after < row.params_before
+    r_out, r_in = row.rank
+    kh, kw = net[0].kernel_size
+    assert r_out <= r_in * kh * kw and r_in <= r_out * kh * kw
+    x = torch.randn(2, net[0].in_channels, 9, 9)
+    ref = nn.functional.conv2d(x, layer.dense_weight(), layer.last.bias, padding=1)
+    _close(layer(x), ref)
+    K = net[0].weight.detach().double()
+    What = layer.dense_weight().detach().double()
+    assert row.weight_error == pytest.approx(float((K - What).norm() / K.norm()), rel=1e-5)
+
+
 def test_torch_missing_names_the_extra(monkeypatch):
     import tensorapprox.nn as pkg
 

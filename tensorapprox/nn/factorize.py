@@ -1384,7 +1384,9 @@ def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
         Kernel; not modified.
     ranks : 'auto' or (r_out, r_in)
         Channel ranks; 'auto' picks each by :func:`vbmf_rank` of the mode-0
-        and mode-1 unfoldings.
+        and mode-1 unfoldings. A rank above what the other modes can carry
+        (``r_out > r_in kh kw`` or ``r_in > r_out kh kw``) is lowered to that
+        bound: the extra directions would hold nothing.
     max_iter : int, default 10
         HOOI sweeps after the HOSVD start (:func:`tensorapprox.tucker_als`).
 
@@ -1435,10 +1437,22 @@ def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
         r_out = check_int(r_out, name="ranks[0]", minimum=1, maximum=c_out)
         r_in = check_int(r_in, name="ranks[1]", minimum=1, maximum=c_in)
     max_iter = check_int(max_iter, name="max_iter", minimum=0)
-    res = tucker_als(K, rank=(r_out, r_in, kh, kw), max_iter=max(max_iter, 1))
+    # a mode's rank cannot exceed the product of the others': once the
+    # channels are projected, K x_0 U_out^T x_1 U_in^T has at most
+    # r_in kh kw independent rows in mode 0 (and so on), so a larger rank
+    # adds zero directions. Such ranks (an RGB input layer's r_out above
+    # 3 kh kw, a 1 x 3 kernel's kw above r_out r_in) were passed to HOOI,
+    # which refuses them; they are lowered, the fit is the same
+    r_out = min(r_out, r_in * kh * kw)
+    r_in = min(r_in, r_out * kh * kw)
+    s_y = min(kh, r_out * r_in * kw)
+    s_x = min(kw, r_out * r_in * s_y)
+    res = tucker_als(K, rank=(r_out, r_in, s_y, s_x), max_iter=max(max_iter, 1))
     T = res.tucker
     U_out, U_in, U_y, U_x = T.factors
-    core = multi_mode_product(T.core, [U_y, U_x], modes=[2, 3])  # spatial factors are square: fold them in
+    # the spatial modes are not compressed: their factors (square, or
+    # kh x s_y with nothing outside their span) are folded into the core
+    core = multi_mode_product(T.core, [U_y, U_x], modes=[2, 3])
     return TuckerConvFactors(first=xp.asarray(U_in.T), core=core, last=U_out)
 
 
