@@ -129,13 +129,34 @@ def test_interpolative_linear_forward_equals_dense_product():
     assert sum(p.numel() for p in (layer.skeleton, layer.coef)) == 5 * (24 + 16 - 5)
 
 
+def test_interpolative_linear_follows_data_updates_and_inference_mode():
+    # a cached [I; coef][order] went stale when coef changed through .data
+    # (which bumps no version counter), and a cache filled under
+    # inference_mode broke a later backward pass with coef frozen
+    _seed(4)
+    layer = InterpolativeLinear(12, 10, rank=4)
+    x = torch.randn(6, 12)
+    with torch.no_grad():
+        layer(x)
+        layer.coef.data.mul_(2.0)
+        y = layer(x)
+    _close(y, (x.double() @ _interp_dense(layer).T + layer.bias.detach().double()).float())
+    with torch.inference_mode():
+        layer(x)
+    layer.coef.requires_grad_(False)
+    layer(x).square().sum().backward()
+    assert layer.skeleton.grad is not None and layer.coef.grad is None
+    # one-dimensional input
+    _close(layer(x[0]), layer(x[:1])[0])
+
+
 def test_interpolative_linear_follows_in_place_updates_and_trains():
     _seed(3)
     layer = InterpolativeLinear(12, 10, rank=4, bias=False)
     x = torch.randn(6, 12)
     with torch.no_grad():
         y0 = layer(x)
-        layer.coef.mul_(2.0)  # the cached second factor must not go stale
+        layer.coef.mul_(2.0)  # in-place changes show in the next call
         layer.order.copy_(torch.flip(layer.order, [0]))
         y1 = layer(x)
     _close(y1, (x.double() @ _interp_dense(layer).T).float())

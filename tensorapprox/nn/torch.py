@@ -369,13 +369,13 @@ class InterpolativeLinear(nn.Module):
     ``out_features`` indices, fewer than the ``rank * (in_features +
     out_features)`` of :class:`LowRankLinear` at the same rank.
 
-    The forward pass is ``second @ (skeleton @ x) + bias`` with the
-    ``out_features x rank`` matrix ``second = [I; coef][order]``, as two
-    dense products (a gather along the feature axis is much slower in
-    torch than the extra ``rank^2`` multiply-adds per input). Outside
-    autograd ``second`` is cached and rebuilt whenever ``coef`` or
-    ``order`` change in place; with gradients enabled it is rebuilt on
-    every call, so training reaches ``coef``.
+    The forward pass computes ``z = skeleton @ x``, stacks ``z`` and
+    ``coef @ z`` and gathers the outputs in ``order``: nothing is cached,
+    so any change of the parameters (in place, through ``.data``, under
+    ``torch.inference_mode``) shows in the next call, and training reaches
+    ``coef``. (Caching ``[I; coef][order]`` for two dense products was
+    at most 20% faster at a 1536 x 384 layer of rank 200, but a change
+    through ``.data`` left the cache stale.)
 
     Parameters
     ----------
@@ -427,19 +427,11 @@ class InterpolativeLinear(nn.Module):
         self.register_buffer("order", torch.arange(self.out_features, dtype=torch.int32, device=device))
         nn.init.normal_(self.skeleton, std=self.in_features ** -0.5)
         nn.init.normal_(self.coef, std=self.rank ** -0.5)
-        self._cache = (None, None)
 
     def _second(self):
-        """``[I; coef][order]`` (``out_features x rank``), cached outside autograd."""
-        coef, order = self.coef, self.order
-        key = (coef._version, order._version, coef.data_ptr(), order.data_ptr(), coef.dtype, coef.device)
-        if not (torch.is_grad_enabled() and coef.requires_grad) and self._cache[0] == key:
-            return self._cache[1]
-        eye = torch.eye(self.rank, dtype=coef.dtype, device=coef.device)
-        second = torch.cat([eye, coef], dim=0).index_select(0, order)
-        if not (torch.is_grad_enabled() and coef.requires_grad):
-            self._cache = (key, second)
-        return second
+        """``[I; coef][order]`` (``out_features x rank``)."""
+        eye = torch.eye(self.rank, dtype=self.coef.dtype, device=self.coef.device)
+        return torch.cat([eye, self.coef], dim=0).index_select(0, self.order)
 
     def forward(self, x):
         """Apply the layer over the last axis.
@@ -468,7 +460,9 @@ class InterpolativeLinear(nn.Module):
         >>> layer.forward(torch.ones(2, 5, 16)).shape
         torch.Size([2, 5, 8])
         """
-        return F.linear(F.linear(x, self.skeleton), self._second(), self.bias)
+        z = F.linear(x, self.skeleton)
+        y = torch.cat([z, F.linear(z, self.coef)], dim=-1).index_select(-1, self.order)
+        return y if self.bias is None else y + self.bias
 
     def dense_weight(self):
         """The equivalent dense weight ``[skeleton; coef @ skeleton][order]``.
