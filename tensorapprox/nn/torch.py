@@ -7,6 +7,8 @@ arrays in float64; the modules hold the factors in the layer's dtype.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
 import fnmatch
 import json
@@ -312,7 +314,17 @@ class SparseLowRankLinear(LowRankLinear):
         """
         y = super().forward(x)
         flat = x.reshape(-1, self.in_features)
-        s = torch.sparse.mm(self.sparse_weight(), flat.T).T
+        if self.values.dtype in (torch.float16, torch.bfloat16):
+            # torch has no sparse CSR product in half precision on the CPU:
+            # the residual's product runs in float32 (values and input
+            # converted, gradients flow back through the conversion)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                S = torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values.to(torch.float32),
+                                            size=(self.out_features, self.in_features), check_invariants=False)
+            s = torch.sparse.mm(S, flat.T.to(torch.float32)).T.to(y.dtype)
+        else:
+            s = torch.sparse.mm(self.sparse_weight(), flat.T).T
         return y + s.reshape(y.shape)
 
     def dense_weight(self):
@@ -999,6 +1011,11 @@ class _Runner:
         elif callable(calibration) and not isinstance(calibration, (torch.Tensor, dict)):
             self.fn, self.batches = calibration, None
         else:
+            if isinstance(calibration, dict) or hasattr(calibration, "keys"):
+                # iterating a dict gave its key strings as "batches"
+                raise TypeError("calibration must be an iterable of batches or a callable f(model), got a "
+                                f"single {type(calibration).__name__} batch; wrap it in a list: "
+                                "calibration=[batch]")
             try:
                 self.batches = list(calibration)
             except TypeError:
@@ -1083,10 +1100,26 @@ _LINEAR_METHODS = ("whitened_svd", "svd", "asvd", "tt", "sparse_lowrank")
 _METHODS = _LINEAR_METHODS + ("tucker2",)
 
 
+def _aliases(model) -> dict:
+    """``{id(module): [every name it has in model]}``: a module used in several places has several."""
+    names = collections.defaultdict(list)
+    for n, m in model.named_modules(remove_duplicate=False):
+        names[id(m)].append(n)
+    return names
+
+
 def _select(model, method, include, exclude):
+    """The target layers ``[(name, module)]``, each module once (under its first name).
+
+    A module used under several names is matched by any of them.
+    """
     kind = nn.Conv2d if method == "tucker2" else nn.Linear
+    aliases = _aliases(model)
     candidates = [(n, m) for n, m in model.named_modules() if type(m) is kind]
     kind_name = kind.__name__
+
+    def matches(mod, pat):
+        return any(fnmatch.fnmatchcase(a, pat) for a in aliases[id(mod)])
 
     def as_list(p, argname):
         if p is None:
@@ -1101,13 +1134,13 @@ def _select(model, method, include, exclude):
     inc, exc = as_list(include, "include"), as_list(exclude, "exclude")
     if inc is not None:
         for pat in inc:
-            if not any(fnmatch.fnmatchcase(n, pat) for n, _ in candidates):
+            if not any(matches(m, pat) for _, m in candidates):
                 example = ", ".join(n for n, _ in candidates[:3]) or "none"
                 raise ValueError(f"include pattern {pat!r} matches no {kind_name} layer "
                                  f"(names look like: {example})")
-        candidates = [(n, m) for n, m in candidates if any(fnmatch.fnmatchcase(n, p) for p in inc)]
+        candidates = [(n, m) for n, m in candidates if any(matches(m, p) for p in inc)]
     if exc is not None:
-        candidates = [(n, m) for n, m in candidates if not any(fnmatch.fnmatchcase(n, p) for p in exc)]
+        candidates = [(n, m) for n, m in candidates if not any(matches(m, p) for p in exc)]
     if not candidates:
         raise ValueError(f"no {kind_name} layer to compress with method {method!r}; "
                          "check include/exclude")
@@ -1115,9 +1148,42 @@ def _select(model, method, include, exclude):
 
 
 def _set_module(model, name, new):
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
+    """Put ``new`` in place of the module called ``name``, and of every other name that module has."""
+    old = model.get_submodule(name)
+    for alias in _aliases(model)[id(old)]:
+        parent_name, _, child = alias.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, new)
+
+
+def _tied(model, targets) -> set:
+    """Names of the targets whose weight another module holds too (tied weights)."""
+    counts = collections.Counter(id(p) for m in model.modules() for p in m._parameters.values() if p is not None)
+    return {n for n, m in targets if counts[id(m.weight)] > 1}
+
+
+@contextlib.contextmanager
+def _evaluating(model):
+    """Run ``model`` in eval mode, then give every submodule its own training flag back.
+
+    ``model.train(flag)`` afterwards set one flag on all of them: a Dropout
+    or BatchNorm layer frozen in eval mode inside a training model came back
+    training.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _restore_training(model, flags: dict):
+    """Set the training flags saved by name in ``flags``; a replaced module (and its parts) takes its predecessor's."""
+    for name, m in model.named_modules():  # parents before children
+        if name in flags:
+            m.train(flags[name])
 
 
 def _balanced_factors(n: int, d: int) -> tuple[int, ...]:
@@ -1238,7 +1304,9 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     progress : bool, default True
         Print one line per layer.
     inplace : bool, default False
-        Modify ``model`` itself instead of a deep copy.
+        Modify ``model`` itself instead of a deep copy (with
+        ``sequential=True`` a copy of the original is still made for the
+        paired passes, which need the original layers' inputs).
 
     Returns
     -------
@@ -1254,17 +1322,29 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     ValueError
         For ``param_ratio`` outside (0, 1], include patterns that match
         nothing, calibration that never reaches a target layer, non-finite
-        weights or activations (the layer is named), or a method that needs
-        calibration without it.
+        weights or activations or weights on the 'meta' device (the layer is
+        named), a method that needs calibration without it, or a
+        'sparse_lowrank' ``density`` that leaves no budget for the low-rank
+        part.
+    TypeError
+        For a model that is not a ``torch.nn.Module``, or a single dict
+        batch given as ``calibration`` (wrap it in a list).
 
     Warns
     -----
     UserWarning
-        When a layer's rank would not save parameters (it stays dense) or a
-        convolution's groups cannot be carried (it stays dense).
+        When a layer would not save parameters at its rank or TT ranks, a
+        convolution's groups cannot be carried, or a layer's weight is tied
+        to another module's (each stays dense).
 
     Notes
     -----
+    Training flags are kept per module (a compressed layer takes its
+    predecessor's). A module used under several names is compressed once
+    and the compressed module put at every name; a layer whose weight is
+    tied to another module's stays dense, since compressing it would untie
+    the weights and store more.
+
     The Gram ``X^T X`` of each target layer's inputs is accumulated in
     float64 by forward pre-hooks. 'svd' is LoRD-style one-shot SVD;
     'whitened_svd' is SVD-LLM (Wang et al. 2024); 'asvd' is ASVD (Yuan et al.
@@ -1336,30 +1416,47 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
 
     targets = _select(model, method, include, exclude)
     for name, mod in targets:
+        if mod.weight.is_meta:
+            raise ValueError(f"layer {name} has its weights on the 'meta' device (not loaded); load the "
+                             "weights (e.g. model.to_empty(device=...) and a state_dict) first")
         if not bool(torch.isfinite(mod.weight).all()):
             raise ValueError(f"layer {name} has non-finite weights (NaN/Inf); fix or exclude it")
-    out_model = model if inplace else copy.deepcopy(model)
-    was_training = out_model.training
-    out_model.eval()
-    model_training = model.training
     runner = _Runner(calibration)
     say = print if progress else (lambda *a, **k: None)
+    all_targets, dense = targets, {}
+    for name in sorted(_tied(model, targets)):
+        warnings.warn(f"the weight of layer {name} is tied to another module's; compressing it would untie "
+                      "them and store more, so it stays dense", UserWarning, stacklevel=2)
+        W = next(m for n, m in targets if n == name).weight.detach()
+        dense[name] = _dense_row(name, W.shape, "dense: weight tied to another module", say,
+                                 calibrated=calibration is not None and method != "tucker2")
+    targets = [(n, m) for n, m in targets if n not in dense]
+    # the paired passes of sequential=True need the original model beside the compressed one
+    reference = copy.deepcopy(model) if inplace and sequential else model
+    out_model = model if inplace else copy.deepcopy(model)
+    flags = {name: m.training for name, m in out_model.named_modules()}
+    out_model.eval()
 
+    def finish(rows):
+        _restore_training(out_model, flags)
+        rows = {**dense, **{r.name: r for r in rows}}
+        return out_model, CompressionReport(tuple(rows[n] for n, _ in all_targets), method, rank_allocation,
+                                            param_ratio, factor_form)
+
+    if not targets:
+        return finish([])
     if method == "tucker2":
-        rows = _compress_convs(out_model, targets, param_ratio, say)
-        out_model.train(was_training)
-        return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio, factor_form)
+        return finish(_compress_convs(out_model, targets, param_ratio, say))
 
     # Grams of the original model
     grams = None
     if calibration is not None:
-        model.eval()
-        col = _GramCollector(runner, [(n, model.get_submodule(n)) for n, _ in targets])
-        try:
-            runner.run(model)
-        finally:
-            col.remove()
-            model.train(model_training)
+        with _evaluating(model):
+            col = _GramCollector(runner, [(n, model.get_submodule(n)) for n, _ in targets])
+            try:
+                runner.run(model)
+            finally:
+                col.remove()
         _check_grams(col.grams, col.counts)
         grams = {n: G.numpy() for n, G in col.grams.items()}
 
@@ -1372,7 +1469,15 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     if method in ("whitened_svd", "svd", "asvd", "sparse_lowrank"):
         frac = param_ratio
         if method == "sparse_lowrank":
-            frac = max(param_ratio - 2 * density, 1e-6)  # the residual's values and indices
+            # the residual's values and column indices and its m + 1 row
+            # pointers, per layer; the largest share is set aside for every
+            # layer, so that each (and the total) keeps within the budget
+            frac = param_ratio - max(_sparse_overhead(m, n, density) / (m * n) for m, n in shapes)
+            if not frac * min(m * n / (m + n) for m, n in shapes) >= 1.0:
+                raise ValueError(
+                    f"density={density} leaves no room for a rank-1 part within param_ratio={param_ratio}: "
+                    "the sparse residual's values, column indices and row pointers already take "
+                    f"{param_ratio - frac:.3g} of the weights; lower density or raise param_ratio")
         spectra = []
         if rank_allocation in ("global", "sensitivity"):
             for n, _ in targets:
@@ -1408,7 +1513,10 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         if method == "tt":
             T = _tt_for_budget(W, param_ratio * before)
             if T is None or T.n_params >= before:
-                rows.append(_dense_row(name, W, "dense: no TT ranks save parameters", say))
+                warnings.warn(f"no TT ranks of layer {name} ({m}x{n}) save parameters within param_ratio="
+                              f"{param_ratio}; the layer stays dense", UserWarning, stacklevel=2)
+                rows.append(_dense_row(name, W.shape, "dense: no TT ranks save parameters", say,
+                                       calibrated=G is not None))
                 continue
             new = TTLinear(T.in_shape, T.out_shape, T.ranks, bias=bias is not None,
                            device=mod.weight.device, dtype=mod.weight.dtype)
@@ -1420,13 +1528,15 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
             What, rank, after = T.full(), T.ranks, T.n_params
         else:
             r = ranks[i]
-            if not _saves(m, n, r, factor_form):
+            extra = _sparse_overhead(m, n, density) if method == "sparse_lowrank" else 0
+            if not _saves(m, n, r, factor_form, extra):
                 msg = f"rank {r} of layer {name} ({m}x{n}) would not save parameters; the layer stays dense"
                 warnings.warn(msg, UserWarning, stacklevel=2)
-                rows.append(_dense_row(name, W, "dense: no saving at this rank", say))
+                rows.append(_dense_row(name, W.shape, "dense: no saving at this rank", say,
+                                       calibrated=G is not None))
                 continue
             if sequential:
-                f, out_err = _sequential_factors(model, out_model, runner, name, W, r, damping,
+                f, out_err = _sequential_factors(reference, out_model, runner, name, W, r, damping,
                                                  "asvd" if method == "asvd" else "cholesky")
             else:
                 f = factors_at(name, r, last=True)
@@ -1467,8 +1577,7 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         _set_module(out_model, name, new)
         say(f"[compress_model] {name}: {m}x{n} rank {rank}, {before} -> {after} weights, "
             f"weight err {row.weight_error:.3e}" + ("" if out_err is None else f", output err {out_err:.3e}"))
-    out_model.train(was_training)
-    return out_model, CompressionReport(tuple(rows), method, rank_allocation, param_ratio, factor_form)
+    return finish(rows)
 
 
 def _factorize(method, W, G, r, damping, density):
@@ -1548,9 +1657,14 @@ def _model_outputs(runner, model):
     return outs
 
 
-def _saves(m, n, r, form):
-    """Whether rank ``r`` in ``form`` stores fewer numbers than the dense ``m x n`` weight."""
-    return r < min(m, n) and int(_costs(m, n, form)[r - 1]) < m * n
+def _saves(m, n, r, form, extra=0):
+    """Whether rank ``r`` in ``form`` (plus ``extra`` numbers) stores fewer numbers than the dense ``m x n`` weight."""
+    return r < min(m, n) and int(_costs(m, n, form)[r - 1]) + extra < m * n
+
+
+def _sparse_overhead(m, n, density) -> int:
+    """Numbers the sparse residual of an ``m x n`` layer stores: values, column indices, ``m + 1`` row pointers."""
+    return 2 * max(1, int(round(density * m * n))) + m + 1
 
 
 def _sensitivities(model, out_model, runner, targets, weights, grams, probe, factors_at, form, say):
@@ -1562,12 +1676,8 @@ def _sensitivities(model, out_model, runner, targets, weights, grams, probe, fac
     by the layer's own squared relative output error (weight error without
     calibration Grams). The original weight is put back after each probe.
     """
-    model_training = model.training
-    model.eval()
-    try:
+    with _evaluating(model):
         ref = _model_outputs(runner, model)
-    finally:
-        model.train(model_training)
     den = sum(float(torch.sum(o * o)) for o in ref)
     if not den > 0.0:
         raise ValueError("the model's output on the calibration data is zero; rank_allocation='sensitivity' "
@@ -1603,10 +1713,12 @@ def _sensitivities(model, out_model, runner, targets, weights, grams, probe, fac
     return sens
 
 
-def _dense_row(name, W, status, say):
-    m, n = W.shape
-    say(f"[compress_model] {name}: {m}x{n} kept dense ({status})")
-    return LayerReport(name, (m, n), None, m * n, m * n, 0.0, 0.0, status)
+def _dense_row(name, shape, status, say, *, calibrated):
+    """The report row of a layer kept dense: no error, and an output error only where it is measured."""
+    shape = tuple(int(s) for s in shape)
+    size = math.prod(shape)
+    say(f"[compress_model] {name}: {'x'.join(map(str, shape))} kept dense ({status})")
+    return LayerReport(name, shape, None, size, size, 0.0, 0.0 if calibrated else None, status)
 
 
 def _sequential_factors(model, out_model, runner, name, W, r, damping, scaling):
@@ -1623,14 +1735,12 @@ def _sequential_factors(model, out_model, runner, name, W, r, damping, scaling):
                 raise _StopForward
         return hook
 
-    model_training = model.training
-    model.eval()
-    h = model.get_submodule(name).register_forward_pre_hook(grab("orig"))
-    try:
-        runner.run(model)
-    finally:
-        h.remove()
-        model.train(model_training)
+    with _evaluating(model):
+        h = model.get_submodule(name).register_forward_pre_hook(grab("orig"))
+        try:
+            runner.run(model)
+        finally:
+            h.remove()
     h = out_model.get_submodule(name).register_forward_pre_hook(grab("comp"))
     try:
         runner.run(out_model)
