@@ -87,6 +87,23 @@ def check_dense_size(shape, itemsize: int, max_bytes, *, what: str, instead: str
         )
 
 
+def check_size_pair(value, *, name: str, labels: tuple[str, str] = ("n1", "n2")) -> tuple[int, int]:
+    """Validate a pair of positive ints, such as a matrix shape ``(n1, n2)``.
+
+    ``TypeError`` for a value that is not a sequence or holds a non-int,
+    ``ValueError`` for a sequence of another length or a size below 1; the
+    messages name ``name`` (and ``name[0]``, ``name[1]``).
+    """
+    a, b = labels
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a pair of ints ({a}, {b}), got {type(value).__name__}") from None
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be a pair ({a}, {b}), got {len(pair)} entries: {pair!r}")
+    return (check_int(pair[0], name=f"{name}[0]", minimum=1), check_int(pair[1], name=f"{name}[1]", minimum=1))
+
+
 def check_int(value, *, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """Validate an integer argument within ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

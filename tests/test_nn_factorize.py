@@ -94,6 +94,45 @@ def test_svd_factorize_bad_input():
         svd_factorize(np.ones((4, 4)), rank=2)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-170, 1e170])
+def test_energy_rule_does_not_depend_on_the_scale(scale):
+    # sigma^2 under- or overflowed at 1e-170 / 1e170 and the rank came out 1
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((30, 20)) * np.logspace(0, -3, 20)
+    X = rng.standard_normal((200, 20))
+    G = X.T @ X
+
+    def energy_rank(s, frac=0.9):
+        cum = np.cumsum(s ** 2) / np.sum(s ** 2)
+        return int(np.searchsorted(cum, frac) + 1)
+
+    ref_plain = energy_rank(np.linalg.svd(W, compute_uv=False))
+    Gd = G + 1e-2 * np.trace(G) / 20 * np.eye(20)
+    ref_white = energy_rank(np.linalg.svd(W @ np.linalg.cholesky(Gd), compute_uv=False))
+    assert ref_plain > 1 and ref_white > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert svd_factorize(W * scale, energy=0.9).rank == ref_plain
+        assert whitened_svd(W * scale, G, energy=0.9).rank == ref_white
+
+
+def test_param_ratio_below_rank_one_warns():
+    # rank 1 of a 10 x 10 matrix stores 20 numbers: param_ratio=0.05 (5
+    # numbers) was overshot fourfold without a word
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((10, 10))
+    X = rng.standard_normal((30, 10))
+    for split in (lambda **kw: svd_factorize(W, **kw), lambda **kw: whitened_svd(W, X.T @ X, **kw)):
+        with pytest.warns(UserWarning, match=r"param_ratio=0.05 allows 5 of the 100 numbers .*"
+                                             r"rank 1 already stores 20"):
+            f = split(param_ratio=0.05)
+        assert f.rank == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            g = split(param_ratio=0.2)  # exactly rank 1's 20 numbers: within the budget
+        assert g.rank == 1 and g.n_params <= 0.2 * W.size
+
+
 def test_breakeven_rank():
     for m, n in [(384, 384), (1536, 384), (3, 5), (1, 1)]:
         r = breakeven_rank(m, n)
@@ -184,6 +223,70 @@ def test_whitened_svd_asvd_and_bad_input():
 
 
 
+@pytest.mark.parametrize("c", [1e-50, 1e40])
+def test_whitened_svd_float32_weight_with_a_gram_beyond_float32_range(c):
+    # gram was cast to W's dtype first: 1e-50 underflowed to zero (plain SVD,
+    # silently) and 1e40 overflowed to Inf (LinAlgError)
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((20, 16))
+    X = rng.standard_normal((200, 16)) * np.linspace(0.05, 5, 16)
+    G = X.T @ X
+    Gd = G + 1e-2 * np.trace(G) / 16 * np.eye(16)
+    U, s, _ = np.linalg.svd(W @ np.linalg.cholesky(Gd), full_matrices=False)
+    ref = U[:, :3] @ U[:, :3].T @ W
+    f = whitened_svd(W.astype(np.float32), G * c, rank=3)
+    assert f.left.dtype == np.float32 and f.singular_values.dtype == np.float32
+    np.testing.assert_allclose(f.full(), ref, atol=1e-5 * np.abs(W).max())
+    assert np.abs(ref - svd_factorize(W, rank=3).full()).max() > 0.1  # far from the plain split
+    # the spectrum is that of W S for the Gram matrix as given
+    np.testing.assert_allclose(f.singular_values, s * np.sqrt(c), rtol=1e-4)
+
+
+def test_whitened_svd_rejects_a_gram_that_is_not_psd():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((6, 4))
+    V = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    with pytest.raises(ValueError, match="gram must be positive semi-definite"):
+        whitened_svd(W, -np.eye(4), rank=1)
+    with pytest.raises(ValueError, match="gram must be positive semi-definite"):
+        whitened_svd(W, (V * [1.0, 0.5, 0.2, -1e-3]) @ V.T, rank=1, scaling="asvd")
+    with pytest.raises(ValueError, match="gram must be symmetric"):
+        whitened_svd(W, np.eye(4) + np.triu(np.ones((4, 4)), 1), rank=1)
+    with pytest.raises(ValueError, match="gram must be positive semi-definite"):
+        sparse_plus_lowrank(W, rank=1, density=0.1, gram=-np.eye(4))
+    # Gram matrices with rounding noise, or singular ones, pass: a rank-1 Gram
+    # matrix with a zero eigenvalue turned -2e-9 of the largest, asymmetric at
+    # rounding level, is whitened as its symmetric part (the damping makes it
+    # positive definite)
+    n = 50
+    x = np.ones(n)
+    w = np.zeros(n)
+    w[0], w[1] = 1 / np.sqrt(2), -1 / np.sqrt(2)  # orthogonal to x
+    noisy = np.outer(x, x) - 1e-7 * np.outer(w, w) + 1e-15 * np.triu(rng.standard_normal((n, n)))
+    Wn = rng.standard_normal((8, n))
+    sym = (noisy + noisy.T) / 2
+    U = np.linalg.svd(Wn @ np.linalg.cholesky(sym + 1e-3 * np.trace(sym) / n * np.eye(n)))[0][:, :2]
+    np.testing.assert_allclose(whitened_svd(Wn, noisy, rank=2, damping=1e-3).full(), U @ U.T @ Wn, atol=1e-9)
+
+
+def test_stored_factors_own_their_data():
+    # left was a view of the whole SVD U (64 x 48 for a rank-4 split), and
+    # the TT cores views of their unfoldings' U: the results kept them alive
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((64, 48))
+    X = rng.standard_normal((100, 48))
+    f = whitened_svd(W, X.T @ X, rank=4, damping=0.0)
+    for a in (f.left, f.right):
+        assert a.base is None or a.base.size == a.size
+    assert f.left.flags.c_contiguous
+    U = np.linalg.svd(W @ np.linalg.cholesky(X.T @ X), full_matrices=False)[0][:, :4]
+    np.testing.assert_allclose(f.full(), U @ U.T @ W, atol=1e-10 * np.abs(W).max())
+    T = tt_matrix(rng.standard_normal((64, 64)), (8, 8), (8, 8), ranks=2)
+    for G in T.cores:
+        assert G.base is None or G.base.size == G.size
+    np.testing.assert_allclose(T.full(), _tt_dense(T.cores, T.in_shape, T.out_shape), atol=1e-12)
+
+
 @pytest.mark.parametrize("make", ["svd", "cholesky", "asvd"])
 def test_truncate_equals_the_split_computed_at_that_rank(make):
     rng = np.random.default_rng(5)
@@ -246,6 +349,41 @@ def test_sparse_plus_lowrank_beats_svd_and_is_consistent():
     assert np.linalg.norm(W - g.full()) < e_svd
 
 
+def _godec(W, rank, nnz, sweeps):
+    """Reference GoDec: alternate the best rank-``rank`` fit of ``W - S`` and the ``nnz`` largest residuals."""
+    S = np.zeros_like(W)
+    for _ in range(sweeps):
+        U, s, Vt = np.linalg.svd(W - S, full_matrices=False)
+        L = (U[:, :rank] * s[:rank]) @ Vt[:rank]
+        R = W - L
+        keep = np.argsort(-np.abs(R).ravel())[:nnz]
+        S = np.zeros_like(W)
+        S.flat[keep] = R.flat[keep]
+    return L + S
+
+
+def test_sparse_plus_lowrank_alternates_until_the_error_stalls():
+    # prev_err started at inf and inf - err <= 1e-9 inf held: one pass only,
+    # whatever max_iter (error 10.88 where GoDec reaches 1.5e-5)
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
+    spikes = rng.choice(W.size, 30, replace=False)
+    W.flat[spikes] += rng.choice([-5.0, 5.0], 30)
+    nnz = round(0.03 * W.size)
+    errs = []
+    for k in (1, 2, 3, 5, 8):
+        f = sparse_plus_lowrank(W, rank=4, density=0.03, max_iter=k)
+        np.testing.assert_allclose(f.full(), _godec(W, 4, nnz, k), atol=1e-9 * np.abs(W).max())
+        errs.append(np.linalg.norm(W - f.full()))
+    # documented: no alternation raises the error (gram=None)
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(errs, errs[1:]))
+    assert errs[-1] < 0.5 * errs[0]
+    f = sparse_plus_lowrank(W, rank=4, density=0.03)
+    ref = np.linalg.norm(W - _godec(W, 4, nnz, 50))
+    assert ref < 1e-4 * np.linalg.norm(W)
+    assert np.linalg.norm(W - f.full()) <= 1.01 * ref
+
+
 def test_sparse_plus_lowrank_bad_input():
     W = np.ones((5, 4))
     with pytest.raises(ValueError, match=r"density must lie in \(0, 1\)"):
@@ -264,6 +402,26 @@ def test_vbmf_rank_finds_planted_rank():
         A = rng.standard_normal((50, r)) @ rng.standard_normal((r, 70)) * 3
         assert vbmf_rank(A + 0.3 * rng.standard_normal((50, 70))) == r
         assert vbmf_rank((A + 0.3 * rng.standard_normal((50, 70))).T) == r
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e170, 2.0 ** -900, 2.0 ** 900])
+def test_vbmf_rank_and_auto_tucker_ranks_do_not_depend_on_the_scale(scale):
+    # the squared singular values under- or overflowed: rank 1 at 1e-170,
+    # scipy's "bounds must be finite" at 1e170
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 5)) @ rng.standard_normal((5, 80)) + 0.1 * rng.standard_normal((60, 80))
+    assert vbmf_rank(A) == 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert vbmf_rank(A * scale) == 5
+        assert vbmf_rank((A * scale).T) == 5
+    core = rng.standard_normal((3, 2, 3, 3))
+    K = np.einsum("abyx,oa,ib->oiyx", core, rng.standard_normal((10, 3)), rng.standard_normal((6, 2)))
+    K = K + 1e-3 * rng.standard_normal(K.shape)
+    base = tucker2_conv(K)
+    f = tucker2_conv(K * scale)
+    assert base.ranks == f.ranks == (3, 2)
+    np.testing.assert_allclose(f.full() / scale, base.full(), atol=1e-9 * np.abs(K).max())
 
 
 def test_tucker2_conv_exact_and_truncated():
@@ -285,6 +443,23 @@ def test_tucker2_conv_exact_and_truncated():
     U1 = np.linalg.svd(np.moveaxis(K2, 1, 0).reshape(6, -1), full_matrices=False)[0][:, :3]
     P = np.einsum("oa,pa,ib,jb,pjyx->oiyx", U0, U0, U1, U1, K2)
     assert np.linalg.norm(K2 - h.full()) <= np.linalg.norm(K2 - P) * (1 + 1e-12)
+
+
+def test_tucker2_conv_max_iter_zero_returns_the_st_hosvd_start():
+    # max_iter=0 ran one HOOI sweep all the same (max(max_iter, 1) was passed on)
+    rng = np.random.default_rng(0)
+    K = rng.standard_normal((8, 6, 3, 3))
+    f0 = tucker2_conv(K, ranks=(4, 2), max_iter=0)
+    f1 = tucker2_conv(K, ranks=(4, 2), max_iter=1)
+    # ST-HOSVD truncates the largest reduction first: mode 1 (6 -> 2), then
+    # mode 0 (8 -> 4) of the projected kernel; the spatial modes keep full rank
+    U1 = np.linalg.svd(np.moveaxis(K, 1, 0).reshape(6, -1), full_matrices=False)[0][:, :2]
+    K1 = np.einsum("oiyx,ib->obyx", K, U1)
+    U0 = np.linalg.svd(K1.reshape(8, -1), full_matrices=False)[0][:, :4]
+    ref = np.einsum("oa,pa,pbyx,ib->oiyx", U0, U0, K1, U1)
+    np.testing.assert_allclose(f0.full(), ref, atol=1e-10 * np.abs(K).max())
+    e0, e1 = np.linalg.norm(K - f0.full()), np.linalg.norm(K - f1.full())
+    assert e1 < e0 * (1 - 1e-6)  # the sweep improves on the start, so they differ
 
 
 def _tucker2_reference(K, r_out, r_in, sweeps=200):
@@ -343,6 +518,26 @@ def test_cp_conv_recovers_exact_cp_kernel():
     assert f.n_params == 3 * (8 + 5 + 3 + 3)
 
 
+def test_cp_conv_does_not_depend_on_the_scale():
+    # at K * 1e-170 the factors collapsed to zero while history[-1] said 0.0
+    # (the true relative error was 1.0); at 1e170 the SVD in pinv failed
+    rng = np.random.default_rng(0)
+    K = np.einsum("ar,br,cr,dr->abcd", *[rng.standard_normal((n, 2)) for n in (6, 5, 3, 3)])
+    base = cp_conv(K, rank=2, random_state=0)
+    for scale in (2.0 ** -560, 2.0 ** 560):
+        # a power of two changes no rounding: the same sweeps, the factors scaled
+        f = cp_conv(K * scale, rank=2, random_state=0)
+        assert f.history == base.history
+        np.testing.assert_allclose(f.full() / scale, base.full(), rtol=1e-12, atol=1e-14 * np.abs(K).max())
+    for scale in (1e-170, 1e170):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            f = cp_conv(K * scale, rank=2, random_state=0)
+        true = np.linalg.norm(f.full() / scale - K) / np.linalg.norm(K)
+        assert true < 1e-8
+        assert f.history[-1] == pytest.approx(true, abs=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # tensor train
 # ---------------------------------------------------------------------------
@@ -372,6 +567,33 @@ def test_tt_matrix_respects_error_bound(seed, rtol):
     dense = _tt_dense(T.cores, T.in_shape, T.out_shape)
     assert np.linalg.norm(W - dense) <= rtol * np.linalg.norm(W) * (1 + 1e-12)
     np.testing.assert_allclose(T.full(), dense, atol=1e-12 * np.abs(W).max() + 1e-14)
+
+
+def test_tt_matrix_finds_exact_ranks_in_float32():
+    # the rank floor used float64's eps on float32 singular values: (16, 16) for (2, 2)
+    rng = np.random.default_rng(0)
+    ins = outs = (4, 4, 4)
+    bonds = (1, 2, 2, 1)
+    cores = [rng.standard_normal((bonds[k], outs[k], ins[k], bonds[k + 1])) for k in range(3)]
+    W = _tt_dense(cores, ins, outs).astype(np.float32)
+    T = tt_matrix(W, ins, outs)
+    assert T.ranks == (2, 2) and T.n_params == 2 * 16 + 2 * 16 * 2 + 2 * 16
+    assert all(G.dtype == np.float32 for G in T.cores)
+    np.testing.assert_allclose(_tt_dense(T.cores, ins, outs), W, atol=1e-5 * np.abs(W).max())
+
+
+@pytest.mark.parametrize("scale", [1e170, 1e-170, 2.0 ** 600, 2.0 ** -600])
+def test_tt_matrix_rtol_bound_holds_at_any_scale(scale):
+    # ||W|| overflowed at 1e170 (ranks (1, 1), error 0.78 > rtol) and
+    # underflowed at 1e-170 (nothing truncated)
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((24, 18)) * np.logspace(0, -2, 18)
+    base = tt_matrix(W, (3, 3, 2), (2, 3, 4), rtol=0.3)
+    T = tt_matrix(W * scale, (3, 3, 2), (2, 3, 4), rtol=0.3)
+    assert T.ranks == base.ranks
+    dense = _tt_dense(T.cores, T.in_shape, T.out_shape) / scale
+    assert np.linalg.norm(W - dense) <= 0.3 * np.linalg.norm(W)
+    np.testing.assert_allclose(dense, base.full(), atol=1e-12 * np.abs(W).max())
 
 
 def test_tt_matrix_bad_input():
@@ -445,6 +667,23 @@ def test_interpolative_form_array_api():
     g = interpolative_form(f)
     assert isinstance(g.coef, type(f.left)) and isinstance(g.full(), type(f.left))
     np.testing.assert_allclose(np.asarray(g.full()), svd_factorize(W, rank=3).full(), atol=1e-12)
+
+
+def test_interpolative_form_promotes_integer_factors():
+    # the coefficients were cast back to the factors' integer dtype: coef [[0 0]]
+    for left, right in ((np.array([[1, 2], [3, 4], [5, 7]]), np.array([[1, 0, 1], [0, 1, 1]])),
+                        (np.array([[True, False], [True, True], [False, True]]), np.eye(2, 3, dtype=bool))):
+        f = LowRankFactors(left, right, np.ones(2))
+        g = interpolative_form(f)
+        assert g.coef.dtype == np.float64 and g.skeleton.dtype == np.float64
+        P = left.astype(float) @ right.astype(float)
+        np.testing.assert_allclose(g.skeleton, P[g.rows], atol=1e-12)
+        np.testing.assert_allclose(g.coef @ g.skeleton, P[g.others], atol=1e-12)
+        np.testing.assert_allclose(g.full(), P, atol=1e-12)
+    # the integer example by hand: row 1 = -1/3 row 0 + 2/3 row 2 (rows 0 and 2 kept)
+    g = interpolative_form(LowRankFactors(np.array([[1, 2], [3, 4], [5, 7]]), np.eye(2, dtype=int), np.ones(2)))
+    if list(g.rows) == [0, 2]:
+        np.testing.assert_allclose(g.coef, [[-1 / 3, 2 / 3]], atol=1e-12)
 
 
 def test_interpolative_form_bad_input():
@@ -531,6 +770,44 @@ def test_allocate_bad_input():
         allocate_ranks([np.ones(3)], 0.5, "greedy", shapes=[(3, 3)])
     with pytest.raises(ValueError, match="got 2 spectra but 1 shapes"):
         allocate_ranks([np.ones(3)] * 2, 0.5, shapes=[(3, 3)])
+
+
+def test_allocate_global_does_not_depend_on_the_scale_of_each_spectrum():
+    # sigma^2 under- or overflowed: [1, 1] at 1e-170 (nothing to gain),
+    # [16, 16] with NaN keys at 1e170, against [3, 29] at scale 1
+    steep, flat = 0.5 ** np.arange(64), np.ones(64)
+    shapes = [(64, 64)] * 2
+    assert allocate_ranks([steep, flat], 0.5, "global", shapes=shapes) == [3, 29]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for a, b in ((1e-170, 1e-170), (1e170, 1e170), (1e-170, 1e170), (1e170, 2.0 ** -1000)):
+            assert allocate_ranks([steep * a, flat * b], 0.5, "global", shapes=shapes) == [3, 29]
+
+
+@pytest.mark.parametrize("spectra, shapes, strategy, error, match", [
+    ([np.ones(3), np.ones(64)], [(64, 64)] * 2, "global", ValueError,
+     r"spectra\[0\] has 3 singular values, but its 64 x 64 layer has min\(m, n\) = 64"),
+    ([np.ones(3)], [(64, 64)], "uniform", ValueError, r"spectra\[0\] has 3 singular values"),
+    ([np.zeros(0)], [(8, 8)], "global", ValueError, r"spectra\[0\] has 0 singular values"),
+    ([np.full(8, np.nan), np.ones(8)], [(8, 8)] * 2, "global", ValueError,
+     r"spectra\[0\] must hold finite, non-negative singular values"),
+    ([np.ones(8), -np.ones(8)], [(8, 8)] * 2, "uniform", ValueError, r"spectra\[1\] must hold finite"),
+    ([np.ones(3)], [(0, 3)], "uniform", ValueError, r"shapes\[0\]\[0\] must be >= 1, got 0"),
+    ([np.ones(3)], [(3, -3)], "uniform", ValueError, r"shapes\[0\]\[1\] must be >= 1, got -3"),
+    ([np.ones(3)], [(3.9, 3.9)], "uniform", TypeError, r"shapes\[0\]\[0\] must be an int, got float"),
+    ([np.ones(3)], [(3,)], "uniform", ValueError, r"shapes\[0\] must be a pair \(m, n\), got 1 entries"),
+    ([np.ones(3)], [5], "uniform", TypeError, r"shapes\[0\] must be a pair of ints \(m, n\), got int"),
+])
+def test_allocate_rejects_bad_spectra_and_shapes(spectra, shapes, strategy, error, match):
+    # short spectra were zero-padded, shapes (0, 3) and (-3, 3) gave ranks 0
+    # and -3, (3.9, 3.9) was cut to 3, NaN spectra went through
+    with pytest.raises(error, match=match):
+        allocate_ranks(spectra, 0.5, strategy, shapes=shapes)
+
+
+def test_allocate_uniform_needs_no_spectra():
+    # the uniform split does not read the spectra: empty ones stand for none
+    assert allocate_ranks([np.zeros(0)] * 2, 0.5, shapes=[(64, 64), (np.int64(128), 32)]) == [16, 12]
 
 
 # ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._array import check_random_state, to_numpy
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_size_pair
 
 __all__ = ["Observations", "check_observations", "train_test_split", "kfold_splits"]
 
@@ -163,15 +163,7 @@ def _as_1d(x, name: str) -> np.ndarray:
 
 
 def _check_shape(shape) -> tuple[int, int]:
-    try:
-        shape = tuple(shape)
-    except TypeError:
-        raise TypeError(f"shape must be a pair of ints (n1, n2), got {type(shape).__name__}") from None
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (n1, n2), got {shape}")
-    n1 = check_int(shape[0], name="shape[0]", minimum=1)
-    n2 = check_int(shape[1], name="shape[1]", minimum=1)
-    return n1, n2
+    return check_size_pair(shape, name="shape")
 
 
 def _check_index(a: np.ndarray, name: str, size: int, axis: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .._array import to_numpy
-from .._validation import check_choice
+from .._validation import check_choice, check_size_pair
 
 __all__ = ["allocate_ranks"]
 
@@ -22,9 +22,12 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     Parameters
     ----------
     spectra : sequence of 1-D arrays
-        Singular values of each layer (descending), ideally of the whitened
-        weight ``W S`` so that the discarded tail is the calibrated output
-        error (see :func:`tensorapprox.nn.whitened_svd`).
+        Singular values of each layer (descending, finite, non-negative),
+        ideally of the whitened weight ``W S`` so that the discarded tail is
+        the calibrated output error (see :func:`tensorapprox.nn.whitened_svd`).
+        Each needs ``min(m, n)`` values at least; only 'global' reads them,
+        so 'uniform' also accepts empty ones. Only relative energies count,
+        so scaling a spectrum changes nothing.
     budget : float in (0, 1]
         Fraction of the total dense parameter count ``sum m_i n_i`` to keep.
     strategy : {'uniform', 'global'}
@@ -36,7 +39,7 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
         of that ratio, every layer keeps rank >= 1, and a layer that reaches
         its break-even rank may be bought whole (kept dense, cost ``m_i n_i``).
     shapes : sequence of (m, n)
-        Weight shapes, one per spectrum.
+        Weight shapes, one per spectrum: pairs of positive ints.
     weights : sequence of float, optional
         'global' only: how much a unit of each layer's squared relative error
         costs the model, e.g. the measured sensitivity of the model's output
@@ -61,8 +64,12 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     Raises
     ------
     ValueError
-        If ``budget`` is outside (0, 1], lengths disagree, a spectrum is too
-        short for its shape, or a weight is negative or not finite.
+        If ``budget`` is outside (0, 1], lengths disagree, a shape has a
+        size below 1, a spectrum holds NaN, Inf or negative values, a
+        spectrum is too short for its shape (empty ones pass with 'uniform'),
+        or a weight is negative or not finite.
+    TypeError
+        If ``budget`` is not a real number or a shape is not a pair of ints.
 
     Notes
     -----
@@ -96,12 +103,18 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     if not 0.0 < budget <= 1.0:
         raise ValueError(f"budget must lie in (0, 1] (the fraction of parameters kept), got {budget}")
     spectra = [np.asarray(to_numpy(s), dtype=np.float64).ravel() for s in spectra]
-    shapes = [(int(m), int(n)) for m, n in shapes]
+    shapes = [check_size_pair(shape, name=f"shapes[{i}]", labels=("m", "n")) for i, shape in enumerate(shapes)]
     if len(spectra) != len(shapes):
         raise ValueError(f"got {len(spectra)} spectra but {len(shapes)} shapes; give one shape per spectrum")
     for i, (s, (m, n)) in enumerate(zip(spectra, shapes)):
-        if s.size < min(m, n):
-            spectra[i] = np.concatenate([s, np.zeros(min(m, n) - s.size)])
+        if not np.all(np.isfinite(s)) or np.any(s < 0):
+            raise ValueError(f"spectra[{i}] must hold finite, non-negative singular values")
+        # a short spectrum would read as zeros in its tail: the global
+        # allocation would see nothing to gain in ranks it has no values for.
+        # 'uniform' does not read the spectra, so an empty one stands for none
+        if s.size < min(m, n) and (strategy == "global" or s.size > 0):
+            raise ValueError(f"spectra[{i}] has {s.size} singular values, but its {m} x {n} layer has "
+                             f"min(m, n) = {min(m, n)}; pass the full spectrum")
     if weights is None:
         weights = np.ones(len(shapes))
     else:
@@ -156,7 +169,11 @@ def _global(spectra, shapes, budget, weights, costs):
     for i, ((m, n), c) in enumerate(zip(shapes, costs)):
         left -= int(c[0])
         caps.append(max(1, int(np.searchsorted(c[:-1], m * n, side="left"))))
-        e = spectra[i] ** 2
+        # only the relative energies sigma_k^2 / sum sigma^2 enter: squaring
+        # sigma / sigma_1 keeps them from under- or overflowing at any scale
+        s = spectra[i]
+        top = float(s.max()) if s.size else 0.0
+        e = (s / top) ** 2 if top > 0.0 else np.zeros_like(s)
         energies.append((e, float(e.sum())))
     heap = []
 

@@ -864,7 +864,7 @@ def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
     -------
     InterpolativeFactors
         On the factors' array namespace and dtype (computed in float64 on
-        the host).
+        the host); integer or boolean factors give float64.
 
     Raises
     ------
@@ -892,6 +892,11 @@ def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
         raise TypeError(f"factors must be a LowRankFactors (with left and right), got {type(factors).__name__}")
     xp = get_namespace(factors.left)
     dtype = factors.left.dtype
+    if not all(xp.isdtype(a.dtype, "real floating") for a in (factors.left, factors.right)):
+        # integer or boolean factors (LowRankFactors stores what it is given):
+        # the coefficients are fractions, so the result is float64, as for any
+        # integer input of the package; casting back would truncate them
+        dtype = xp.float64
     L = np.asarray(to_numpy(factors.left), dtype=np.float64)
     R = np.asarray(to_numpy(factors.right), dtype=np.float64)
     if L.ndim != 2 or R.ndim != 2 or L.shape[1] != R.shape[0]:
@@ -946,14 +951,24 @@ def _rank_from(sigma, m, n, rank, energy, param_ratio) -> int:
         return check_int(rank, name="rank", minimum=1, maximum=kmax)
     if energy is not None:
         energy = _check_fraction(energy, "energy")
-        s2 = to_numpy(sigma).astype(np.float64) ** 2
-        total = float(s2.sum())
-        if total == 0.0:
+        s = to_numpy(sigma).astype(np.float64)
+        top = float(s.max()) if s.size else 0.0
+        if top == 0.0:
             return 1
-        cum = np.cumsum(s2) / total
+        # energy fractions do not depend on the scale: squaring sigma / sigma_1
+        # instead of sigma keeps them from under- or overflowing (1e-170, 1e170)
+        s2 = (s / top) ** 2
+        cum = np.cumsum(s2) / float(s2.sum())
         return int(min(kmax, max(1, np.searchsorted(cum, energy - 1e-15) + 1)))
     param_ratio = _check_fraction(param_ratio, "param_ratio")
-    return int(min(kmax, max(1, math.floor(param_ratio * m * n / (m + n)))))
+    r = math.floor(param_ratio * m * n / (m + n))
+    if r < 1:
+        # a split needs rank 1 at least, which may store more than the budget
+        warnings.warn(
+            f"param_ratio={param_ratio} allows {param_ratio * m * n:.4g} of the {m * n} numbers of a "
+            f"{m} x {n} matrix, but rank 1 already stores {m + n}; rank 1 is used, above the budget",
+            UserWarning, stacklevel=3)
+    return int(min(kmax, max(1, r)))
 
 
 def _warn_no_saving(r, m, n):
@@ -968,6 +983,49 @@ def _split(xp, U, s, Vt, r):
     """Balanced factors ``U sqrt(s)``, ``sqrt(s) Vt`` at rank ``r``."""
     root = xp.sqrt(s[:r])
     return U[:, :r] * root[None, :], root[:, None] * Vt[:r, :]
+
+
+def _pow2_exponent(xp, A) -> int:
+    """``e`` with ``max|A|`` in ``[2^(e-1), 2^e)``; 0 for a zero array.
+
+    Dividing by ``2^e`` is exact and brings the largest entry into
+    ``[1/2, 1)``, so sums of squares of the scaled array neither overflow nor
+    underflow whatever the magnitude of ``A``.
+    """
+    m = float(xp.max(xp.abs(A))) if math.prod(A.shape) else 0.0
+    return math.frexp(m)[1] if m > 0.0 else 0
+
+
+def _times_pow2(xp, A, e: int):
+    """``A * 2^e`` in ``A``'s dtype, exact wherever the result is a normal number.
+
+    Applied in steps whose factors are representable in that dtype (``2^e``
+    alone may not be, e.g. ``2^200`` in float32, or ``2^1074`` in any
+    dtype); the steps all go one way, so an intermediate overflows or
+    underflows only where the result does.
+    """
+    big = math.frexp(float(xp.finfo(A.dtype).max))[1] - 1  # 1023 for float64, 127 for float32
+    with np.errstate(over="ignore", under="ignore"):
+        while e != 0:
+            step = max(-big, min(big, e))
+            A = A * 2.0 ** step
+            e -= step
+    return A
+
+
+def _owned(xp, a):
+    """``a``, or a copy when it is a view into a larger array.
+
+    A slice of a full SVD factor keeps the whole factor alive; the stored
+    factors of a result own just their data. A numpy or cupy array that owns
+    its data, or views a buffer of its own size, is returned as it is.
+    """
+    if isinstance(a, np.ndarray) or type(a).__module__.startswith("cupy"):
+        base = a.base
+        if base is None or int(getattr(base, "size", -1)) == int(a.size):
+            return a
+        return a.copy()
+    return xp.asarray(a, copy=True)
 
 
 # ---------------------------------------------------------------------------
@@ -987,7 +1045,8 @@ def svd_factorize(W, rank=None, energy=None, param_ratio=None) -> LowRankFactors
         Keep the smallest rank holding this fraction of ``||W||_F^2``.
     param_ratio : float in (0, 1], optional
         Keep at most this fraction of the ``m n`` numbers:
-        ``rank = floor(param_ratio m n / (m + n))``.
+        ``rank = floor(param_ratio m n / (m + n))``, but at least 1 (with a
+        warning when rank 1 already exceeds the budget).
         Give exactly one of ``rank``, ``energy`` and ``param_ratio``.
 
     Returns
@@ -1005,7 +1064,9 @@ def svd_factorize(W, rank=None, energy=None, param_ratio=None) -> LowRankFactors
     Warns
     -----
     UserWarning
-        When the rank stores at least ``m n`` numbers (no saving).
+        When the rank stores at least ``m n`` numbers (no saving), or when
+        ``param_ratio m n < m + n``: even rank 1 stores more than the budget,
+        and rank 1 is used.
 
     Notes
     -----
@@ -1060,6 +1121,89 @@ def _whitening(xp, gram, damping):
     return V * xp.sqrt(evals)[None, :]
 
 
+def _check_psd(xp, G):
+    """``(G + G^T) / 2``; ``ValueError`` unless ``G`` (square, finite) is symmetric positive semi-definite up to rounding.
+
+    ``G`` is scaled to a largest entry near 1. Rounding noise (a Gram matrix
+    summed in another order, a singular one whose zero eigenvalues come out
+    slightly negative) stays far below ``sqrt(eps)`` of the largest entry or
+    eigenvalue, so that is the tolerance: only a matrix that is clearly not
+    a Gram matrix is refused.
+    """
+    n = int(G.shape[0])
+    tol = math.sqrt(float(xp.finfo(G.dtype).eps))
+    big = float(xp.max(xp.abs(G)))
+    if big == 0.0:
+        return G  # no activation at all
+    asym = float(xp.max(xp.abs(G - G.T)))
+    if asym > tol * big:
+        raise ValueError(f"gram must be symmetric (a Gram matrix X^T X); gram - gram.T reaches "
+                         f"{asym / big:.3g} of gram's largest entry")
+    G = 0.5 * (G + G.T)
+    diag = xp.linalg.diagonal(G)
+    dmax = float(xp.max(diag))
+    if dmax > 0.0 and float(xp.min(diag)) >= 0.0:
+        # the cheap test first: a Cholesky factor of G + tol max(diag) I exists
+        # when no eigenvalue is below -tol max(diag) >= -tol max|eigenvalue|
+        try:
+            L = xp.linalg.cholesky(G + (tol * dmax) * xp.eye(n, dtype=G.dtype))
+            if bool(xp.all(xp.isfinite(L))):
+                return G
+        except Exception:  # numpy's LinAlgError and its array-API cousins
+            pass
+    ev = xp.linalg.eigvalsh(G)
+    top = float(xp.max(xp.abs(ev)))
+    low = float(xp.min(ev))
+    if low < -tol * top:
+        raise ValueError(f"gram must be positive semi-definite (a Gram matrix X^T X); its smallest "
+                         f"eigenvalue is {low / top:.3g} times its largest in magnitude")
+    return G
+
+
+def _prepare_gram(xp, gram, n, dtype):
+    """``(G, q)``: the checked, symmetrized ``gram * 2^(-2q)`` in ``dtype``.
+
+    The scaling is done in ``gram``'s own precision, before the cast to the
+    weight's dtype: a float64 Gram matrix beyond float32's range would
+    underflow to zero (silently, plain SVD) or overflow to Inf in a float32
+    weight's dtype. The whitened split does not depend on the scale of
+    ``gram``; the spectrum of ``W S`` scales with ``2^q`` (see
+    :func:`_whitened_spectrum`).
+    """
+    gram = check_tensor(gram, name="gram", min_ndim=2)
+    if tuple(gram.shape) != (n, n):
+        raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
+    q = _pow2_exponent(xp, gram) // 2
+    G = _check_psd(xp, _times_pow2(xp, gram, -2 * q))
+    return xp.astype(G, dtype), q
+
+
+def _whitened_spectrum(xp, W, G, q, damping, scaling, alpha):
+    """``(U, s)``: the SVD ``W S = U diag(s) V^T`` for the Gram matrix ``G 2^(2q)``.
+
+    ``G`` comes from :func:`_prepare_gram`; ``s`` is scaled back to the
+    Gram matrix as given (``S`` scales with ``2^q``, the ASVD scaling with
+    ``2^(q alpha)``).
+    """
+    n = int(G.shape[0])
+    if scaling == "asvd":
+        d = xp.clip(xp.linalg.diagonal(G), 0.0, None)
+        scale = float(xp.sum(d)) / n
+        if scale > 0:
+            WS = W * ((d + max(damping, 1e-12) * scale) ** (alpha / 2))[None, :]
+            shift = q * alpha
+        else:
+            WS, shift = W, 0.0  # no activation energy: nothing to scale with
+    else:
+        S = _whitening(xp, G, damping)
+        WS, shift = (W, 0.0) if S is None else (W @ S, float(q))
+    U, s, _ = xp.linalg.svd(WS, full_matrices=False)
+    whole = math.floor(shift)
+    if shift != whole:
+        s = s * 2.0 ** (shift - whole)
+    return U, _times_pow2(xp, s, whole)
+
+
 def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: float = 1e-2,
                  scaling: str = "cholesky", alpha: float = 0.5) -> LowRankFactors:
     """Activation-aware (calibrated) low-rank split of a weight.
@@ -1104,7 +1248,16 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     Raises
     ------
     ValueError
-        If ``W`` or ``gram`` holds NaN/Inf, or their shapes disagree.
+        If ``W`` or ``gram`` holds NaN/Inf, their shapes disagree, or
+        ``gram`` is clearly not symmetric positive semi-definite (an
+        asymmetry, or a negative eigenvalue, beyond ``sqrt(eps)`` of its
+        largest entry or eigenvalue, far above rounding).
+
+    Warns
+    -----
+    UserWarning
+        As :func:`svd_factorize`: when the rank saves no parameters, or
+        ``param_ratio`` is below what rank 1 stores.
 
     Notes
     -----
@@ -1115,7 +1268,10 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     SVD-LLM (Wang et al. 2024, Theorem 3.2) in the output-feature form of
     MoDeGPT (Lin et al. 2024) and the CTR view of calibrated low-rank
     compression. ``scaling='asvd'`` follows ASVD (Yuan et al. 2023, Sec. 3.2).
-    The optimality holds for the damped Gram matrix; with ``damping=0`` the
+    The split does not depend on the scale of ``gram``: it is normalized by a
+    power of two in its own precision before it meets ``W``'s dtype, so a
+    float64 Gram matrix beyond float32's range still whitens a float32
+    weight. The optimality holds for the damped Gram matrix; with ``damping=0`` the
     output error on the calibration data is never above plain SVD's at the
     same rank.
 
@@ -1136,26 +1292,14 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     W = _check_matrix(W)
     xp = get_namespace(W)
     m, n = (int(s) for s in W.shape)
-    gram = check_tensor(gram, name="gram", min_ndim=2)
-    if tuple(gram.shape) != (n, n):
-        raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
+    G, q = _prepare_gram(xp, gram, n, W.dtype)
     damping = check_positive_float(damping, name="damping", allow_zero=True)
     check_choice(scaling, name="scaling", choices=("cholesky", "asvd"))
     alpha = check_positive_float(alpha, name="alpha", allow_zero=True)
-    gram = xp.astype(gram, W.dtype)
-    gram = 0.5 * (gram + gram.T)
-    if scaling == "asvd":
-        d = xp.clip(xp.linalg.diagonal(gram), 0.0, None)
-        scale = float(xp.sum(d)) / n
-        d = d + max(damping, 1e-12) * scale if scale > 0 else xp.ones_like(d)
-        WS = W * (d ** (alpha / 2))[None, :]
-    else:
-        S = _whitening(xp, gram, damping)
-        WS = W if S is None else W @ S
-    U, s, _ = xp.linalg.svd(WS, full_matrices=False)
+    U, s = _whitened_spectrum(xp, W, G, q, damping, scaling, alpha)
     r = _rank_from(s, m, n, rank, energy, param_ratio)
     _warn_no_saving(r, m, n)
-    left = U[:, :r]
+    left = _owned(xp, U[:, :r])
     return LowRankFactors(left, left.T @ W, s)
 
 
@@ -1183,7 +1327,8 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
         Damping of the whitening (see :func:`whitened_svd`).
     max_iter : int, default 50
         Most alternations; each keeps the error of the previous one or lowers
-        it (with ``gram=None``); they stop when the error stalls.
+        it (with ``gram=None``); they stop earlier once an alternation lowers
+        the error ``||W - L R - S||_F`` by less than ``1e-9`` of itself.
 
     Returns
     -------
@@ -1199,7 +1344,8 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
     ValueError
         If ``W`` is not a finite 2-D matrix, ``rank`` is outside
         ``[1, min(W.shape)]``, ``density`` is outside its range,
-        ``max_iter < 1`` or ``gram`` does not match ``W``'s input features.
+        ``max_iter < 1``, or ``gram`` does not match ``W``'s input features
+        or is not positive semi-definite (see :func:`whitened_svd`).
 
     Notes
     -----
@@ -1232,10 +1378,11 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
     nnz = max(1, int(round(density * m * n)))
     weight = None
     if gram is not None:
-        gram = check_tensor(gram, name="gram", min_ndim=2)
-        if tuple(gram.shape) != (n, n):
-            raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
-        weight = xp.sqrt(xp.clip(xp.linalg.diagonal(xp.astype(gram, W.dtype)), 0.0, None))[None, :]
+        # checked and scaled once, not at every alternation; the scores only
+        # rank the entries, so the scaled diagonal serves as well
+        G, q = _prepare_gram(xp, gram, n, W.dtype)
+        damping = check_positive_float(damping, name="damping", allow_zero=True)
+        weight = xp.sqrt(xp.clip(xp.linalg.diagonal(G), 0.0, None))[None, :]
     S = xp.zeros_like(W)
     idx = None
     prev_err = math.inf
@@ -1243,9 +1390,9 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
         if gram is None:
             f = svd_factorize(W - S, rank=rank) if rank * (m + n) < m * n else _nowarn_svd(W - S, rank)
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                f = whitened_svd(W - S, gram, rank=rank, damping=damping)
+            U, s = _whitened_spectrum(xp, W - S, G, q, damping, "cholesky", 0.5)
+            left = _owned(xp, U[:, :rank])
+            f = LowRankFactors(left, left.T @ (W - S), s)
         Rz = W - f.full()
         score = xp.abs(Rz) if weight is None else xp.abs(Rz) * weight
         order = xp.argsort(xp.reshape(score, (-1,)), descending=True)
@@ -1255,7 +1402,9 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
         S = xp.where(xp.reshape(mask, (m, n)), Rz, xp.zeros_like(Rz))
         idx = new_idx
         err = float(xp.linalg.vector_norm(Rz - S))
-        if prev_err - err <= 1e-9 * prev_err:
+        # stop once the error stalls: it gains less than 1e-9 of itself (the
+        # first pass has no previous error to compare with: inf - err is not a stall)
+        if err == 0.0 or (math.isfinite(prev_err) and prev_err - err <= 1e-9 * prev_err):
             break
         prev_err = err
     rows = idx // n
@@ -1306,7 +1455,8 @@ def vbmf_rank(M) -> int:
     Returns
     -------
     int
-        The estimated rank, at least 1.
+        The estimated rank, at least 1; the same for ``M`` and ``c M`` at
+        any scale ``c > 0``.
 
     Raises
     ------
@@ -1330,6 +1480,10 @@ def vbmf_rank(M) -> int:
     if M.shape[0] > M.shape[1]:
         M = M.T
     L, Mdim = M.shape
+    # the rank of c M is the rank of M; scaled by a power of two to a largest
+    # entry in [1/2, 1) (exactly), the squared singular values neither
+    # underflow (M near 1e-170) nor overflow (near 1e170)
+    M = _times_pow2(np, M, -_pow2_exponent(np, M))
     gamma = np.linalg.svd(M, compute_uv=False)
     g2 = gamma ** 2
     if g2[0] == 0.0:
@@ -1388,7 +1542,8 @@ def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
         (``r_out > r_in kh kw`` or ``r_in > r_out kh kw``) is lowered to that
         bound: the extra directions would hold nothing.
     max_iter : int, default 10
-        HOOI sweeps after the HOSVD start (:func:`tensorapprox.tucker_als`).
+        HOOI sweeps after the ST-HOSVD start (:func:`tensorapprox.tucker_als`);
+        0 returns that start itself.
 
     Returns
     -------
@@ -1447,7 +1602,7 @@ def tucker2_conv(K, ranks="auto", *, max_iter: int = 10) -> TuckerConvFactors:
     r_in = min(r_in, r_out * kh * kw)
     s_y = min(kh, r_out * r_in * kw)
     s_x = min(kw, r_out * r_in * s_y)
-    res = tucker_als(K, rank=(r_out, r_in, s_y, s_x), max_iter=max(max_iter, 1))
+    res = tucker_als(K, rank=(r_out, r_in, s_y, s_x), max_iter=max_iter)
     T = res.tucker
     U_out, U_in, U_y, U_x = T.factors
     # the spatial modes are not compressed: their factors (square, or
@@ -1476,7 +1631,9 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     -------
     CPConvFactors
         Factors ``out``, ``inp``, ``vert``, ``horiz`` and the ``history`` of
-        the relative error per sweep.
+        the relative error per sweep. Scaling ``K`` by a power of two scales
+        the factors and leaves the history as it is; the fit is the same at
+        any magnitude of ``K``.
 
     Raises
     ------
@@ -1510,6 +1667,11 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     tol = check_positive_float(tol, name="tol", allow_zero=True)
     rng = check_random_state(random_state)
     shape = tuple(int(s) for s in K.shape)
+    # the fit runs on K / 2^e with its largest entry in [1/2, 1) (exact), so
+    # neither K's norm nor the Gram products of the factors under- or
+    # overflow at any magnitude; the factors take 2^e back at the end
+    e = _pow2_exponent(xp, K)
+    K = _times_pow2(xp, K, -e)
     normK = float(xp.linalg.vector_norm(K))
     A = [random_normal(xp, (n, rank), K.dtype, rng, like=K) for n in shape]
     unf = [unfold(K, k) for k in range(4)]
@@ -1533,6 +1695,9 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
         norms = [xp.linalg.vector_norm(Ak, axis=0) for Ak in A]
         g = (norms[0] * norms[1] * norms[2] * norms[3]) ** 0.25
         A = [Ak * (g / xp.where(nk > 0, nk, xp.ones_like(nk)))[None, :] for Ak, nk in zip(A, norms)]
+    # 2^e shared out evenly, so the factors stay balanced
+    quarter = e // 4
+    A = [_times_pow2(xp, Ak, quarter + (e - 4 * quarter if k == 0 else 0)) for k, Ak in enumerate(A)]
     return CPConvFactors(out=A[0], inp=A[1], vert=A[2], horiz=A[3], history=tuple(history))
 
 
@@ -1564,7 +1729,9 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         truncations discards at most ``rtol ||W|| / sqrt(d - 1)``.
         Without ``ranks`` and ``rtol`` the factorization is exact up to
         rounding (singular values below ``100 * eps * max(shape) * sigma_1`` of
-        each unfolding are dropped, so exact TT ranks are found).
+        each unfolding are dropped, with ``eps`` of ``W``'s dtype, so exact TT
+        ranks are found in float32 too). Both rules are relative: the ranks
+        and the bound do not depend on the magnitude of ``W``.
 
     Returns
     -------
@@ -1613,6 +1780,13 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         ranks = _check_shape(ranks, "ranks")
         if len(ranks) != d - 1:
             raise ValueError(f"ranks needs d - 1 = {d - 1} entries, got {len(ranks)}")
+    # the sweep runs on W / 2^e with its largest entry in [1/2, 1) (exact), so
+    # ||W|| and the squared singular values neither overflow (W near 1e170)
+    # nor underflow (near 1e-170); the last core takes 2^e back
+    e = _pow2_exponent(xp, W)
+    W = _times_pow2(xp, W, -e)
+    # the rounding level of W's own precision (float32's is 2^29 times float64's)
+    eps = float(xp.finfo(W.dtype).eps)
     delta = 0.0
     if rtol is not None:
         rtol = check_rtol(rtol)
@@ -1633,15 +1807,17 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         # numerical rank: values at rounding level of the largest are zeros. The
         # rounding of the earlier sweeps is in C too, so the level is set a
         # hundredfold above numpy's matrix_rank threshold (eps * max(shape))
-        floor = 100 * s_np[0] * np.finfo(s_np.dtype).eps * max(C.shape) if s_np.size else 0.0
+        floor = 100 * s_np[0] * eps * max(C.shape) if s_np.size else 0.0
         r = max(1, int(np.sum(s_np > floor)))
         if delta > 0:
             tails = np.concatenate([np.sqrt(np.cumsum((s_np ** 2)[::-1])[::-1]), [0.0]])
             r = max(1, int(np.nonzero(tails <= delta)[0][0]))
         if ranks is not None:
             r = min(r, ranks[k])
-        cores.append(xp.reshape(U[:, :r], (r_prev, out_shape[k], in_shape[k], r)))
+        # a copy of the r kept columns: a view would keep the whole U alive
+        cores.append(_owned(xp, xp.reshape(U[:, :r], (r_prev, out_shape[k], in_shape[k], r))))
         C = s[:r, None] * Vt[:r, :]
         r_prev = r
+    C = _times_pow2(xp, C, e)
     cores.append(xp.reshape(C, (r_prev, out_shape[-1], in_shape[-1], 1)))
     return TTMatrix(tuple(cores), in_shape, out_shape)
