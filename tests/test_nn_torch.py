@@ -603,7 +603,7 @@ def test_digits_cnn_tucker2_auto_ranks(digits):
     acc = _accuracy(net, Xte, yte)
     assert acc > 0.95
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the 1-channel input conv stays dense
+        warnings.simplefilter("error", UserWarning)  # both targeted convs compress: no layer stays dense
         small, rep = compress_model(net, "tucker2", None, include=["2", "5"], progress=False)
     conv_before = _conv_params(net)
     conv_after = conv_before - rep.params_before + rep.params_after
