@@ -853,3 +853,20 @@ def test_allocate_interpolative_form():
     assert allocate_ranks(spectra, 1.0, "uniform", shapes=shapes, form="interpolative") == [64, 64, 30]
     with pytest.raises(ValueError, match="form"):
         allocate_ranks(spectra, 0.5, shapes=shapes, form="tt")
+
+
+def test_docstring_lines_do_not_depend_on_what_was_imported(tmp_path, monkeypatch):
+    # a package's submodules are its attributes only once imported: their
+    # docstrings entered the lines after an unrelated import
+    pkg = tmp_path / "calpkg_for_lines"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        'def alpha():\n    """Alpha returns the first of several values."""\n')
+    (pkg / "extra.py").write_text('"""An extra submodule with its own docstring line."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = docstring_first_lines(modules=("calpkg_for_lines",), n=10)
+    import importlib
+
+    importlib.import_module("calpkg_for_lines.extra")
+    assert docstring_first_lines(modules=("calpkg_for_lines",), n=10) == first == [
+        "Alpha returns the first of several values."]

@@ -553,6 +553,93 @@ def test_load_rejects_plain_files(tmp_path):
         load_compressed(path, nn.Linear(2, 2))
 
 
+def _two_layer():
+    return nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 8))
+
+
+def test_load_rejects_foreign_and_corrupt_files(tmp_path):
+    # a plain state dict raised KeyError, a tensor IndexError, a list
+    # TypeError, a truncated file a bare OSError, bad metadata JSON or
+    # Attribute errors; each is now the documented ValueError
+    small, _ = compress_model(_two_layer(), "svd", 0.5, progress=False)
+    good = tmp_path / "net.pt"
+    save_compressed(small, good)
+    cases = {"plain.pt": _two_layer().state_dict(), "tensor.pt": torch.ones(3), "list.pt": [1, 2]}
+    for name, obj in cases.items():
+        torch.save(obj, tmp_path / name)
+    (tmp_path / "truncated.pt").write_bytes(good.read_bytes()[:200])
+    (tmp_path / "garbage.pt").write_bytes(b"not a torch file at all")
+    for name, match in [("plain.pt", "holds no compressed model"), ("tensor.pt", "holds no compressed model"),
+                        ("list.pt", "holds no compressed model"), ("truncated.pt", "not a file written by"),
+                        ("garbage.pt", "not a file written by")]:
+        target = _two_layer()
+        with pytest.raises(ValueError, match=match):
+            load_compressed(tmp_path / name, target)
+        assert type(target[0]) is nn.Linear
+    st = pytest.importorskip("safetensors.torch")
+    state = {k: v.contiguous() for k, v in small.state_dict().items()}
+    for meta in ("not json", "[1, 2]", '{"0": {"type": "LowRankLinear"}}'):
+        path = tmp_path / "x.safetensors"
+        st.save_file(state, str(path), metadata={"tensorapprox_structure": meta})
+        with pytest.raises(ValueError, match="corrupt compressed-model structure"):
+            load_compressed(path, _two_layer())
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_compressed(tmp_path / "missing.pt", _two_layer())
+
+
+def test_load_checks_the_architecture_before_changing_the_model(tmp_path):
+    # another architecture was accepted (a Conv2d and an Embedding replaced
+    # by the file's linear layers), and a load that failed halfway left the
+    # model half converted
+    small, _ = compress_model(_two_layer(), "svd", 0.5, progress=False)
+    path = tmp_path / "net.pt"
+    save_compressed(small, path)
+    other = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Embedding(10, 3))
+    with pytest.raises(ValueError, match=r"layer 0 of model is Conv2d, but the file holds the compressed form"):
+        load_compressed(path, other)
+    wrong = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 9))
+    with pytest.raises(ValueError, match=r"layer 2 of model is Linear\(32, 9\)"):
+        load_compressed(path, wrong)
+    extra = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 8), nn.Linear(8, 2))
+    before = [type(m) for m in extra]
+    w = extra[0].weight.detach().clone()
+    with pytest.raises(RuntimeError, match=r"missing \['3.bias', '3.weight'\]"):
+        load_compressed(path, extra)
+    assert [type(m) for m in extra] == before and torch.equal(extra[0].weight, w)
+    # the same factored layers load into an already loaded model
+    again = load_compressed(path, load_compressed(path, _two_layer()))
+    x = torch.randn(3, 32)
+    assert torch.equal(again(x), small(x))
+
+
+def test_file_paths_must_be_paths_and_loaded_layers_keep_the_training_mode(tmp_path, monkeypatch):
+    small, _ = compress_model(_two_layer(), "svd", 0.5, progress=False)
+    monkeypatch.chdir(tmp_path)
+    import io
+
+    for bad in (None, 3, io.BytesIO()):
+        with pytest.raises(TypeError, match="path must be a file path"):
+            save_compressed(small, bad)
+        with pytest.raises(TypeError, match="path must be a file path"):
+            load_compressed(bad, _two_layer())
+    assert list(tmp_path.iterdir()) == []  # no file called "None" or "3"
+    save_compressed(small, tmp_path / "net.pt")
+    again = load_compressed(tmp_path / "net.pt", _two_layer().eval())
+    assert not any(m.training for m in again.modules())
+    train = _two_layer()
+    train[2].eval()
+    again = load_compressed(str(tmp_path / "net.pt"), train)
+    assert again[0].training and all(m.training for m in again[0].modules())
+    assert not any(m.training for m in again[2].modules())
+
+
+def test_a_bare_layer_is_refused():
+    # the model itself as the target was "compressed" under the empty name,
+    # beside its own dense weight (5376 parameters for 4160 before)
+    with pytest.raises(ValueError, match="model is itself a single Linear layer"):
+        compress_model(nn.Linear(64, 64), "svd", 0.3, progress=False)
+
+
 # ---------------------------------------------------------------------------
 # digits CNN: Tucker-2 of trained convolutions
 # ---------------------------------------------------------------------------

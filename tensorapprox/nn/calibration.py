@@ -35,7 +35,8 @@ CALIBRATION_MODULES = (
 def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str]:
     """First lines of the docstrings of public members of ``modules``.
 
-    Deterministic: modules in the given order, members sorted by name,
+    Deterministic: modules in the given order, members sorted by name
+    (submodules skipped: they are members only once imported),
     round-robin over the modules, duplicates and lines under four words
     dropped.
 
@@ -77,7 +78,12 @@ def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str
                 continue
             with warnings.catch_warnings():  # reading a deprecated alias (typing.io) warns
                 warnings.simplefilter("ignore", DeprecationWarning)
-                doc = inspect.getdoc(getattr(mod, name, None))
+                member = getattr(mod, name, None)
+            if inspect.ismodule(member):
+                # a submodule is an attribute of its package only once something
+                # has imported it: reading it made the lines depend on that
+                continue
+            doc = inspect.getdoc(member)
             if not doc:
                 continue
             first = doc.strip().splitlines()[0].strip()

@@ -13,6 +13,7 @@ import copy
 import fnmatch
 import json
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
@@ -1415,6 +1416,10 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
                          f"'whitened_svd', 'svd' or 'asvd', not {method!r}")
 
     targets = _select(model, method, include, exclude)
+    if any(name == "" for name, _ in targets):
+        # it was "compressed" under the empty name beside its own dense weight
+        raise ValueError(f"model is itself a single {type(model).__name__} layer; compress_model replaces "
+                         "layers inside a model: pass torch.nn.Sequential(layer) and take [0] of the result")
     for name, mod in targets:
         if mod.weight.is_meta:
             raise ValueError(f"layer {name} has its weights on the 'meta' device (not loaded); load the "
@@ -1825,6 +1830,76 @@ def _structure(model) -> dict:
             for name, mod in model.named_modules() if type(mod) in _MODULES.values()}
 
 
+def _file_path(path, argname: str = "path") -> str:
+    """``path`` as a str (``str``, ``bytes`` or ``os.PathLike``); ``TypeError`` naming ``argname`` otherwise.
+
+    ``str(path)`` wrote files called ``None`` or ``<_io.BytesIO ...>``.
+    """
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"{argname} must be a file path (str or os.PathLike), got {type(path).__name__}") from None
+
+
+def _read_compressed(path: str):
+    """``(state, structure)`` from a file of :func:`save_compressed`; ``ValueError`` for any other file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    if path.endswith(".safetensors"):
+        st = optional_import("safetensors.torch", "torch")
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt") as fh:
+                meta = (fh.metadata() or {}).get("tensorapprox_structure")
+            state = st.load_file(path)
+        except Exception as exc:  # safetensors' own errors for a corrupt header or body
+            raise ValueError(f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    else:
+        try:
+            blob = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # truncated, not a torch file, or objects weights_only refuses
+            raise ValueError(f"{path} is not a file written by save_compressed: torch.load (weights only) "
+                             f"failed with {type(exc).__name__}") from None
+        if not (isinstance(blob, dict) and isinstance(blob.get("state_dict"), dict)):
+            raise ValueError(f"{path} holds no compressed model (a plain state dict, tensor or other object); "
+                             "write it with save_compressed")
+        state, meta = blob["state_dict"], blob.get("tensorapprox_structure")
+    if meta is None:
+        raise ValueError(f"{path} holds no compressed-model structure; write it with save_compressed")
+    try:
+        structure = json.loads(meta) if isinstance(meta, str) else None
+    except ValueError:
+        structure = None
+    ok = isinstance(structure, dict) and all(
+        isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("config"), dict)
+        for spec in structure.values())
+    if not ok or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds a corrupt compressed-model structure; write it again with save_compressed")
+    return state, structure
+
+
+def _check_replaceable(name, old, cls, config):
+    """``ValueError`` unless ``old`` is the dense layer (or the same factored layer) the file's ``name`` replaces."""
+    if type(old) is cls:
+        if old.config() != config:
+            raise ValueError(f"layer {name} is a {cls.__name__} with another configuration than the file's")
+        return
+    if cls is TuckerConv2d:
+        want = (config["in_channels"], config["out_channels"], tuple(config["kernel_size"]))
+        have = ((old.in_channels, old.out_channels, tuple(old.kernel_size)) if type(old) is nn.Conv2d else None)
+        kind = "Conv2d(in_channels, out_channels, kernel_size)"
+    else:
+        new = cls(**config, device="meta")
+        want = (new.in_features, new.out_features)
+        have = (old.in_features, old.out_features) if type(old) is nn.Linear else None
+        kind = "Linear(in_features, out_features)"
+    if have != want:
+        found = type(old).__name__ if have is None else f"{type(old).__name__}{have}"
+        raise ValueError(f"layer {name} of model is {found}, but the file holds the compressed form of a "
+                         f"{kind} = {want}; pass a dense instance of the architecture that was saved")
+
+
 def save_compressed(model, path) -> None:
     """Save a compressed model: its state dict (factors, not dense weights) and structure.
 
@@ -1842,6 +1917,8 @@ def save_compressed(model, path) -> None:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a file path.
     ImportError
         If ``path`` ends in ``.safetensors`` and the ``safetensors``
         package is not installed.
@@ -1865,9 +1942,9 @@ def save_compressed(model, path) -> None:
     >>> bool(torch.equal(again(x), small(x)))
     True
     """
+    path = _file_path(path)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     meta = json.dumps(_structure(model))
-    path = str(path)
     if path.endswith(".safetensors"):
         st = optional_import("safetensors.torch", "torch")
         st.save_file(state, path, metadata={"tensorapprox_structure": meta})
@@ -1890,13 +1967,20 @@ def load_compressed(path, model):
     Returns
     -------
     torch.nn.Module
-        ``model`` with its factorized modules rebuilt and all weights loaded.
+        ``model`` with its factorized modules rebuilt and all weights loaded
+        (each rebuilt layer in its predecessor's training mode).
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a file path.
+    FileNotFoundError
+        If there is no file at ``path``.
     ValueError
-        If the file holds no compressed-model structure or names an unknown
-        module type.
+        If the file is not one of :func:`save_compressed` (another torch
+        file, a plain state dict, a truncated or corrupt file), names an
+        unknown module type, or a layer of ``model`` is not the dense layer
+        (type and shape) the file compressed.
     ImportError
         If ``path`` ends in ``.safetensors`` and the ``safetensors``
         package is not installed.
@@ -1904,8 +1988,13 @@ def load_compressed(path, model):
         If ``model`` lacks a layer named in the file (raised by
         ``torch.nn.Module.get_submodule``).
     RuntimeError
-        If the stored weights do not match the rebuilt model (raised by
-        ``torch.nn.Module.load_state_dict``).
+        If the stored weights do not match the rebuilt model: missing or
+        unexpected entries, or other shapes.
+
+    Notes
+    -----
+    Everything is checked before ``model`` changes: on any error it is left
+    as it was.
 
     See Also
     --------
@@ -1929,26 +2018,40 @@ def load_compressed(path, model):
     >>> bool(torch.equal(again(x), small(x)))
     True
     """
-    path = str(path)
-    if path.endswith(".safetensors"):
-        st = optional_import("safetensors.torch", "torch")
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as fh:
-            meta = (fh.metadata() or {}).get("tensorapprox_structure")
-        state = st.load_file(path)
-    else:
-        blob = torch.load(path, weights_only=True, map_location="cpu")
-        state, meta = blob["state_dict"], blob.get("tensorapprox_structure")
-    if meta is None:
-        raise ValueError(f"{path} holds no compressed-model structure; write it with save_compressed")
-    for name, spec in json.loads(meta).items():
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    path = _file_path(path)
+    state, structure = _read_compressed(path)
+    plan = []
+    for name, spec in structure.items():
         cls = _MODULES.get(spec["type"])
         if cls is None:
             raise ValueError(f"unknown module type {spec['type']!r} for layer {name} in {path}")
         old = model.get_submodule(name)
+        try:
+            _check_replaceable(name, old, cls, spec["config"])
+        except (KeyError, TypeError):
+            raise ValueError(f"{path} holds a corrupt configuration for layer {name}") from None
         ref = next(iter(old.parameters()), None)
         kw = {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
-        _set_module(model, name, cls(**spec["config"], **kw))
-    model.load_state_dict(state, strict=True)
+        new = cls(**spec["config"], **kw)
+        new.train(old.training)
+        plan.append((name, old, new))
+    done = []
+    try:
+        for name, old, new in plan:
+            _set_module(model, name, new)
+            done.append((name, old))
+        expected = model.state_dict()
+        missing = sorted(expected.keys() - state.keys())
+        unexpected = sorted(state.keys() - expected.keys())
+        shapes = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
+        if missing or unexpected or shapes:
+            raise RuntimeError(f"the weights in {path} do not fit the rebuilt model: "
+                               f"missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {shapes[:3]}")
+        model.load_state_dict(state, strict=True)
+    except BaseException:
+        for name, old in reversed(done):  # the model as it was
+            _set_module(model, name, old)
+        raise
     return model
