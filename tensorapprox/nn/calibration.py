@@ -79,11 +79,9 @@ def docstring_first_lines(modules=CALIBRATION_MODULES, n: int = 128) -> list[str
             with warnings.catch_warnings():  # reading a deprecated alias (typing.io) warns
                 warnings.simplefilter("ignore", DeprecationWarning)
                 member = getattr(mod, name, None)
-            if inspect.ismodule(member):
                 # a submodule is an attribute of its package only once something
                 # has imported it: reading it made the lines depend on that
-                continue
-            doc = inspect.getdoc(member)
+                doc = None if inspect.ismodule(member) else inspect.getdoc(member)
             if not doc:
                 continue
             first = doc.strip().splitlines()[0].strip()
