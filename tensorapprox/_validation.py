@@ -206,3 +206,8 @@ def read_npz(path, what: str) -> dict:
             return {k: f[k] for k in f.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise ValueError(f"{name} is not a readable .npz file ({exc}); a {what} file may be corrupt") from None
+    except MemoryError:
+        # a member whose header claims more than memory holds (a corrupt
+        # header of a few hundred bytes claimed 728 TiB)
+        raise ValueError(f"{name} holds an array too large to read into memory; a {what} file may be "
+                         "corrupt") from None

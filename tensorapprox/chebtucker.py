@@ -1143,7 +1143,7 @@ class ChebTucker:
             domain = [tuple(float(v) for v in row) for row in np.asarray(data["domain"], dtype=np.float64)]
             core = np.asarray(data["core"], dtype=np.float64)
             factors = [np.asarray(data[f"factor_{k}"], dtype=np.float64) for k in range(d)]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf): OverflowError
             raise ValueError(f"{path!s} is a corrupt ChebTucker file: {exc}") from None
         if version > _FORMAT_VERSION:
             raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -372,19 +373,31 @@ def _cmd_tucker(args) -> int:
 
     try:
         X = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
         print(f"error: could not read {args.input} as a .npy array: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:  # a header claiming more than memory holds
+        print(f"error: {args.input} holds an array too large to read into memory (or a corrupt header)",
+              file=sys.stderr)
+        return 2
     if not isinstance(X, np.ndarray):
-        print(f"error: {args.input} holds several arrays; give a single-array .npy file", file=sys.stderr)
+        print(f"error: {args.input} is a .npz archive; give a single-array .npy file", file=sys.stderr)
         return 2
     # numpy appends .npz to a name without it: report the file written
     output = os.fspath(args.output)
     if not output.endswith(".npz"):
         output += ".npz"
+    if os.path.basename(output) == ".npz" or os.path.isdir(output):
+        # "-o DIR/" or "-o ''" wrote a hidden file called .npz
+        print(f"error: the output {args.output!r} names a folder, not a file; give a file name such as "
+              "out.npz", file=sys.stderr)
+        return 2
     folder = os.path.dirname(output) or "."
     if not os.path.isdir(folder):  # checked before the computation, not after it
         print(f"error: the output folder {folder} does not exist", file=sys.stderr)
+        return 2
+    if os.path.exists(output) and os.path.samefile(output, args.input):
+        print(f"error: the output {output} is the input file; the input is never overwritten", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     try:
@@ -397,9 +410,17 @@ def _cmd_tucker(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     dt = time.perf_counter() - t0
-    Xf = X.astype(T.dtype, copy=False)
-    # the input is in memory already, so its reconstruction may be as large
-    err = float(np.linalg.norm(T.full(max_bytes=None) - Xf) / max(np.linalg.norm(Xf), np.finfo(T.dtype).tiny))
+    # the input is in memory already, so its reconstruction may be as large.
+    # Both are measured in units of the largest entry: norms of the raw data
+    # underflowed to a printed error of 0 (float64 near 1e-300, float32 near
+    # 1e-25) or overflowed to NaN (1e200, float32 1e20)
+    D = T.full(max_bytes=None)
+    D -= X
+    top = float(np.max(np.abs(X))) if X.size else 0.0
+    if top > 0.0:
+        err = float(np.linalg.norm(D / top) / np.linalg.norm(X.astype(T.dtype, copy=False) / top))
+    else:
+        err = float(np.linalg.norm(D))  # a zero input: the error is the reconstruction's size (0)
     try:
         T.save(output)
     except OSError as exc:
@@ -427,7 +448,8 @@ def _cmd_info(args) -> int:
     print(f"shape:        {T.shape}")
     print(f"ranks:        {T.ranks}")
     print(f"dtype:        {T.dtype}")
-    print(f"stored:       {_fmt_bytes(T.nbytes)}  (full tensor {_fmt_bytes(np.prod(T.shape) * T.core.itemsize)})")
+    # math.prod: np.prod wrapped around in int64 for shapes beyond 2^63 entries
+    print(f"stored:       {_fmt_bytes(T.nbytes)}  (full tensor {_fmt_bytes(math.prod(T.shape) * T.core.itemsize)})")
     print(f"compression:  {T.compression_ratio:.1f}x")
     print(f"norm:         {T.norm():.6e}")
     return 0

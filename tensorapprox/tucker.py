@@ -467,7 +467,7 @@ class TuckerTensor:
             d = int(data["ndim"])
             core = data["core"]
             factors = [data[f"factor_{k}"] for k in range(d)]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf): OverflowError
             raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
         if version > _FORMAT_VERSION:
             raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")

@@ -386,6 +386,12 @@ def test_load_rejects_foreign_and_corrupt_files(tmp_path, smooth3):
     np.savez(broken, **data)
     with pytest.raises(ValueError, match=r"corrupt ChebTucker file"):
         ct.ChebTucker.load(broken)
+    for field in ("version", "ndim"):  # int(inf) raised OverflowError
+        data = dict(np.load(good))
+        data[field] = np.inf
+        np.savez(broken, **data)
+        with pytest.raises(ValueError, match=r"corrupt ChebTucker file"):
+            ct.ChebTucker.load(broken)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -51,6 +51,79 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["info", str(tmp_path / "noext.npz")]) == 0
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e-300), (np.float64, 1e200), (np.float32, 1e-25),
+                                          (np.float32, 1e20)])
+def test_tucker_reports_the_error_of_data_far_from_unit_size(tmp_path, capsys, dtype, scale):
+    # the norms of the raw data underflowed (a printed error of 0) or
+    # overflowed (nan) while the decomposition itself was right
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 20, 20))
+    inp, out = tmp_path / "X.npy", tmp_path / "T.npz"
+    np.save(inp, (X * scale).astype(dtype))
+    assert main(["tucker", str(inp), "--rank", "2", "-o", str(out)]) == 0
+    T = ta.TuckerTensor.load(out)
+    assert T.dtype == dtype
+    Xs = np.load(inp).astype(np.float64) / scale
+    ref = np.linalg.norm(T.full().astype(np.float64) / scale - Xs) / np.linalg.norm(Xs)
+    assert 0.3 < ref < 0.7  # rank 2 of uniform noise
+    printed = float(capsys.readouterr().out.split("rel. error:")[1].split()[0])
+    assert printed == pytest.approx(ref, rel=1e-3)
+
+
+def test_tucker_and_info_refuse_corrupt_files_and_unsafe_outputs(tmp_path, capsys):
+    inp = tmp_path / "X.npy"
+    np.save(inp, np.random.default_rng(1).random((6, 7, 8)))
+    out = str(tmp_path / "o.npz")
+    # an empty file raised EOFError, a header claiming 10^14 floats MemoryError
+    (tmp_path / "empty.npy").write_bytes(b"")
+    head = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    head["shape"] = (10**14,)
+    with open(tmp_path / "huge.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, head)
+    for name, msg in (("empty.npy", "could not read"), ("huge.npy", "too large to read into memory")):
+        assert main(["tucker", str(tmp_path / name), "--rank", "2", "-o", out]) == 2
+        assert msg in capsys.readouterr().err
+    # info: an archive member of that size, a version or ndim of inf (OverflowError)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.write(tmp_path / "huge.npy", "core.npy")
+    assert main(["info", str(tmp_path / "huge.npz")]) == 2
+    assert "too large to read into memory" in capsys.readouterr().err
+    T = ta.st_hosvd(np.load(inp), 2)
+    for field in ("version", "ndim"):
+        fields = {"format": "tensorapprox.TuckerTensor", "version": 1, "ndim": 3, "core": T.core,
+                  **{f"factor_{k}": U for k, U in enumerate(T.factors)}}
+        fields[field] = np.inf
+        np.savez(tmp_path / "inf.npz", **fields)
+        assert main(["info", str(tmp_path / "inf.npz")]) == 2
+        assert "corrupt TuckerTensor file" in capsys.readouterr().err
+    # the output is never the input, nor a folder (it wrote a hidden ".npz")
+    same = tmp_path / "data.npz"
+    np.save(tmp_path / "tmp.npy", np.load(inp))
+    (tmp_path / "tmp.npy").rename(same)  # a .npy under a .npz name: numpy reads it by its magic bytes
+    before = same.read_bytes()
+    assert main(["tucker", str(same), "--rank", "2", "-o", str(same)]) == 2
+    assert "is the input file" in capsys.readouterr().err and same.read_bytes() == before
+    (tmp_path / "folder").mkdir()
+    for bad in (str(tmp_path / "folder") + "/", ""):
+        assert main(["tucker", str(inp), "--rank", "2", "-o", bad]) == 2
+        assert "names a folder, not a file" in capsys.readouterr().err
+    assert not (tmp_path / "folder" / ".npz").exists()
+    # a name beside a folder of that name is a file: "-o folder" writes folder.npz
+    assert main(["tucker", str(inp), "--rank", "2", "-o", str(tmp_path / "folder")]) == 0
+    assert (tmp_path / "folder.npz").is_file()
+
+
+def test_info_prints_the_full_size_of_huge_shapes(tmp_path, capsys):
+    # np.prod wrapped around in int64: 6323684780.4 GB instead of about 745 billion GB
+    rng = np.random.default_rng(2)
+    T = ta.TuckerTensor(rng.random((2, 2, 2, 2)), [rng.random((10**5, 2)) for _ in range(4)])
+    T.save(tmp_path / "big.npz")
+    assert main(["info", str(tmp_path / "big.npz")]) == 0
+    assert "(full tensor 745058059692.4 GB)" in capsys.readouterr().out
+
+
 def test_demo_runs_and_reports(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the default figure folder is made in the working directory
     assert main(["demo"]) == 0

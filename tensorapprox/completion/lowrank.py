@@ -474,7 +474,7 @@ class LowRankMatrix:
             )
         try:
             version = int(f["version"]) if "version" in f else -1
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # int(inf): OverflowError
             raise ValueError(f"{os.fspath(path)!r} is corrupt: its version is not an integer") from None
         if version != _FORMAT_VERSION:
             raise ValueError(
