@@ -924,6 +924,31 @@ def test_fit_is_equivariant_in_the_scale_of_the_values(solver, biases):
             np.testing.assert_allclose(res.history, base.history, rtol=1e-9, atol=1e-15)
 
 
+def test_values_near_the_float64_limit():
+    # values from 2^1023 on made the power-of-two unit itself overflow
+    # (math.ldexp(1.0, 1024): OverflowError), in altmin_complete and
+    # soft_impute. A rank-1 matrix whose weight sits on one entry keeps its
+    # singular value (what a LowRankMatrix stores) below the float64 limit
+    rng = np.random.default_rng(0)
+    n1, n2 = 60, 50
+    u = np.r_[1.0, 1e-2 * rng.standard_normal(n1 - 1)]
+    w = np.r_[1.0, 1e-2 * rng.standard_normal(n2 - 1)]
+    u, w = u / np.linalg.norm(u), w / np.linalg.norm(w)
+    mask = rng.random((n1, n2)) < 0.6
+    mask[0, 0] = True
+    r, c = np.nonzero(mask)
+    v = u[r] * w[c]
+    s = 1e308  # the largest value 9.95e307 > 2^1023 = 8.99e307
+    for fit in (lambda vals: altmin_complete(r, c, vals, (n1, n2), 1, random_state=0, max_iter=20),
+                lambda vals: soft_impute(r, c, vals, (n1, n2), rank=1, max_iter=50)):
+        base = fit(v)
+        big = fit(v * s)
+        assert np.all(np.isfinite(big.predict(r, c)))
+        np.testing.assert_allclose(big.predict(r, c) / s, base.predict(r, c), rtol=0,
+                                   atol=1e-9 * np.abs(v).max())
+        assert big.matrix.s[0] == pytest.approx(s * base.matrix.s[0], rel=1e-9)
+
+
 def test_biased_fit_of_values_whose_sum_overflows():
     # The global mean was the plain sum of the values over their count: for
     # values near 1e305 the sum overflowed and every prediction came out

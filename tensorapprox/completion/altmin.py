@@ -771,8 +771,15 @@ _SCALE_EXP = 30
 
 
 def _value_scale(max_abs: float) -> float:
-    """1, or the power of two that brings ``max_abs`` near 1 when it lies outside ``2^(+-_SCALE_EXP)``."""
+    """1, or the power of four that brings ``max_abs`` into ``[1, 4)`` when it lies outside ``2^(+-_SCALE_EXP)``.
+
+    For ``max_abs`` in ``[2^(e-1), 2^e)`` the unit is ``2^(e-1)`` rounded
+    down to an even exponent: ``2^e`` itself is not a float64 for values
+    from ``2^1023`` on (OverflowError), and with an even exponent the square
+    root of the unit, which the factors carry, is a power of two too, so
+    the rescaled fit equals the fit as given to the last bit.
+    """
     if not max_abs > 0.0 or not math.isfinite(max_abs):
         return 1.0
     e = math.frexp(max_abs)[1]
-    return 1.0 if abs(e) <= _SCALE_EXP else math.ldexp(1.0, e)
+    return 1.0 if abs(e) <= _SCALE_EXP else math.ldexp(1.0, 2 * ((e - 1) // 2))
