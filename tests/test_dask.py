@@ -4,6 +4,7 @@ Every result is compared with the in-memory code on the same data (the
 reference), for random chunkings drawn by hypothesis.
 """
 
+import re
 import sys
 import warnings
 
@@ -380,6 +381,51 @@ class TestCompletionPartitioned:
             altmin_complete(rd[mask], cd[mask], da.from_array(v, chunks=1000)[mask], X.shape, 3)
         with pytest.raises(ValueError, match="fewer than"):
             altmin_complete([r[:50]], [c[:50]], [v[:50]], X.shape, 3)
+
+
+def test_partitioned_validation_messages_equal_the_in_memory_ones():
+    # each row block was checked on its own: counts, positions and examples
+    # were the block's (1062 of 4161 non-finite values, a position inside a
+    # shuffled block, the first bad index of whichever block ran first)
+    X, r, c, v = _completion_problem(seed=7)
+    idx = np.array_split(np.arange(r.size), 4)
+
+    def message(rows, cols, vals, partition):
+        args = (rows, cols, vals)
+        if partition == "blocks":
+            args = tuple([a[i] for i in idx] for a in args)
+        elif partition == "dask":
+            args = tuple(da.from_array(a, chunks=-(-r.size // 4)) for a in args)
+        with pytest.raises((ValueError, TypeError)) as exc:
+            altmin_complete(*args, X.shape, 3, max_iter=2)
+        return f"{exc.type.__name__}: {exc.value}"
+
+    vi = v * np.inf
+    vn = v.copy()
+    vn[[idx[2][5], idx[3][1]]] = np.nan
+    i0, i1 = np.argmin(r), np.argmax(r)
+    rd, cd, vd = np.r_[r, r[i0], r[i1]], np.r_[c, c[i0], c[i1]], np.r_[v, v[i0], v[i1]]
+    rb = r.copy()
+    rb[idx[1][3]], rb[idx[3][0]] = X.shape[0] + 5, X.shape[0] + 50  # out of range in two partitions
+    rneg = r.copy()
+    rneg[idx[0][1]], rneg[idx[2][2]] = -1, -7
+    cb = c.copy()
+    cb[idx[3][4]] = X.shape[1]
+    cases = [(r, c, vi, f"values contains {r.size} NaN or Inf"), (r, c, vn, "2 NaN or Inf entries"),
+             (rb, c, v, f"rows holds index {X.shape[0] + 50}"), (rneg, c, v, "negative index \\(-7\\)"),
+             (r, cb, v, "cols holds index"), (r.astype(float), c, v, "must hold integers")]
+    for rows, cols, vals, expect in cases:
+        ref = message(rows, cols, vals, None)
+        assert re.search(expect, ref)
+        assert message(rows, cols, vals, "blocks") == ref
+        assert message(rows, cols, vals, "dask") == ref
+    ref = message(rd, cd, vd, None)
+    assert ref.startswith("ValueError: 2 duplicate (row, col) pairs")
+    idx2 = [i.copy() for i in idx]
+    idx2[-1] = np.r_[idx2[-1], r.size, r.size + 1]
+    with pytest.raises(ValueError) as exc:
+        altmin_complete([rd[i] for i in idx2], [cd[i] for i in idx2], [vd[i] for i in idx2], X.shape, 3)
+    assert f"ValueError: {exc.value}" == ref
 
 
 @pytest.fixture(scope="module")

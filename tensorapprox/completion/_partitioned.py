@@ -81,14 +81,57 @@ def _edges(n: int, nblocks: int) -> np.ndarray:
 
 
 def _split(r, c, v, shape, row_edges, dtype):
-    """Check the indices of one input partition and split it by row block."""
-    r = _check_index(_as_1d(r, "rows"), "rows", shape[0], "row")
-    c = _check_index(_as_1d(c, "cols"), "cols", shape[1], "column")
+    """Split one input partition by row block; its summary last.
+
+    The types are checked here (their messages name dtypes only). Entries
+    with an index out of range or a non-finite value are left out of the
+    blocks and counted in the summary ``(n, rows min, rows max, cols min,
+    cols max, non-finite count, first non-finite position)``: the caller
+    raises, over all partitions, the message the in-memory check gives
+    (per-block counts and positions had pointed nowhere in the caller's data).
+    """
+    r = _check_index(_as_1d(r, "rows"), "rows", None, "row")
+    c = _check_index(_as_1d(c, "cols"), "cols", None, "column")
     v = _as_1d(v, "values")
     if v.dtype == bool or not np.issubdtype(v.dtype, np.number):
         raise TypeError(f"values must hold real numbers, got dtype {v.dtype}")
     v = v.astype(dtype, copy=False)
-    return _by_block(row_edges, r, r, c, v)
+    bad = ~np.isfinite(v)
+    n = int(r.shape[0])
+    summary = (n, int(r.min(initial=0)), int(r.max(initial=0)), int(c.min(initial=0)), int(c.max(initial=0)),
+               int(bad.sum()), int(np.argmax(bad)) if bad.any() else -1)
+    ok = ~bad & (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    if not ok.all():
+        r, c, v = r[ok], c[ok], v[ok]
+    return _by_block(row_edges, r, r, c, v) + [summary]
+
+
+def _raise_for_summaries(summaries, shape):
+    """The in-memory check's first error over all partitions' summaries (see :func:`_split`), if any."""
+    real = [s for s in summaries if s[0] > 0]
+    if not real:
+        return
+    n1, n2 = shape
+    for name, axis, size, lo_at, hi_at in (("rows", "row", n1, 1, 2), ("cols", "column", n2, 3, 4)):
+        lo, hi = min(s[lo_at] for s in real), max(s[hi_at] for s in real)
+        _check_index(np.array([lo, hi], dtype=np.int64), name, size, axis)
+    count = sum(s[5] for s in summaries)
+    if count:
+        offsets = np.cumsum([0] + [s[0] for s in summaries])
+        first = next(int(offsets[p]) + s[6] for p, s in enumerate(summaries) if s[5])
+        raise ValueError(f"values contains {count} NaN or Inf entries (first at position {first}); "
+                         "drop those observations instead of encoding them as missing")
+
+
+def _duplicates(pieces, shape):
+    """``(count, (row, col) of the first)`` of the repeated pairs in one row block (pairs repeat within a block)."""
+    r, c = (np.concatenate([p[j] for p in pieces]) for j in range(2))
+    key = np.sort(r.astype(np.int64) * shape[1] + c)
+    dup = key[1:] == key[:-1]
+    if not dup.any():
+        return 0, None
+    k = int(key[1:][dup][0])
+    return int(dup.sum()), (k // shape[1], k % shape[1])
 
 
 def _by_block(edges, key, r, c, v):
@@ -115,7 +158,9 @@ def _row_block(pieces, shape, lo, hi, duplicates, seed, dtype):
     entries, empty = _gather(pieces, hi - lo, dtype)
     if empty is not None:
         return empty
-    obs = check_observations(*entries, shape, duplicates=duplicates)
+    # repeated pairs with duplicates='error' are counted over all blocks and
+    # raised by the caller (see _duplicates); averaged here, never used then
+    obs = check_observations(*entries, shape, duplicates="mean")
     return _layout(obs.rows, obs.cols, obs.values, hi - lo, True, seed, shape, lo=lo)
 
 
@@ -194,8 +239,11 @@ class PartitionedObservations:
         self.col_edges = _edges(n2, nb)
         rb = len(self.row_edges) - 1
         cb = len(self.col_edges) - 1
-        split = dask.delayed(_split, pure=True, nout=rb)
+        split = dask.delayed(_split, pure=True, nout=rb + 1)
         pieces = [split(r, c, v, self.shape, self.row_edges, dtype) for r, c, v in parts]
+        summaries = [pc[rb] for pc in pieces]
+        dups = ([dask.delayed(_duplicates, pure=True)([pc[b] for pc in pieces], self.shape) for b in range(rb)]
+                if duplicates == "error" else [])
         row_blocks = [
             dask.delayed(_row_block, pure=True)([pc[b] for pc in pieces], self.shape, int(self.row_edges[b]),
                                                 int(self.row_edges[b + 1]), duplicates, seeds[0], dtype)
@@ -208,9 +256,19 @@ class PartitionedObservations:
                                                 int(self.col_edges[b + 1]), seeds[1], dtype)
             for b in range(cb)
         ]
-        persisted = dask.persist(*row_blocks, *col_blocks)
+        # the input is read once: the summaries and the duplicate counts come
+        # from the same pass that builds the blocks
+        persisted = dask.persist(*row_blocks, *col_blocks, *summaries, *dups)
+        summaries, dups = compute(list(persisted[rb + cb:rb + cb + len(parts)]),
+                                  list(persisted[rb + cb + len(parts):]), progress=False)
+        _raise_for_summaries(summaries, self.shape)
+        count = sum(n for n, _ in dups)
+        if count:
+            i, j = next(e for n, e in dups if n)
+            raise ValueError(f"{count} duplicate (row, col) pairs, e.g. ({i}, {j}); "
+                             "remove them or pass duplicates='mean' to average them")
         self.row_blocks = list(persisted[:rb])
-        self.col_blocks = list(persisted[rb:])
+        self.col_blocks = list(persisted[rb:rb + cb])
         stats = [dask.delayed(_block_stats, pure=True)(b) for b in self.row_blocks + self.col_blocks]
         sizes = [dask.delayed(_block_nbytes, pure=True)(b) for b in self.row_blocks + self.col_blocks]
         stats, sizes = compute(stats, sizes, progress=progress)

@@ -166,13 +166,14 @@ def _check_shape(shape) -> tuple[int, int]:
     return check_size_pair(shape, name="shape")
 
 
-def _check_index(a: np.ndarray, name: str, size: int, axis: str) -> np.ndarray:
+def _check_index(a: np.ndarray, name: str, size: int | None, axis: str) -> np.ndarray:
+    """``a`` as int64 indices in ``[0, size)`` (the range unchecked for ``size=None``), or a clear error."""
     if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         if np.issubdtype(a.dtype, np.floating) and a.size and np.all(a == np.round(a)):
             raise TypeError(f"{name} must hold integers, got dtype {a.dtype}; cast with .astype(int)")
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)
-    if a.size:
+    if a.size and size is not None:
         lo, hi = int(a.min()), int(a.max())
         if lo < 0:
             raise ValueError(f"{name} holds a negative index ({lo}); {axis} indices must be in [0, {size})")
