@@ -4,7 +4,8 @@
 Dask arrays (one partition a chunk) or as lists of COO blocks to this module.
 The observations are shuffled once into row blocks (contiguous row ranges,
 each in CSR order) and column blocks (contiguous column ranges, CSC order),
-validated block by block and persisted where Dask keeps data (this process
+validated block by block (the partitions' summaries combined into the
+messages the in-memory check gives) and persisted where Dask keeps data (this process
 with the local schedulers, the workers' memory with ``dask.distributed``).
 Each half-step then solves its rows block by block, with the other side's
 factor a single graph key broadcast once to every block. The per-row problems,
