@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.7, 0.9])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS), metavar="CONFIG",
+                    help="rows to run (default: all): " + "; ".join(CONFIGS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -141,7 +143,8 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} threads; 36 encoder Linear layers; "
           "calibration: 1024 docstring first lines of 59 standard-library modules; "
           "evaluation: 200 reference-manual sentences")
-    _, orig = evaluate(model, tok, args.ratios, timing=not args.no_timing)
+    configs = {k: v for k, v in CONFIGS.items() if k in args.configs}
+    _, orig = evaluate(model, tok, args.ratios, configs=configs, timing=not args.no_timing)
     print(f"original state dict: {orig / 2**20:.2f} MiB")
 
 

@@ -1991,14 +1991,14 @@ def load_compressed(path, model):
         If the stored weights do not match the rebuilt model: missing or
         unexpected entries, or other shapes.
 
+    See Also
+    --------
+    save_compressed : Write the file.
+
     Notes
     -----
     Everything is checked before ``model`` changes: on any error it is left
     as it was.
-
-    See Also
-    --------
-    save_compressed : Write the file.
 
     Examples
     --------
