@@ -23,6 +23,7 @@ __all__ = [
     "check_random_state",
     "random_normal",
     "readonly",
+    "same_float",
     "to_numpy",
     "optional_import",
 ]
@@ -101,6 +102,22 @@ def random_normal(xp, shape, dtype, rng: np.random.Generator, like=None):
     if like is not None:
         return xp.asarray(host, dtype=dtype, device=device(like))
     return xp.asarray(host, dtype=dtype)
+
+
+def same_float(xp, *arrays) -> list:
+    """``arrays`` as they are when they share a dtype; otherwise all in one floating dtype.
+
+    Mixed inputs follow the dtype policy: float32 when every floating array
+    is float32 and nothing else is present, float64 otherwise (integers and
+    booleans promoted). numpy would promote a mix itself; the array API
+    refuses to mix integers with floats (``array_api_strict`` raised
+    TypeError where numpy gave a float64 result).
+    """
+    dtypes = {a.dtype for a in arrays}
+    if len(dtypes) <= 1:
+        return list(arrays)
+    dt = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
+    return [a if a.dtype == dt else xp.astype(a, dt) for a in arrays]
 
 
 def readonly(a, xp, copy: bool):

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import chebyshev as _cheb
-from ._array import get_namespace, is_numpy, to_numpy
+from ._array import get_namespace, is_numpy, readonly, to_numpy
 from ._kernels.chebyshev import tucker_cheb_eval
 from ._validation import check_choice, check_int, check_rank, check_rtol, read_npz
 from .tensor import khatri_rao
@@ -288,6 +288,13 @@ def _coeff_factors_to_tucker(weights, A, rtol, recompress: bool, rank=None):
 # --------------------------------------------------------------------------- #
 # the class
 # --------------------------------------------------------------------------- #
+def _in_namespace(xp, a):
+    """``a`` as an array of the library ``xp`` (itself when it is one already)."""
+    if is_numpy(xp):
+        return a if isinstance(a, np.ndarray) else to_numpy(a)
+    return a if get_namespace(a) == xp else xp.asarray(to_numpy(a))
+
+
 class ChebTucker:
     """A function on a box in the hybrid Chebyshev-Tucker format.
 
@@ -354,17 +361,15 @@ class ChebTucker:
             if A.shape[1] != core.shape[k]:
                 raise ValueError(f"factors[{k}] has {A.shape[1]} columns, the core has size {core.shape[k]} "
                                  f"in mode {k}")
-        if is_numpy(xp):
-            core = np.array(core, dtype=np.float64)
-            core.flags.writeable = False
-            fs = []
-            for A in factors:
-                A = np.array(A, dtype=np.float64)
-                A.flags.writeable = False
-                fs.append(A)
-            factors = tuple(fs)
-        self._core = core
-        self._factors = factors
+        def own(a):
+            # float64 copies in every array library (numpy arrays read-only):
+            # integer or float32 arrays of other libraries were kept as given,
+            # and gave other dtypes (or a failed evaluation) than numpy's
+            a64 = a if a.dtype == xp.float64 else xp.astype(a, xp.float64)
+            return readonly(a64, xp, a64 is a)
+
+        self._core = own(core)
+        self._factors = tuple(own(A) for A in factors)
         self._domain = domain
 
     # -- properties --------------------------------------------------------
@@ -437,8 +442,7 @@ class ChebTucker:
         -------
         int
         """
-        return int(sum(int(np.prod(a.shape)) * a.dtype.itemsize
-                       for a in (self._core,) + self._factors))
+        return 8 * int(sum(math.prod(a.shape) for a in (self._core,) + self._factors))  # float64
 
     @property
     def compression_ratio(self) -> float:
@@ -790,9 +794,11 @@ class ChebTucker:
         return xp, t
 
     def _arrays_like(self, xp):
-        if is_numpy(xp):
-            return self._core, self._factors
-        return xp.asarray(to_numpy(self._core)), tuple(xp.asarray(to_numpy(A)) for A in self._factors)
+        return _in_namespace(xp, self._core), tuple(_in_namespace(xp, A) for A in self._factors)
+
+    def _like_self(self, a):
+        """A numpy result in the array library of this approximant."""
+        return _in_namespace(get_namespace(self._core), a)
 
     def __call__(self, points, *, extrapolate: bool = False):
         """Evaluate at scattered points.
@@ -883,9 +889,7 @@ class ChebTucker:
         """
         xp, t = self._check_points(points, extrapolate)
         core, factors = self._arrays_like(xp)
-        dfs = self.derivative_factors()
-        if not is_numpy(xp):
-            dfs = tuple(xp.asarray(to_numpy(A)) for A in dfs)
+        dfs = tuple(_in_namespace(xp, A) for A in self.derivative_factors())
         return tucker_cheb_eval(t, factors, core, dfs)
 
     def integral(self) -> float:
@@ -965,10 +969,8 @@ class ChebTucker:
             slack = _BOX_SLACK * (b - a)
             if float(xp.min(ax)) < a - slack or float(xp.max(ax)) > b + slack:
                 raise ValueError(f"axes[{k}] leaves the interval {dom} of mode {k}")
-            Ax = A if is_numpy(xp) else xp.asarray(to_numpy(A))
-            facs.append(_cheb.chebvander(ax, A.shape[0], dom) @ Ax)
-        core = self._core if is_numpy(xp) else xp.asarray(to_numpy(self._core))
-        return TuckerTensor(core, facs, copy=False)
+            facs.append(_cheb.chebvander(ax, A.shape[0], dom) @ _in_namespace(xp, A))
+        return TuckerTensor(_in_namespace(xp, self._core), facs, copy=False)
 
     def coefficients(self):
         """The full coefficient tensor ``(m_1, ..., m_d)`` (dense; for small cases).
@@ -1029,8 +1031,9 @@ class ChebTucker:
             F = np.zeros((m, A.shape[1] + B.shape[1]))
             F[: A.shape[0], : A.shape[1]] = A
             F[: B.shape[0], A.shape[1]:] = B
-            factors.append(F)
-        return ChebTucker(core, factors, self._domain)
+            factors.append(self._like_self(F))
+        # built in numpy, returned in this approximant's library (it came back numpy)
+        return ChebTucker(self._like_self(core), factors, self._domain)
 
     def __sub__(self, other):
         if not isinstance(other, ChebTucker):
@@ -1075,7 +1078,7 @@ class ChebTucker:
         if rank is not None:
             rank = check_rank(rank, core.shape)
         core2, V = _compress(core, None if rank is not None else rtol, rank, "hosvd")
-        return ChebTucker(core2, [Q @ Vk for Q, Vk in zip(Qs, V)], self._domain)
+        return ChebTucker(self._like_self(core2), [self._like_self(Q @ Vk) for Q, Vk in zip(Qs, V)], self._domain)
 
     # -- persistence -------------------------------------------------------
     def save(self, path) -> None:

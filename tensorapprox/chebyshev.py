@@ -374,11 +374,13 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     if c.ndim == 2:
         t = t[..., None]
     m = c.shape[0]
-    b1 = xp.zeros_like(t * c[0]) if m > 0 else None
+    # c[k, ...]: the array API indexes every axis (c[k] on a 2-D array was
+    # an IndexError for array_api_strict)
+    b1 = xp.zeros_like(t * c[0, ...]) if m > 0 else None
     b2 = xp.zeros_like(b1)
     for k in range(m - 1, 0, -1):
-        b1, b2 = c[k] + 2.0 * t * b1 - b2, b1
-    return c[0] + t * b1 - b2
+        b1, b2 = c[k, ...] + 2.0 * t * b1 - b2, b1
+    return c[0, ...] + t * b1 - b2
 
 
 def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
@@ -477,13 +479,13 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
     for _ in range(order):
         m = c.shape[0]
         if m <= 1:
-            c = xp.zeros_like(c[:1])
+            c = xp.zeros_like(c[:1, ...])
             continue
         rows = [None] * (m - 1)
-        nxt = xp.zeros_like(c[0])  # d_{k+1}
-        nxt2 = xp.zeros_like(c[0])  # d_{k+2}
+        nxt = xp.zeros_like(c[0, ...])  # d_{k+1}
+        nxt2 = xp.zeros_like(c[0, ...])  # d_{k+2}
         for k in range(m - 1, 0, -1):
-            dk = nxt2 + (2.0 * k) * c[k]
+            dk = nxt2 + (2.0 * k) * c[k, ...]
             rows[k - 1] = dk
             nxt2, nxt = nxt, dk
         rows[0] = rows[0] / 2.0
@@ -540,8 +542,8 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
     m = c.shape[0]
     if m == 0:  # an IndexError before
         raise ValueError("coeffs is empty along axis")
-    zero = xp.zeros_like(c[0])
-    ext = [c[k] for k in range(m)] + [zero, zero]
+    zero = xp.zeros_like(c[0, ...])
+    ext = [c[k, ...] for k in range(m)] + [zero, zero]
     ext[0] = 2.0 * ext[0]
     rows = [zero]
     for k in range(1, m + 1):

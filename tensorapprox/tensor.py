@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._array import get_namespace, is_numpy
+from ._array import get_namespace, is_numpy, same_float
 
 __all__ = [
     "unfold",
@@ -220,6 +220,7 @@ def mode_product(X, U, mode: int, *, transpose: bool = False):
     (2, 5, 4)
     """
     xp = get_namespace(X, U)
+    X, U = same_float(xp, X, U)
     mode = _check_mode(mode, X.ndim)
     if U.ndim != 2:
         raise ValueError(f"U must be a matrix, got shape {tuple(U.shape)}")
@@ -274,6 +275,11 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     (2, 3, 2)
     """
     xp = get_namespace(X, *[U for U in factors if U is not None])
+    given = [U for U in factors if U is not None]
+    if given and len({X.dtype, *(U.dtype for U in given)}) > 1:
+        X, *mixed = same_float(xp, X, *given)
+        it = iter(mixed)
+        factors = [None if U is None else next(it) for U in factors]
     if modes is None:
         if len(factors) != X.ndim:
             raise ValueError(f"got {len(factors)} factors for a tensor with {X.ndim} modes; pass modes=")
@@ -384,6 +390,7 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     if not mats:
         raise ValueError("khatri_rao needs at least one matrix")
     xp = get_namespace(*mats)
+    mats = same_float(xp, *mats)
     R = mats[0].shape[1]
     for i, A in enumerate(mats):
         if A.shape[1] != R:
@@ -426,6 +433,7 @@ def kronecker(matrices: Sequence):
     for i, A in enumerate(matrices):
         if A.ndim != 2:
             raise ValueError(f"matrix {i} must be 2-D, got shape {tuple(A.shape)}")
+    matrices = same_float(xp, *matrices)
     K = matrices[0]
     for A in matrices[1:]:
         m, n = K.shape

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._array import (check_random_state, float_dtype_for, get_namespace, is_numpy, random_normal, readonly,
-                     to_numpy)
+                     same_float, to_numpy)
 from ._dask import is_dask_collection
 from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
@@ -362,7 +362,8 @@ class TuckerTensor:
         if tuple(other.shape) != self.shape:
             raise ValueError(f"shapes differ: {self.shape} and {tuple(other.shape)}")
         P = multi_mode_product(other, self._factors, transpose=True)
-        return float(xp.sum(self._core * P))
+        core, P = same_float(xp, self._core, P)  # an integer array promotes P (array_api_strict)
+        return float(xp.sum(core * P))
 
     # -- arithmetic --------------------------------------------------------
     def __mul__(self, scalar):

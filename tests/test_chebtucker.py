@@ -244,6 +244,41 @@ def test_array_api_strict_points():
     np.testing.assert_allclose(np.asarray(got), F(pts), atol=1e-13)
 
 
+def test_approximant_held_in_array_api_strict():
+    # built from array_api_strict values: gradient raised IndexError, nbytes
+    # and repr AttributeError, numpy points "Multiple namespaces", an integer
+    # core was kept (its evaluation failed), float32 kept float32 where numpy
+    # gives float64, and +, - and recompress returned numpy approximants
+    xps = pytest.importorskip("array_api_strict")
+    from tensorapprox import chebyshev as cheb
+
+    x = cheb.chebpts(8, (0, 1))
+    V = np.exp(x[:, None] * x[None, :])
+    Fn = ct.ChebTucker.from_values(V, [(0, 1)] * 2)
+    Fx = ct.ChebTucker.from_values(xps.asarray(V), [(0, 1)] * 2)
+    P = np.array([[0.2, 0.3], [0.9, 0.1]])
+    g = Fx.gradient(xps.asarray(P))
+    assert type(g).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(g), Fn.gradient(P), atol=1e-12)
+    assert Fx.nbytes == Fn.nbytes and repr(Fx) == repr(Fn)
+    np.testing.assert_allclose(Fx(P), Fn(P), atol=1e-13)  # numpy points: numpy values
+    np.testing.assert_allclose(Fx([[0.2, 0.3]]), Fn(P[:1]), atol=1e-13)
+    np.testing.assert_allclose(Fx.on_grid(np.array([0.1, 0.5]), np.array([0.2])).full(),
+                               Fn.on_grid(np.array([0.1, 0.5]), np.array([0.2])).full(), atol=1e-13)
+    for G in (Fx + Fx, Fx - Fx, (Fx + Fx).recompress(1e-10)):
+        assert type(G.core).__module__.startswith("array_api_strict")
+        assert all(type(A).__module__.startswith("array_api_strict") for A in G.factors)
+    np.testing.assert_allclose(np.asarray((Fx + Fx).recompress(1e-10)(xps.asarray(P))), 2 * Fn(P), atol=1e-12)
+    Fi = ct.ChebTucker(xps.asarray(np.ones((2, 2), dtype=np.int64)),
+                       [xps.asarray(np.arange(6).reshape(3, 2))] * 2, [(0, 1)] * 2)
+    Fin = ct.ChebTucker(np.ones((2, 2), dtype=np.int64), [np.arange(6).reshape(3, 2)] * 2, [(0, 1)] * 2)
+    assert Fi.core.dtype == xps.float64
+    np.testing.assert_allclose(np.asarray(Fi(xps.asarray(P))), Fin(P), atol=1e-12)
+    F32 = ct.ChebTucker.from_values(xps.asarray(V.astype(np.float32)), [(0, 1)] * 2)
+    assert F32.core.dtype == xps.float64
+    assert ct.ChebTucker.from_values(V.astype(np.float32), [(0, 1)] * 2).core.dtype == np.float64
+
+
 # --------------------------------------------------------------------------- calculus and grids
 @pytest.fixture(scope="module")
 def smooth3():

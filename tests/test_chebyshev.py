@@ -143,6 +143,17 @@ def test_array_api_strict_inputs():
     got = cheb.chebeval(xps.asarray(c), xps.asarray(xs), (0, 1))
     np.testing.assert_allclose(np.asarray(got), np.cos(5 * xs), atol=1e-12)
     np.testing.assert_allclose(np.asarray(cheb.chebder(xps.asarray(c))), cheb.chebder(c), atol=1e-12)
+    # several series at once, (m, k) coefficients: c[k] on a 2-D array was an
+    # IndexError in the array API (it indexes every axis)
+    C = np.stack([c, 2 * c, -c], axis=1)
+    got = cheb.chebeval(xps.asarray(C), xps.asarray(xs), (0, 1))
+    np.testing.assert_allclose(np.asarray(got), cheb.chebeval(C, xs, (0, 1)), atol=1e-12)
+    for axis in (0, 1):
+        Ca = C if axis == 0 else C.T
+        np.testing.assert_allclose(np.asarray(cheb.chebder(xps.asarray(Ca), axis=axis)),
+                                   cheb.chebder(Ca, axis=axis), atol=1e-10)
+        np.testing.assert_allclose(np.asarray(cheb.chebint(xps.asarray(Ca), axis=axis)),
+                                   cheb.chebint(Ca, axis=axis), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -870,3 +870,12 @@ def test_docstring_lines_do_not_depend_on_what_was_imported(tmp_path, monkeypatc
     importlib.import_module("calpkg_for_lines.extra")
     assert docstring_first_lines(modules=("calpkg_for_lines",), n=10) == first == [
         "Alpha returns the first of several values."]
+
+
+def test_truncate_array_api_strict_factors():
+    # right[:r] on a 2-D array was an IndexError in the array API
+    xps = pytest.importorskip("array_api_strict")
+    W = np.random.default_rng(3).standard_normal((8, 6))
+    f = svd_factorize(xps.asarray(W), rank=3).truncate(2)
+    assert type(f.right).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(np.asarray(f.full()), svd_factorize(W, rank=2).full(), atol=1e-12)

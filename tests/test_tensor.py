@@ -157,3 +157,31 @@ def test_array_api_strict_inputs():
     M = ta.unfold(X, 2)
     assert type(M) is type(X)
     np.testing.assert_array_equal(np.asarray(ta.fold(M, 2, (3, 4, 40))), Xn)
+
+
+def test_array_api_strict_mixed_integer_and_float_inputs():
+    # numpy promotes int with float; the array API refuses to mix them, and
+    # these raised TypeError for array_api_strict (the package promotes
+    # integers to float64)
+    xps = pytest.importorskip("array_api_strict")
+    Xi = np.arange(24).reshape(2, 3, 4)
+    Uf = _rand((5, 3), 2)
+    got = ta.mode_product(xps.asarray(Xi), xps.asarray(Uf), 1)
+    assert got.dtype == xps.float64
+    np.testing.assert_allclose(np.asarray(got), ta.mode_product(Xi, Uf, 1), atol=1e-12)
+    Us = [_rand((2, 2), 3), None, _rand((3, 4), 4).astype(np.float32)]
+    got = ta.multi_mode_product(xps.asarray(Xi), [None if U is None else xps.asarray(U) for U in Us],
+                                modes=[0, 1, 2])
+    np.testing.assert_allclose(np.asarray(got), ta.multi_mode_product(Xi, Us, modes=[0, 1, 2]), rtol=1e-6)
+    A, B = np.arange(6).reshape(3, 2), _rand((4, 2), 5)
+    for fn in (ta.khatri_rao, ta.kronecker):
+        got = fn([xps.asarray(A), xps.asarray(B)])
+        assert got.dtype == xps.float64
+        np.testing.assert_allclose(np.asarray(got), fn([A, B]), atol=1e-12)
+    # float32 throughout stays float32
+    got = ta.kronecker([xps.asarray(B.astype(np.float32)), xps.asarray(B.astype(np.float32))])
+    assert got.dtype == xps.float32
+    for core in (np.ones((2, 2)), np.ones((2, 2), np.float32)):
+        T = ta.TuckerTensor(xps.asarray(core), [xps.asarray(np.ones((3, 2), core.dtype))] * 2)
+        D = np.arange(9).reshape(3, 3)
+        assert T.inner(xps.asarray(D)) == pytest.approx(float(np.sum(4.0 * D)), rel=1e-6)

@@ -183,7 +183,8 @@ class LowRankFactors:
         (2, True)
         """
         r = check_int(rank, name="rank", minimum=1, maximum=self.rank)
-        return LowRankFactors(self.left[:, :r], self.right[:r], self.singular_values)
+        # right[:r, :]: the array API indexes every axis (right[:r] was an IndexError for array_api_strict)
+        return LowRankFactors(self.left[:, :r], self.right[:r, :], self.singular_values)
 
 
 @dataclass(frozen=True)
