@@ -147,8 +147,10 @@ def test_interpolative_linear_follows_data_updates_and_inference_mode():
     layer.coef.requires_grad_(False)
     layer(x).square().sum().backward()
     assert layer.skeleton.grad is not None and layer.coef.grad is None
-    # one-dimensional input
+    # one-dimensional input, and the two forms of the forward pass (few rows
+    # gather the stacked outputs, many rows multiply by [I; coef][order])
     _close(layer(x[0]), layer(x[:1])[0])
+    _close(layer(x[:2]), layer(x)[:2])
 
 
 def test_interpolative_linear_follows_in_place_updates_and_trains():
