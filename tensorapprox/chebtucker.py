@@ -533,9 +533,12 @@ class ChebTucker:
                              f"{tuple(values.shape)}")
         if any(int(n) < 1 for n in values.shape):
             raise ValueError(f"values has an empty dimension: shape {tuple(values.shape)}")
-        if not xp.isdtype(values.dtype, "real floating"):
-            if xp.isdtype(values.dtype, "complex floating"):
-                raise TypeError("values must be real, got a complex array")
+        if xp.isdtype(values.dtype, "complex floating"):
+            raise TypeError("values must be real, got a complex array")
+        if values.dtype != xp.float64:
+            # the coefficients are computed and compressed in float64, as the
+            # approximant stores them: float32 values were compressed in
+            # float32, whose rounding the default rtol of 1e-7 lies below
             values = xp.astype(values, xp.float64)
         if not bool(xp.all(xp.isfinite(values))):
             raise ValueError("values contains NaN or Inf; f must be finite on the whole box")

@@ -386,13 +386,14 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
     for i, A in enumerate(matrices):
         if getattr(A, "ndim", None) != 2:
             raise ValueError(f"matrix {i} must be 2-D, got shape {tuple(getattr(A, 'shape', ()))}")
-    mats = [A for i, A in enumerate(matrices) if i != skip]
+    kept = [i for i in range(len(matrices)) if i != skip]  # the caller's indices, for the messages
+    mats = [matrices[i] for i in kept]
     if not mats:
         raise ValueError("khatri_rao needs at least one matrix")
     xp = get_namespace(*mats)
     mats = same_float(xp, *mats)
     R = mats[0].shape[1]
-    for i, A in enumerate(mats):
+    for i, A in zip(kept, mats):
         if A.shape[1] != R:
             raise ValueError(f"all matrices need {R} columns; matrix {i} has shape {tuple(A.shape)}")
     K = mats[0]

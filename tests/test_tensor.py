@@ -49,11 +49,13 @@ def test_mode_product_matches_einsum(shape, data):
     np.testing.assert_allclose(ta.mode_product(X, U.T, mode, transpose=True), _ttm_dense(X, U, mode), atol=1e-12)
 
 
-@pytest.mark.parametrize("trailing", [2, 40])  # both the permuted and the batched branch
-def test_mode_product_middle_mode_branches(trailing):
-    X = _rand((3, 7, trailing))
+@pytest.mark.parametrize("shape, mode", [((7, 3, 4), 0), ((3, 4, 7), 2), ((3, 7, 2), 1), ((3, 7, 40), 1)])
+def test_mode_product_every_branch(shape, mode):
+    # the leading mode (one GEMM), the trailing mode (a tall GEMM) and a
+    # middle mode (a batched GEMM) with short and long trailing blocks
+    X = _rand(shape)
     U = _rand((5, 7), 3)
-    np.testing.assert_allclose(ta.mode_product(X, U, 1), _ttm_dense(X, U, 1), atol=1e-12)
+    np.testing.assert_allclose(ta.mode_product(X, U, mode), _ttm_dense(X, U, mode), atol=1e-12)
 
 
 @settings(max_examples=30, deadline=None)
@@ -185,3 +187,9 @@ def test_array_api_strict_mixed_integer_and_float_inputs():
         T = ta.TuckerTensor(xps.asarray(core), [xps.asarray(np.ones((3, 2), core.dtype))] * 2)
         D = np.arange(9).reshape(3, 3)
         assert T.inner(xps.asarray(D)) == pytest.approx(float(np.sum(4.0 * D)), rel=1e-6)
+
+
+def test_khatri_rao_error_names_the_callers_index():
+    # with skip, the message named the position in the list left after the skip
+    with pytest.raises(ValueError, match=r"all matrices need 2 columns; matrix 2 has shape \(5, 3\)"):
+        ta.khatri_rao([np.ones((3, 3)), np.ones((4, 2)), np.ones((5, 3))], skip=0)

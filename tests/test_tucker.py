@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def test_tucker_tensor_basics_and_arithmetic():
     np.testing.assert_allclose((A / 4).full(), Af / 4, atol=1e-12)
     assert A.inner(B) == pytest.approx(float(np.sum(Af * Bf)), rel=1e-12)
     assert A.inner(Bf) == pytest.approx(float(np.sum(Af * Bf)), rel=1e-12)
-    # non-orthonormal factors: the norm comes from the inner product
+    # non-orthonormal factors: the norm comes from the QR factors of the factors
     assert A.norm() == pytest.approx(np.linalg.norm(Af), rel=1e-12)
     assert (A + B).norm() == pytest.approx(np.linalg.norm(Af + Bf), rel=1e-12)
 
@@ -1465,3 +1466,49 @@ def test_default_mode_order_results_equal_the_explicit_order():
     assert np.linalg.norm(Tr.full() - X) <= 2e-3 * np.linalg.norm(X)
     res = ta.tucker_als(X, (4, 4, 4))
     assert res.converged and res.history[-1] <= rel_err(T, X) * (1 + 1e-9)
+
+
+def test_tucker_als_callback_sees_the_tensor_at_the_data_scale():
+    # the sweeps run on X divided by a power of two where ||X||^2 leaves
+    # float64; the callback got that rescaled approximation (1e130 times too
+    # large at 1e-130), while its rel_error and the result were right
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 7, 8))
+    for s in (1.0, 1e-130, 1e170):
+        seen = []
+        res = ta.tucker_als(X * s, 2, max_iter=2, tol=0, callback=lambda i, e, T: seen.append((e, T)))
+        err, T = seen[-1]
+        assert T.norm() == pytest.approx(res.tucker.norm(), rel=1e-12)
+        assert np.linalg.norm((T.full() - X * s) / s) / np.linalg.norm(X) == pytest.approx(err, rel=1e-9)
+
+
+def test_rtol_below_the_precision_of_the_data_warns():
+    # float32 results could not meet rtol = 2e-7 or 3e-7 (the error of the
+    # 64^3 samples stayed at 2.4e-7 whatever the ranks), silently
+    x = np.linspace(-1.0, 1.0, 24)
+    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    for fn in (ta.st_hosvd, ta.hosvd):
+        with pytest.warns(UserWarning, match=r"rtol=5e-07 is below 8 eps of float32"):
+            fn(X.astype(np.float32), rtol=5e-7)
+        with pytest.warns(UserWarning, match=r"rtol=1e-15 is below 8 eps of float64"):
+            fn(X, rtol=1e-15)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            T = fn(X.astype(np.float32), rtol=1e-6)
+            fn(X, rtol=1e-13)
+        E = T.full().astype(np.float64) - X.astype(np.float32)
+        assert np.linalg.norm(E) <= 1e-6 * np.linalg.norm(X.astype(np.float32).astype(np.float64))
+
+
+def test_refined_route_on_float32_data_near_1e15_does_not_overflow():
+    # float32 eigenvalues near 1e30 overflowed in sqrt(lam mu): warnings, and
+    # the refined Gram route silently replaced by the SVD
+    x = np.linspace(-1.0, 1.0, 32)
+    X = 1e15 * (1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1))
+    X32 = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T = ta.st_hosvd(X32, rtol=1e-3, method="eigh")
+    ref = ta.st_hosvd(X32 / np.float32(1e15), rtol=1e-3, method="eigh")
+    assert T.ranks == ref.ranks
+    assert np.linalg.norm(T.full() - X32) <= 1e-3 * np.linalg.norm(X32.astype(np.float64))
