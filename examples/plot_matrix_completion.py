@@ -112,7 +112,7 @@ if path.is_file():
             res = altmin_complete(tr.rows, tr.cols, tr.values, tr.shape, r, solver="sketch", regularization=0.12,
                                   biases=True, random_state=0, max_iter=20)
             rmse.append(res.rmse(te.rows, te.cols, te.values))
-    si = soft_impute(tr.rows, tr.cols, tr.values, tr.shape, 50, shrinkage=16.0, biases=True, random_state=0)
+        si = soft_impute(tr.rows, tr.cols, tr.values, tr.shape, 50, shrinkage=16.0, biases=True, random_state=0)
     si_rmse = si.rmse(te.rows, te.cols, te.values)
     print("MovieLens test RMSE: " + ", ".join(f"rank {r}: {e:.4f}" for r, e in zip(ranks, rmse))
           + f"; soft-impute {si_rmse:.4f}")

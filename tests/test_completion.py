@@ -885,8 +885,10 @@ def test_movielens_rmse(movielens_split, solver):
 
 def test_movielens_soft_impute(movielens_split):
     _, (train, test) = movielens_split
-    res = soft_impute(train.rows, train.cols, train.values, train.shape, 50, shrinkage=16.0, biases=True,
-                      random_state=0)
+    # 39 items fall entirely into the test split: warned, as altmin_complete does
+    with pytest.warns(UserWarning, match="0 rows and 39 columns have no observation"):
+        res = soft_impute(train.rows, train.cols, train.values, train.shape, 50, shrinkage=16.0, biases=True,
+                          random_state=0)
     assert res.rmse(test.rows, test.cols, test.values) <= 0.94
 
 
@@ -1036,3 +1038,23 @@ def test_ridge_fit_in_units_of_the_values_scale_equals_the_fit_as_given(solver):
     res = altmin_complete(r, c, M[r, c] * 1e-150, (n1, n2), k, solver=solver, random_state=0, max_iter=15,
                           regularization=0.05)
     assert np.all(np.isfinite(res.predict(r, c)))
+
+
+def test_soft_impute_empty_rows_without_bias_damping():
+    # bias_regularization=0 made the offset of a row with no observation
+    # 0 / 0 = NaN, and every prediction of that row NaN, without a warning
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2)) @ rng.standard_normal((2, 50))
+    m = rng.random(X.shape) < 0.5
+    m[5] = False
+    m[:, 7] = False
+    r, c = np.nonzero(m)
+    with pytest.warns(UserWarning, match="1 rows and 1 columns have no observation"):
+        res = soft_impute(r, c, X[r, c], X.shape, 2, biases=True, bias_regularization=0.0, random_state=0)
+    assert res.row_bias[5] == 0.0 and res.col_bias[7] == 0.0
+    P = res.predict(np.repeat(np.arange(60), 50), np.tile(np.arange(50), 60)).reshape(60, 50)
+    assert np.all(np.isfinite(P))
+    # the observed entries are still fitted as with a little damping
+    with pytest.warns(UserWarning, match="no observation"):
+        ref = soft_impute(r, c, X[r, c], X.shape, 2, biases=True, bias_regularization=1e-9, random_state=0)
+    np.testing.assert_allclose(P[m], ref.predict(r, c), atol=1e-6 * np.abs(X).max())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -26,11 +27,13 @@ def _fit_baseline(obs: Observations, reg: float, n_passes: int = 15):
     mu = float(np.mean(obs.values))
     bu = np.zeros(n1)
     bv = np.zeros(n2)
-    cnt_r = np.bincount(obs.rows, minlength=n1)
-    cnt_c = np.bincount(obs.cols, minlength=n2)
+    # a row or column with no observation (and no damping) has offset 0, not
+    # 0 / 0: its NaN reached every prediction of that row
+    den_r = np.maximum(np.bincount(obs.rows, minlength=n1) + reg, np.finfo(float).tiny)
+    den_c = np.maximum(np.bincount(obs.cols, minlength=n2) + reg, np.finfo(float).tiny)
     for _ in range(n_passes):
-        bv = np.bincount(obs.cols, weights=obs.values - mu - bu[obs.rows], minlength=n2) / (cnt_c + reg)
-        bu = np.bincount(obs.rows, weights=obs.values - mu - bv[obs.cols], minlength=n1) / (cnt_r + reg)
+        bv = np.bincount(obs.cols, weights=obs.values - mu - bu[obs.rows], minlength=n2) / den_c
+        bu = np.bincount(obs.rows, weights=obs.values - mu - bv[obs.cols], minlength=n1) / den_r
     return mu, bu, bv
 
 
@@ -101,6 +104,12 @@ def soft_impute(
     TypeError, ValueError
         For invalid observations or arguments, as :func:`altmin_complete`.
 
+    Warns
+    -----
+    UserWarning
+        If a row or column has no observation: its offset is zero and its
+        completed entries come from the others, as in :func:`altmin_complete`.
+
     Notes
     -----
     Algorithm 1 of Mazumder, Hastie and Tibshirani, "Spectral regularization
@@ -123,6 +132,12 @@ def soft_impute(
     """
     obs = check_observations(rows, cols, values, shape, duplicates=duplicates)
     n1, n2 = obs.shape
+    n_empty_rows = n1 - np.unique(obs.rows).size
+    n_empty_cols = n2 - np.unique(obs.cols).size
+    if n_empty_rows or n_empty_cols:
+        warnings.warn(f"{n_empty_rows} rows and {n_empty_cols} columns have no observation; their offsets are "
+                      "zero and their completed entries come from the other rows and columns", UserWarning,
+                      stacklevel=2)
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
         raise TypeError(f"rank must be an int, got {type(rank).__name__}")
     if not 1 <= int(rank) <= min(n1, n2):
