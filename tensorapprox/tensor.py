@@ -37,6 +37,38 @@ __all__ = [
 ]
 
 
+def _max_abs(xp, A) -> float:
+    """The largest magnitude in ``A`` (0.0 for an empty array)."""
+    return float(xp.max(xp.abs(A))) if math.prod(A.shape) else 0.0
+
+
+def _pow2_exponent(m: float) -> int:
+    """``e`` with ``m`` in ``[2^(e-1), 2^e)``; 0 for 0, Inf or NaN.
+
+    Dividing by ``2^e`` (see :func:`_times_pow2`) is exact and brings ``m``
+    into ``[1/2, 1)``: sums of squares of data scaled so neither overflow nor
+    underflow, whatever its magnitude.
+    """
+    return math.frexp(m)[1] if m > 0.0 and math.isfinite(m) else 0
+
+
+def _times_pow2(xp, A, e: int):
+    """``A * 2^e`` in ``A``'s dtype, exact wherever the result is a normal number.
+
+    Applied in steps whose factors are representable in that dtype (``2^e``
+    alone may not be, e.g. ``2^200`` in float32, or ``2^1074`` in any
+    dtype); the steps all go one way, so an intermediate overflows or
+    underflows only where the result does.
+    """
+    big = math.frexp(float(xp.finfo(A.dtype).max))[1] - 1  # 1023 for float64, 127 for float32
+    with np.errstate(over="ignore", under="ignore"):
+        while e != 0:
+            step = max(-big, min(big, e))
+            A = A * 2.0 ** step
+            e -= step
+    return A
+
+
 def _pow2_r_factor(xp, U):
     """``(R, e)`` with ``U = Q R 2^e`` for orthonormal ``Q`` and ``R`` of entries near 1 (reduced QR).
 
@@ -44,12 +76,11 @@ def _pow2_r_factor(xp, U):
     factors near 1e200 or 1e-200 give an ``R`` whose products neither
     overflow nor underflow; ``R`` is ``None`` for a zero ``U``.
     """
-    m = float(xp.max(xp.abs(U))) if math.prod(U.shape) else 0.0
+    m = _max_abs(xp, U)
     if m == 0.0:
         return None, 0
-    e = math.frexp(m)[1]
-    e1 = e // 2  # in two steps: 2^-e alone leaves float64's range for |e| near 1074
-    _, R = xp.linalg.qr(U * (2.0 ** -e1) * (2.0 ** -(e - e1)))
+    e = _pow2_exponent(m)
+    _, R = xp.linalg.qr(_times_pow2(xp, U, -e))
     return R, e
 
 

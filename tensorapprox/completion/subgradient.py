@@ -36,6 +36,7 @@ import numpy as np
 
 from .._array import check_random_state
 from .._validation import check_choice, check_int, check_positive_float
+from ..tensor import _max_abs, _pow2_exponent
 from .lowrank import LowRankMatrix
 from .operators import EntrySampling, MeasurementOperator
 
@@ -194,12 +195,12 @@ class _ErrorMonitor:
     def __init__(self, X_true):
         self.dense = isinstance(X_true, np.ndarray)
         if self.dense:
-            e = _exponent(float(np.max(np.abs(X_true))))
+            e = _pow2_exponent(_max_abs(np, X_true))
             self.X = np.ldexp(X_true, -e)
             self.norm = float(np.linalg.norm(self.X))
             self.direct = X_true.size <= self._DIRECT_MAX
         else:  # LowRankMatrix: O((n1 + n2) k^2)
-            e = _exponent(X_true.norm())
+            e = _pow2_exponent(X_true.norm())
             self.L = np.ldexp(X_true.U * X_true.s, -e)
             self.R = X_true.V
             self.norm = math.ldexp(X_true.norm(), -e)
@@ -225,19 +226,14 @@ def _product_norm2(L, R) -> float:
     return float(np.sum((L.T @ L) * (R.T @ R)))
 
 
-def _exponent(m: float) -> int:
-    """``e`` with ``m`` in ``[2^(e-1), 2^e)`` (0 for 0, Inf or NaN)."""
-    return math.frexp(m)[1] if m > 0.0 and math.isfinite(m) else 0
-
-
 def _relative_change(U_new, V_new, U, V, dU, dV) -> float:
     """``||U' V'^T - U V^T||_F / ||U' V'^T||_F`` with ``U = U' + dU``, ``V = V' + dV``."""
     # the ratio does not change when the left factors are scaled by one power
     # of two and the right ones by another (exact): in units near 1 the
     # squares neither underflow (iterates near 1e-170 never stopped) nor
     # overflow (near 1e170 the rule read NaN)
-    a = -_exponent(float(np.max(np.abs(U_new)))) if U_new.size else 0
-    b = -_exponent(float(np.max(np.abs(V_new)))) if V_new.size else 0
+    a = -_pow2_exponent(_max_abs(np, U_new))
+    b = -_pow2_exponent(_max_abs(np, V_new))
     U_new, U, dU = (np.ldexp(M, a) for M in (U_new, U, dU))
     V_new, V, dV = (np.ldexp(M, b) for M in (V_new, V, dV))
     n1, n2, k = U.shape[0], V.shape[0], U.shape[1]

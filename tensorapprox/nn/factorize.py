@@ -25,7 +25,7 @@ import numpy as np
 
 from .._array import check_random_state, get_namespace, random_normal, to_numpy
 from .._validation import check_choice, check_int, check_positive_float, check_rtol, check_tensor
-from ..tensor import khatri_rao, multi_mode_product, unfold
+from ..tensor import _max_abs, _pow2_exponent, _times_pow2, khatri_rao, multi_mode_product, unfold
 
 __all__ = [
     "LowRankFactors",
@@ -986,34 +986,6 @@ def _split(xp, U, s, Vt, r):
     return U[:, :r] * root[None, :], root[:, None] * Vt[:r, :]
 
 
-def _pow2_exponent(xp, A) -> int:
-    """``e`` with ``max|A|`` in ``[2^(e-1), 2^e)``; 0 for a zero array.
-
-    Dividing by ``2^e`` is exact and brings the largest entry into
-    ``[1/2, 1)``, so sums of squares of the scaled array neither overflow nor
-    underflow whatever the magnitude of ``A``.
-    """
-    m = float(xp.max(xp.abs(A))) if math.prod(A.shape) else 0.0
-    return math.frexp(m)[1] if m > 0.0 else 0
-
-
-def _times_pow2(xp, A, e: int):
-    """``A * 2^e`` in ``A``'s dtype, exact wherever the result is a normal number.
-
-    Applied in steps whose factors are representable in that dtype (``2^e``
-    alone may not be, e.g. ``2^200`` in float32, or ``2^1074`` in any
-    dtype); the steps all go one way, so an intermediate overflows or
-    underflows only where the result does.
-    """
-    big = math.frexp(float(xp.finfo(A.dtype).max))[1] - 1  # 1023 for float64, 127 for float32
-    with np.errstate(over="ignore", under="ignore"):
-        while e != 0:
-            step = max(-big, min(big, e))
-            A = A * 2.0 ** step
-            e -= step
-    return A
-
-
 def _owned(xp, a):
     """``a``, or a copy when it is a view into a larger array.
 
@@ -1174,7 +1146,7 @@ def _prepare_gram(xp, gram, n, dtype):
     gram = check_tensor(gram, name="gram", min_ndim=2)
     if tuple(gram.shape) != (n, n):
         raise ValueError(f"gram must have shape ({n}, {n}) to match W's {n} input features, got {tuple(gram.shape)}")
-    q = _pow2_exponent(xp, gram) // 2
+    q = _pow2_exponent(_max_abs(xp, gram)) // 2
     G = _check_psd(xp, _times_pow2(xp, gram, -2 * q))
     return xp.astype(G, dtype), q
 
@@ -1484,7 +1456,7 @@ def vbmf_rank(M) -> int:
     # the rank of c M is the rank of M; scaled by a power of two to a largest
     # entry in [1/2, 1) (exactly), the squared singular values neither
     # underflow (M near 1e-170) nor overflow (near 1e170)
-    M = _times_pow2(np, M, -_pow2_exponent(np, M))
+    M = _times_pow2(np, M, -_pow2_exponent(_max_abs(np, M)))
     gamma = np.linalg.svd(M, compute_uv=False)
     g2 = gamma ** 2
     if g2[0] == 0.0:
@@ -1671,7 +1643,7 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     # the fit runs on K / 2^e with its largest entry in [1/2, 1) (exact), so
     # neither K's norm nor the Gram products of the factors under- or
     # overflow at any magnitude; the factors take 2^e back at the end
-    e = _pow2_exponent(xp, K)
+    e = _pow2_exponent(_max_abs(xp, K))
     K = _times_pow2(xp, K, -e)
     normK = float(xp.linalg.vector_norm(K))
     A = [random_normal(xp, (n, rank), K.dtype, rng, like=K) for n in shape]
@@ -1784,7 +1756,7 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     # the sweep runs on W / 2^e with its largest entry in [1/2, 1) (exact), so
     # ||W|| and the squared singular values neither overflow (W near 1e170)
     # nor underflow (near 1e-170); the last core takes 2^e back
-    e = _pow2_exponent(xp, W)
+    e = _pow2_exponent(_max_abs(xp, W))
     W = _times_pow2(xp, W, -e)
     # the rounding level of W's own precision (float32's is 2^29 times float64's)
     eps = float(xp.finfo(W.dtype).eps)
