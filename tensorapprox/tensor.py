@@ -306,11 +306,9 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     (2, 3, 2)
     """
     xp = get_namespace(X, *[U for U in factors if U is not None])
-    given = [U for U in factors if U is not None]
-    if given and len({X.dtype, *(U.dtype for U in given)}) > 1:
-        X, *mixed = same_float(xp, X, *given)
-        it = iter(mixed)
-        factors = [None if U is None else next(it) for U in factors]
+    X, *given = same_float(xp, X, *(U for U in factors if U is not None))
+    given = iter(given)
+    factors = [None if U is None else next(given) for U in factors]
     if modes is None:
         if len(factors) != X.ndim:
             raise ValueError(f"got {len(factors)} factors for a tensor with {X.ndim} modes; pass modes=")
