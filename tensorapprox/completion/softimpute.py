@@ -132,8 +132,8 @@ def soft_impute(
     """
     obs = check_observations(rows, cols, values, shape, duplicates=duplicates)
     n1, n2 = obs.shape
-    n_empty_rows = n1 - np.unique(obs.rows).size
-    n_empty_cols = n2 - np.unique(obs.cols).size
+    n_empty_rows = int(np.count_nonzero(np.bincount(obs.rows, minlength=n1) == 0))
+    n_empty_cols = int(np.count_nonzero(np.bincount(obs.cols, minlength=n2) == 0))
     if n_empty_rows or n_empty_cols:
         warnings.warn(f"{n_empty_rows} rows and {n_empty_cols} columns have no observation; their offsets are "
                       "zero and their completed entries come from the other rows and columns", UserWarning,
