@@ -418,7 +418,8 @@ def _cmd_tucker(args) -> int:
     D -= X
     top = float(np.max(np.abs(X))) if X.size else 0.0
     if top > 0.0:
-        err = float(np.linalg.norm(D / top) / np.linalg.norm(X.astype(T.dtype, copy=False) / top))
+        D /= top  # D is ours: scaled in place
+        err = float(np.linalg.norm(D) / np.linalg.norm(X.astype(T.dtype, copy=False) / top))
     else:
         err = float(np.linalg.norm(D))  # a zero input: the error is the reconstruction's size (0)
     try:
