@@ -380,8 +380,10 @@ def _cmd_tucker(args) -> int:
         print(f"error: {args.input} holds an array too large to read into memory (or a corrupt header)",
               file=sys.stderr)
         return 2
-    if not isinstance(X, np.ndarray):
-        print(f"error: {args.input} is a .npz archive; give a single-array .npy file", file=sys.stderr)
+    if not isinstance(X, np.ndarray):  # numpy opens any zip file as an .npz archive
+        X.close()
+        kind = "a .npz archive" if os.fspath(args.input).endswith(".npz") else "a zip archive, not a .npy file"
+        print(f"error: {args.input} is {kind}; give a single-array .npy file", file=sys.stderr)
         return 2
     # numpy appends .npz to a name without it: report the file written
     output = os.fspath(args.output)

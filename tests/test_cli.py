@@ -98,6 +98,13 @@ def test_tucker_and_info_refuse_corrupt_files_and_unsafe_outputs(tmp_path, capsy
         np.savez(tmp_path / "inf.npz", **fields)
         assert main(["info", str(tmp_path / "inf.npz")]) == 2
         assert "corrupt TuckerTensor file" in capsys.readouterr().err
+    # a zip file given as the input: numpy opens it as an .npz archive, whatever its name
+    np.savez(tmp_path / "two.npz", a=np.ones(3), b=np.ones(3))
+    (tmp_path / "two.npz").rename(tmp_path / "model.pt")
+    np.savez(tmp_path / "arrays.npz", a=np.ones(3))
+    for name, msg in (("model.pt", "is a zip archive, not a .npy file"), ("arrays.npz", "is a .npz archive")):
+        assert main(["tucker", str(tmp_path / name), "--rank", "2", "-o", out]) == 2
+        assert msg in capsys.readouterr().err
     # the output is never the input, nor a folder (it wrote a hidden ".npz")
     same = tmp_path / "data.npz"
     np.save(tmp_path / "tmp.npy", np.load(inp))
