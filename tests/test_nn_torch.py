@@ -910,3 +910,20 @@ def test_meta_weights_and_a_single_dict_batch_get_clear_errors():
         compress_model(KW(), "whitened_svd", 0.5, {"x": torch.randn(4, 8)}, progress=False)
     small, _ = compress_model(KW(), "whitened_svd", 0.5, [{"x": torch.randn(16, 8)}], progress=False)
     assert small(torch.randn(2, 8)).shape == (2, 8)
+
+
+def test_factorized_layers_run_on_the_meta_device():
+    # a model laid out on the meta device (shape inference, deferred
+    # initialization) runs every layer type; the sparse residual's product
+    # raised NotImplementedError there
+    from tensorapprox.nn import InterpolativeLinear, SparseLowRankLinear, TTLinear, TuckerConv2d
+
+    def layers(**kw):
+        return [(LowRankLinear(16, 8, 2, **kw), (3, 16)), (SparseLowRankLinear(16, 8, 2, 5, **kw), (3, 4, 16)),
+                (InterpolativeLinear(16, 8, 2, **kw), (3, 16)), (TTLinear((4, 4), (2, 4), (2,), **kw), (3, 16)),
+                (TuckerConv2d(3, 6, 3, (2, 2), padding=1, **kw), (2, 3, 5, 5))]
+
+    for (meta, shape), (cpu, _) in zip(layers(device="meta"), layers()):
+        out = meta(torch.ones(shape, device="meta"))
+        ref = cpu(torch.ones(shape))
+        assert out.device.type == "meta" and out.shape == ref.shape and out.dtype == ref.dtype

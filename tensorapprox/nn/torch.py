@@ -314,6 +314,10 @@ class SparseLowRankLinear(LowRankLinear):
         torch.Size([2, 5, 8])
         """
         y = super().forward(x)
+        if self.values.device.type == "meta":
+            # torch has no sparse product on the meta device; shapes and
+            # dtypes (all a meta tensor carries) are the low-rank part's
+            return y
         flat = x.reshape(-1, self.in_features)
         if self.values.dtype in (torch.float16, torch.bfloat16):
             # torch has no sparse CSR product in half precision on the CPU:
