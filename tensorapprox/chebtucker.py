@@ -257,7 +257,14 @@ def _coeff_factors_to_tucker(weights, A, rtol, recompress: bool, rank=None):
     truncated-HOSVD protocol, so the ranks are those of HOSVD of the full
     coefficient tensor.
     """
+    from .tensor import _max_abs, _pow2_exponent, _times_pow2
+
     d = len(A)
+    # the weights in units of a power of two near the largest (exact): the
+    # squares below underflowed for weights near 1e-160 (the ranks fell to
+    # 1 and the result to 0) and overflowed near 1e155
+    e = _pow2_exponent(_max_abs(np, weights))
+    weights = _times_pow2(np, weights, -e)
     norms = [np.linalg.norm(Ak, axis=0) for Ak in A]
     mag = np.abs(weights) * np.prod(np.stack(norms), axis=0)
     keep = mag > 0
@@ -282,7 +289,7 @@ def _coeff_factors_to_tucker(weights, A, rtol, recompress: bool, rank=None):
         core2, V = _compress(core, rtol, rank, "hosvd")
         Us = [U @ Vk for U, Vk in zip(Us, V)]
         core = core2
-    return core, Us
+    return _times_pow2(np, core, e), Us
 
 
 # --------------------------------------------------------------------------- #

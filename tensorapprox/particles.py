@@ -28,8 +28,9 @@ from typing import Sequence
 import numpy as np
 
 from ._array import check_random_state, to_numpy
-from ._kernels.particles import KIND_ERF, KIND_EXPSUM, KIND_NEWTON, direct_sum
+from ._kernels.particles import KIND_ERF, KIND_ERFC, KIND_EXPSUM, KIND_NEWTON, direct_sum
 from ._validation import check_int, check_positive_float, check_rtol
+from .tensor import _pow2_exponent, _times_pow2
 
 __all__ = [
     "ExpSum",
@@ -149,7 +150,7 @@ def short_range_kernel(r, r_c: float):
         return erfc(r / r_c) / r
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ExpSum:
     """An exponential sum ``K(r) = sum_l weights[l] * exp(-alphas[l] * r**2)``.
 
@@ -202,6 +203,16 @@ class ExpSum:
         w.flags.writeable = False
         object.__setattr__(self, "alphas", a)
         object.__setattr__(self, "weights", w)
+
+    def __eq__(self, other):
+        # the generated comparison compared arrays as tuples: "truth value
+        # of an array is ambiguous"
+        if not isinstance(other, ExpSum):
+            return NotImplemented
+        return bool(np.array_equal(self.alphas, other.alphas) and np.array_equal(self.weights, other.weights))
+
+    def __hash__(self):
+        return hash((self.alphas.tobytes(), self.weights.tobytes()))
 
     @property
     def n_terms(self) -> int:
@@ -384,7 +395,7 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
     ref = long_range_kernel(r, r_c)
     scale = 2.0 / (r_c * _SQRT_PI)
     T = 1.0 / r_c
-    L = 4
+    L = min(4, max_terms)
     while True:
         x, w = np.polynomial.legendre.leggauss(L)
         t = 0.5 * T * (x + 1.0)
@@ -445,8 +456,8 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
         unsupported type.
     ValueError
         If ``shape`` is empty or not positive, ``spacing`` is not positive,
-        ``center`` has the wrong length, or ``vacancies`` is out of range or
-        removes every site.
+        ``center`` has the wrong length or is not finite, or ``vacancies`` is
+        out of range or removes every site.
 
     Examples
     --------
@@ -466,6 +477,8 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
     center = np.zeros(d) if center is None else np.asarray(center, dtype=np.float64)
     if center.shape != (d,):
         raise ValueError(f"center must have {d} entries, got shape {center.shape}")
+    if not np.all(np.isfinite(center)):
+        raise ValueError(f"center must be finite, got {center.tolist()}")
     idx = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).reshape(-1, d)
     pos = (idx - (np.asarray(shape) - 1) / 2.0) * spacing + center
     q = np.where(idx.sum(axis=1) % 2 == 0, 1.0, -1.0) if alternating else np.ones(idx.shape[0])
@@ -545,9 +558,14 @@ def random_cluster(n: int, domain, *, charges: str = "random", random_state=None
     return pos, q
 
 
+def _is_real(dtype) -> bool:
+    """Integer or real floating (``np.issubdtype(timedelta64, integer)`` is True: kinds are checked)."""
+    return dtype.kind in "iuf"
+
+
 def _check_particles(positions, charges, d: int | None = None):
     P = np.asarray(to_numpy(positions)) if hasattr(positions, "shape") else np.asarray(positions)
-    if not (np.issubdtype(P.dtype, np.floating) or np.issubdtype(P.dtype, np.integer)):
+    if not _is_real(P.dtype):
         raise TypeError(f"positions must be a real (N, d) array, got dtype {P.dtype}")
     P = P.astype(np.float64, copy=False)
     if P.ndim != 2:
@@ -557,7 +575,7 @@ def _check_particles(positions, charges, d: int | None = None):
     if d is not None and P.shape[1] != d:
         raise ValueError(f"positions must have {d} columns (the dimension of the box), got {P.shape[1]}")
     q = np.asarray(to_numpy(charges)) if hasattr(charges, "shape") else np.asarray(charges)
-    if not (np.issubdtype(q.dtype, np.floating) or np.issubdtype(q.dtype, np.integer)):
+    if not _is_real(q.dtype):
         raise TypeError(f"charges must be a real 1-D array, got dtype {q.dtype}")
     q = q.astype(np.float64, copy=False)
     if q.ndim != 1 or q.shape[0] != P.shape[0]:
@@ -588,20 +606,28 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     Returns
     -------
     ndarray, shape (M,)
-        The potential at each point.
+        The potential at each point: float32 when ``points``,
+        ``positions`` and ``charges`` all are (summed in float64), float64
+        otherwise.
 
     Raises
     ------
     TypeError
-        If an array is not real.
+        If an array is not real (booleans and other non-numeric types
+        included).
     ValueError
-        Shapes that disagree, ``N = 0``, NaN/Inf, a missing ``r_c``, or (for
-        the Newton and short-range kernels) a point on a particle.
+        Shapes that disagree, ``N = 0``, NaN/Inf, a missing ``r_c``, (for
+        the Newton and short-range kernels) a point on a particle, or a
+        potential that overflows float64.
 
     Notes
     -----
     A Numba kernel sums over blocks of target points in parallel threads;
     the numpy reference (``TENSORAPPROX_DISABLE_NUMBA=1``) is chunked.
+    Distances are formed without overflow or underflow at any scale of the
+    coordinates, and the short-range kernel with ``erfc`` (not as the
+    difference of the Newton and long-range sums, which cancels to nothing
+    a few ``r_c`` away from the charges).
 
     Examples
     --------
@@ -610,33 +636,43 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     >>> np.round(tp.direct_potential(np.array([[0.0, 2.0, 0.0]]), pos, q), 8)  # 1/2 - 1/sqrt(5)
     array([0.0527864])
     """
+    dtypes = [getattr(a, "dtype", None) for a in (points, positions, charges)]
     P, q = _check_particles(positions, charges)
     d = P.shape[1]
     X = np.asarray(to_numpy(points)) if hasattr(points, "shape") else np.asarray(points)
     if np.iscomplexobj(X):  # the cast below kept only the real part
         raise TypeError("points must be real, got complex values")
+    if not _is_real(X.dtype):
+        # as positions: booleans, timedeltas, objects and strings were cast
+        raise TypeError(f"points must be a real (M, d) array, got dtype {X.dtype}")
     if X.ndim != 2 or X.shape[1] != d:
         raise ValueError(f"points must have shape (M, {d}), got {X.shape}")
     X = X.astype(np.float64, copy=False)
     if not np.all(np.isfinite(X)):
         raise ValueError("points contains NaN or Inf")
     if isinstance(kernel, ExpSum):
-        return direct_sum(X, P, q, KIND_EXPSUM, 1.0, kernel.alphas, kernel.weights)
-    if kernel not in ("newton", "long_range", "short_range"):
-        raise ValueError(f"kernel must be 'newton', 'long_range', 'short_range' or an ExpSum; got {kernel!r}")
-    if kernel != "newton":
-        if r_c is None:
-            raise ValueError(f"kernel={kernel!r} needs r_c, the range-separation radius")
-        r_c = check_positive_float(r_c, name="r_c")
-    if kernel == "long_range":
-        return direct_sum(X, P, q, KIND_ERF, r_c)
-    out = direct_sum(X, P, q, KIND_NEWTON)
-    if kernel == "short_range":
-        out = out - direct_sum(X, P, q, KIND_ERF, r_c)
+        out = direct_sum(X, P, q, KIND_EXPSUM, 1.0, kernel.alphas, kernel.weights)
+        name = "exponential-sum"
+    else:
+        if not (isinstance(kernel, str) and kernel in ("newton", "long_range", "short_range")):
+            raise ValueError("kernel must be 'newton', 'long_range', 'short_range' or an ExpSum; "
+                             f"got {kernel!r}")
+        if kernel != "newton":
+            if r_c is None:
+                raise ValueError(f"kernel={kernel!r} needs r_c, the range-separation radius")
+            r_c = check_positive_float(r_c, name="r_c")
+        kind = {"newton": KIND_NEWTON, "long_range": KIND_ERF, "short_range": KIND_ERFC}[kernel]
+        out = direct_sum(X, P, q, kind, 1.0 if r_c is None else r_c)
+        name = kernel
     if not np.all(np.isfinite(out)):
         i = int(np.nonzero(~np.isfinite(out))[0][0])
-        raise ValueError(f"points[{i}] = {tuple(X[i])} coincides with a particle, where the {kernel} "
-                         "kernel is singular; move the point or use kernel='long_range'")
+        if name in ("newton", "short_range") and np.any(np.all(P == X[i], axis=1)):
+            raise ValueError(f"points[{i}] = {tuple(X[i])} coincides with a particle, where the {name} "
+                             "kernel is singular; move the point or use kernel='long_range'")
+        raise ValueError(f"the {name} potential at points[{i}] = {tuple(X[i])} overflows float64 "
+                         "(charges or 1/r_c too large); rescale the charges")
+    if all(dt == np.float32 for dt in dtypes):  # float32 preserved when given (computed in float64)
+        return out.astype(np.float32)
     return out
 
 
@@ -799,11 +835,36 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
     if (r_c is None) == (n_terms is None):
         raise ValueError("give exactly one of r_c (closed-form erf kernel) and n_terms (sinc terms of 1/r)")
     es_rtol = max(rtol / 100, 1e-14) if exp_sum_rtol is None else check_rtol(exp_sum_rtol, name="exp_sum_rtol")
+    if r_c is not None:
+        r_c = check_positive_float(r_c, name="r_c")
+    # lengths in units of a power of two near the extent of box and charges
+    # (exact): the squared distances of the Gaussians' exponents overflowed
+    # beyond about 1e154 and underflowed below 1e-154, failing with errors
+    # about arguments the caller never gave. The potential of the scaled
+    # problem is 2^e times the caller's, on the same coefficients
     lo = np.minimum(np.array([a for a, _ in dom]), P.min(axis=0))
     hi = np.maximum(np.array([b for _, b in dom]), P.max(axis=0))
-    r_max = float(np.linalg.norm(hi - lo)) * 1.01
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    if not np.all(np.isfinite(span)):
+        raise ValueError("the box and the charges together span more than the float64 range; "
+                         "shift or rescale the coordinates")
+    e = _pow2_exponent(float(np.max(span)))
+    P = _times_pow2(np, P, -e)
+    box = dom
+    dom = tuple((math.ldexp(a, -e), math.ldexp(b, -e)) for a, b in dom)
+    span = _times_pow2(np, span, -e)
+    r_max = float(np.linalg.norm(span)) * 1.01
     if r_c is not None:
-        K = long_range_exp_sum(r_c, r_max, es_rtol)
+        r_c = math.ldexp(r_c, -e)
+        if not (r_c > 0.0 and math.isfinite(r_c)):
+            raise ValueError(f"r_c is out of float64's range relative to the box ({r_c:g} box widths)")
+        try:
+            K = long_range_exp_sum(r_c, r_max, es_rtol)
+        except ValueError as exc:
+            raise ValueError(f"{exc}. In long_range_potential: r_c = {math.ldexp(r_c, e):g} is "
+                             f"{r_c / r_max:.3g} of the extent of the box and the charges together; "
+                             "loosen exp_sum_rtol, raise r_c, or leave out the charges far from the box") from None
     else:
         n_terms = check_int(n_terms, name="n_terms", minimum=1)
         full = newton_exp_sum(max(es_rtol, 1e-14), r_min=r_max * 1e-4, r_max=r_max)
@@ -815,10 +876,14 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
 
         _check_memory(tuple(g + 1 for g in degs), d, DEFAULT_MAX_MEMORY)
         C = _moments_coefficients(P, q, K, dom, degs, es_rtol)
-        return ChebTucker.from_coefficients(C, dom, rtol=rtol)
-    weights = (q[:, None] * K.weights[None, :]).reshape(-1)
-    A = []
-    for k in range(d):
-        x = cheb.chebpts(degs[k] + 1, dom[k])
-        A.append(cheb.vals2coeffs(_gaussian_factors(x, P[:, k], K.alphas), axis=0))
-    return ChebTucker._from_cp_coefficients(weights, A, dom, rtol, recompress=bool(recompress))
+        F = ChebTucker.from_coefficients(C, dom, rtol=rtol)
+    else:
+        weights = (q[:, None] * K.weights[None, :]).reshape(-1)
+        A = []
+        for k in range(d):
+            x = cheb.chebpts(degs[k] + 1, dom[k])
+            A.append(cheb.vals2coeffs(_gaussian_factors(x, P[:, k], K.alphas), axis=0))
+        F = ChebTucker._from_cp_coefficients(weights, A, dom, rtol, recompress=bool(recompress))
+    # the same coefficients on the caller's box: a point maps to the same
+    # reference coordinates; the kernel ~ 1/length scales by 2^-e
+    return ChebTucker(_times_pow2(np, F.core, -e), F.factors, box)

@@ -110,7 +110,7 @@ def test_direct_sum_kernel_matches_reference(seed, M, N, d):
     pos = rng.uniform(-1, 1, (N, d))
     q = rng.standard_normal(N)
     K = tp.long_range_exp_sum(0.3, 4.0, rtol=1e-10)
-    for kind, kw in [(0, {}), (1, {"r_c": 0.3}), (2, {"alphas": K.alphas, "weights": K.weights})]:
+    for kind, kw in [(0, {}), (1, {"r_c": 0.3}), (2, {"alphas": K.alphas, "weights": K.weights}), (3, {"r_c": 0.3})]:
         ref = direct_sum_reference(pts, pos, q, kind, **kw)
         got = direct_sum_numba(pts, pos, q, kind, **kw)
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(q).sum())
@@ -298,3 +298,104 @@ def test_moments_route_refuses_what_it_cannot_resolve():
     assert np.max(np.abs(F(G) - ref)) <= 1e-8 * np.max(np.abs(ref))
     with pytest.raises(ValueError, match="method='moments' cannot interpolate"):
         tp.long_range_potential(pos, q, [(-1, 1)] * 2, r_c=0.002, degree=200, rtol=1e-10, method="moments")
+
+
+def test_short_range_potential_far_from_the_charges():
+    # 1/r - erf(r/r_c)/r cancelled to 0 (erfc(10) = 2.1e-45 at r = 1,
+    # r_c = 0.1) and kept only 1e-5 to 1e-4 of its value a few r_c out
+    from scipy.special import erfc
+
+    pos = np.array([[0.0, 0.0, 0.0], [0.2, 0.1, 0.0]])
+    q = np.array([1.0, -0.5])
+    pts = np.array([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.5, 0.5, 0.5]])
+    for r_c in (0.1, 0.2, 0.5):
+        ref = _naive(pts, pos, q, lambda r: erfc(r / r_c) / r)
+        # erfc(z) has relative condition number 2 z^2 (430 at z = 14.7):
+        # one rounding in r / r_c moves it by about 1e-13
+        for f in (direct_sum_numba, direct_sum_reference):
+            np.testing.assert_allclose(f(pts, pos, q, 3, r_c=r_c), ref, rtol=2e-12)
+        np.testing.assert_allclose(tp.direct_potential(pts, pos, q, "short_range", r_c=r_c), ref, rtol=2e-12)
+
+
+@pytest.mark.parametrize("s", [1e-170, 1e-158, 1e-140, 1e140, 1e154, 1e160, 1e300])
+def test_direct_potential_at_any_length_scale(s):
+    # r^2 overflowed to inf beyond about 1e154 (a potential of 0) and
+    # underflowed below 1e-154 (subnormal error, then a false "coincides")
+    pos = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]) * s
+    q = np.array([1.0, -1.0])
+    pts = np.array([[0.0, 2.0, 0.0], [0.3, -0.4, 1.2]]) * s
+    cases = [(0, {}, lambda r: 1 / r, 1 / s), (1, {"r_c": 0.7 * s}, lambda r: math.erf(r / 0.7) / r, 1 / s),
+             (3, {"r_c": 0.7 * s}, lambda r: math.erfc(r / 0.7) / r, 1 / s)]
+    K = tp.ExpSum([0.5, 2.0], [1.0, 0.25])  # in units of s: exponents scale with 1/s^2
+    with np.errstate(over="ignore", under="ignore"):
+        alphas = K.alphas / np.float64(s) / np.float64(s)
+    if np.all((alphas > 1e-300) & (alphas < 1e300)):  # representable to full precision
+        cases.append((2, {"alphas": alphas, "weights": K.weights}, K, 1.0))
+    for kind, kw, kern, unit in cases:
+        ref = _naive(pts / s, pos / s, q, kern) * unit
+        for f in (direct_sum_numba, direct_sum_reference):
+            np.testing.assert_allclose(f(pts, pos, q, kind, **kw), ref, rtol=1e-13, err_msg=f"kind {kind}")
+
+
+def test_direct_potential_errors_and_dtypes_found_in_review():
+    pos, q = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), np.array([1.0, -1.0])
+    pts = np.array([[0.5, 0.1, 0.0]])
+    # an overflowing sum: the long-range kernel returned inf, the Newton one
+    # blamed a point on a particle that was not there
+    for kernel, r_c in (("newton", None), ("long_range", 0.3), ("short_range", 100.0)):
+        with pytest.raises(ValueError, match=f"the {kernel} potential at points\\[0\\] .* overflows float64"):
+            tp.direct_potential(pts, pos, np.array([1e308, 1e308]), kernel, r_c=r_c)
+    with pytest.raises(ValueError, match="coincides with a particle"):
+        tp.direct_potential(pos[1:], pos, q, "short_range", r_c=0.3)
+    # points are checked as positions are: booleans and timedeltas were cast
+    for bad in (np.array([[True, True, False]]), np.array([[1, 2, 3]], dtype="m8[s]")):
+        with pytest.raises(TypeError, match="points must be a real"):
+            tp.direct_potential(bad, pos, q)
+    with pytest.raises(TypeError, match="positions must be a real"):
+        tp.direct_potential(pts, pos.astype("m8[s]"), q)
+    with pytest.raises(ValueError, match="kernel must be 'newton'"):
+        tp.direct_potential(pts, pos, q, np.array([1.0, 2.0]))
+    # float32 in, float32 out (summed in float64); any float64 input gives float64
+    f32 = tp.direct_potential(pts.astype(np.float32), pos.astype(np.float32), q.astype(np.float32))
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, _naive(pts, pos, q, lambda r: 1 / r), rtol=1e-6)
+    assert tp.direct_potential(pts.astype(np.float32), pos, q).dtype == np.float64
+
+
+def test_exp_sums_and_lattices_found_in_review():
+    # the generated dataclass comparison compared arrays ("truth value ...
+    # ambiguous") and the class was unhashable
+    K = tp.long_range_exp_sum(0.3, 3.0, rtol=1e-8)
+    same = tp.ExpSum(K.alphas.copy(), K.weights.copy())
+    assert K == same and hash(K) == hash(same) and len({K, same}) == 1
+    assert K != tp.ExpSum(K.alphas, 2 * K.weights) and K != "ExpSum"
+    # max_terms below 4 was not honoured (3 terms for max_terms=2)
+    for cap in (2, 3):
+        try:
+            assert tp.long_range_exp_sum(1.0, 1.0, 0.9, max_terms=cap).n_terms <= cap
+        except ValueError as exc:
+            assert f"more than {cap} terms" in str(exc)
+    assert tp.long_range_exp_sum(1.0, 1.0, 0.5, max_terms=3).n_terms <= 3
+    with pytest.raises(ValueError, match="center must be finite"):
+        tp.lattice((2, 2), center=[np.nan, 0.0])
+
+
+@pytest.mark.parametrize("method", ["cp", "moments"])
+def test_long_range_potential_at_any_scale_of_charges_and_lengths(method):
+    # the CP route squared the charge-weighted terms: charges of 1e-170 gave
+    # ranks 1 and a potential of 0, charges of 1e155 an error about NaN;
+    # coordinates beyond 1e154 or below 1e-154 failed with errors about
+    # r_max or alphas, arguments the caller never gave
+    pos, q = tp.random_cluster(12, [(-0.5, 0.5)] * 3, random_state=0)
+    x = np.random.default_rng(1).uniform(-1, 1, (50, 3))
+    ref = tp.direct_potential(x, pos, q, "long_range", r_c=0.3)
+    for cs, ls in ((1e-170, 1.0), (1e155, 1.0), (1.0, 1e154), (1.0, 1e-160), (1e-100, 1e200)):
+        F = tp.long_range_potential(pos * ls, q * cs, [(-ls, ls)] * 3, r_c=0.3 * ls, degree=24, rtol=1e-6,
+                                    method=method)
+        got = F(x * ls) * (ls / cs)
+        assert np.max(np.abs(got - ref)) <= 1e-5 * np.max(np.abs(ref))
+
+
+def test_long_range_potential_names_its_own_arguments_when_the_exp_sum_fails():
+    with pytest.raises(ValueError, match="In long_range_potential: r_c = 0.01 is .* loosen exp_sum_rtol"):
+        tp.long_range_potential([[0, 0, 0], [1e4, 0, 0]], [1.0, -1.0], BOX3, r_c=0.01, degree=16)

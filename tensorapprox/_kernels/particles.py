@@ -2,8 +2,15 @@
 
 Kernels (``kind``): 0 = Newton ``1/r``; 1 = long-range ``erf(r / r_c) / r``
 (``2 / (r_c sqrt(pi))`` at ``r = 0``); 2 = exponential sum
-``sum_l w_l exp(-a_l r^2)``. The reference is chunked numpy, the Numba
-kernel runs blocks of target points in parallel threads; one dispatcher.
+``sum_l w_l exp(-a_l r^2)``; 3 = short-range ``erfc(r / r_c) / r`` (formed
+with ``erfc``: ``1/r - erf(r/r_c)/r`` cancels to nothing a few ``r_c`` out).
+The reference is chunked numpy, the Numba kernel runs blocks of target
+points in parallel threads; one dispatcher.
+
+Distances are formed without overflow or underflow: coordinates whose
+differences lie beyond about ``1e154`` or below ``1e-154`` are scaled by
+their largest difference before squaring (``r^2`` overflowed to ``inf``, or
+underflowed to 0, there).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ __all__ = ["direct_sum_reference", "direct_sum_numba", "direct_sum"]
 KIND_NEWTON = 0
 KIND_ERF = 1
 KIND_EXPSUM = 2
+KIND_ERFC = 3
 
 # target points per chunk of the reference (chunk x N distance matrix)
 _REF_CHUNK_ELEMS = 1 << 21
@@ -37,8 +45,25 @@ def _kernel_values(r, kind, r_c, alphas, weights):
         v = erf(rs / r_c) / rs
         # series erf(z)/z ~ 2/sqrt(pi) (1 - z^2/3) below 1e-8 r_c
         return np.where(small, 2.0 / (r_c * math.sqrt(math.pi)), v)
-    r2 = r * r
-    return np.exp(-r2[..., None] * alphas) @ weights
+    if kind == KIND_ERFC:
+        from scipy.special import erfc
+
+        with np.errstate(divide="ignore"):
+            return erfc(r / r_c) / r
+    with np.errstate(over="ignore", invalid="ignore"):
+        # (sqrt(a) r)^2: r^2 alone overflowed beside a tiny exponent. A zero
+        # exponent is the constant term, also at an infinite distance
+        t = r[..., None] * np.sqrt(alphas)
+        e = np.where(alphas > 0.0, t * t, 0.0)
+    return np.exp(-e) @ weights
+
+
+def _distances(diff):
+    """``|diff|`` over the last axis, scaled by the largest component: no overflow or underflow."""
+    m = np.max(np.abs(diff), axis=-1)
+    safe = np.where(m > 0.0, m, 1.0)
+    t = diff / safe[..., None]
+    return m * np.sqrt(np.sum(t * t, axis=-1))
 
 
 def direct_sum_reference(points, positions, charges, kind: int, r_c: float = 1.0,
@@ -52,11 +77,17 @@ def direct_sum_reference(points, positions, charges, kind: int, r_c: float = 1.0
         chunk = max(1, chunk // max(alphas.shape[0], 1))
     for lo in range(0, M, chunk):
         P = points[lo:lo + chunk]
-        diff = P[:, None, :] - positions[None, :, :]
-        r = np.sqrt(np.sum(diff * diff, axis=-1))
+        with np.errstate(over="ignore"):  # coordinates 1e308 apart: an infinite distance
+            diff = P[:, None, :] - positions[None, :, :]
+        r = _distances(diff)
         out[lo:lo + chunk] = _kernel_values(r, kind, r_c, alphas, weights) @ charges
     return out
 
+
+
+# squared distances formed directly inside this range; outside it, scaled
+_R2_MIN = 1e-290
+_R2_MAX = 1e290
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -78,18 +109,44 @@ def _direct(points, positions, charges, kind, r_c, alphas, weights, block):
                 for k in range(d):
                     t = points[i, k] - positions[j, k]
                     r2 += t * t
-                if kind == 0:
-                    acc += charges[j] / math.sqrt(r2)
-                elif kind == 1:
+                scaled = not (_R2_MIN < r2 < _R2_MAX)
+                if scaled:
+                    # squares that overflow or underflow (or no distance at
+                    # all): scaled by the largest difference
+                    m = 0.0
+                    for k in range(d):
+                        m = max(m, abs(points[i, k] - positions[j, k]))
+                    if m > 0.0 and m < math.inf:
+                        r2 = 0.0
+                        for k in range(d):
+                            t = (points[i, k] - positions[j, k]) / m
+                            r2 += t * t
+                        r = m * math.sqrt(r2)
+                    else:
+                        r = m  # 0, or an infinite difference
+                else:
                     r = math.sqrt(r2)
+                if kind == 0:
+                    acc += charges[j] / r
+                elif kind == 1:
                     if r < 1e-8 * r_c:
                         acc += charges[j] * at0
                     else:
                         acc += charges[j] * math.erf(r * inv_rc) / r
+                elif kind == 3:
+                    acc += charges[j] * math.erfc(r * inv_rc) / r
                 else:
                     s = 0.0
                     for ll in range(L):
-                        s += weights[ll] * math.exp(-alphas[ll] * r2)
+                        a = alphas[ll]
+                        if a > 0.0:
+                            if scaled:  # (sqrt(a) r)^2: r^2 alone overflows or underflows
+                                t = math.sqrt(a) * r
+                                s += weights[ll] * math.exp(-(t * t))
+                            else:
+                                s += weights[ll] * math.exp(-a * r2)
+                        else:  # the constant term, also at an infinite distance
+                            s += weights[ll]
                     acc += charges[j] * s
             out[i] = acc
     return out
