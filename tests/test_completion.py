@@ -109,6 +109,21 @@ class TestLowRankMatrix:
         assert (2.0 * M).norm() == pytest.approx(2 * M.norm())
         assert M.inner(N) == pytest.approx(float(np.sum(M.full() * N.full())), rel=1e-12)
 
+    def test_sum_and_difference(self):
+        # formats are values: the sum side by side, ranks added
+        M, N = self.make(0), self.make(1, k=2)
+        S, D = M + N, M - N
+        assert S.rank == D.rank == 5
+        np.testing.assert_allclose(S.full(), M.full() + N.full(), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(D.full(), M.full() - N.full(), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose((-M).full(), -M.full())
+        f32 = LowRankMatrix(*(a.astype(np.float32) for a in (M.U, M.s, M.V)))
+        assert (f32 + f32).dtype == np.float32 and (f32 + N).dtype == np.float64
+        with pytest.raises(ValueError, match=r"shapes differ: \(7, 5\) and \(5, 7\)"):
+            M + LowRankMatrix(N.V, N.s, N.U)
+        with pytest.raises(TypeError):
+            M + 1.0
+
     def test_float32_preserved(self):
         M = LowRankMatrix(np.ones((3, 1), np.float32), np.ones(1, np.float32), np.ones((2, 1), np.float32))
         assert M.full().dtype == np.float32

@@ -375,6 +375,62 @@ class LowRankMatrix:
 
     __rmul__ = __mul__
 
+    def __neg__(self) -> "LowRankMatrix":
+        return self * -1.0
+
+    def __add__(self, other) -> "LowRankMatrix":
+        """The sum with another ``LowRankMatrix`` of the same shape, of rank ``k + k'``.
+
+        The factors are placed side by side (``[U, U']``, ``[s, s']``,
+        ``[V, V']``): no arithmetic on the entries, so nothing is rounded;
+        the result's factors are no longer orthonormal. Use
+        :meth:`from_factors` on ``(U diag(s), V)`` of the sum for its SVD form.
+
+        Parameters
+        ----------
+        other : LowRankMatrix
+            A matrix of the same shape and array library (any rank).
+
+        Returns
+        -------
+        LowRankMatrix
+            ``self.full() + other.full()``, float32 only when both are.
+
+        Raises
+        ------
+        ValueError
+            If the shapes differ.
+        TypeError
+            If the factors come from different array libraries.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from tensorapprox.completion.lowrank import LowRankMatrix
+        >>> A = LowRankMatrix.from_factors(np.ones((3, 1)), np.arange(2.0)[:, None])
+        >>> B = LowRankMatrix.from_factors(np.arange(3.0)[:, None], np.ones((2, 1)))
+        >>> S = A + B
+        >>> S.rank, bool(np.allclose(S.full(), A.full() + B.full()))
+        (2, True)
+        """
+        if not isinstance(other, LowRankMatrix):
+            return NotImplemented
+        if other.shape != self.shape:
+            raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
+        try:
+            xp = get_namespace(self.U, other.U)
+        except TypeError:
+            raise TypeError("the two matrices' factors come from different array libraries") from None
+        dtype = xp.float32 if self.dtype == other.dtype == xp.float32 else xp.float64
+        parts = [[xp.astype(a, dtype) if a.dtype != dtype else a for a in (A.U, A.s, A.V)] for A in (self, other)]
+        U, s, V = (xp.concat([p[j] for p in parts], axis=-1) for j in range(3))
+        return LowRankMatrix(U, s, V, copy=False)
+
+    def __sub__(self, other) -> "LowRankMatrix":
+        if not isinstance(other, LowRankMatrix):
+            return NotImplemented
+        return self + (-other)
+
     def inner(self, other: "LowRankMatrix") -> float:
         """Compute the Frobenius inner product with another ``LowRankMatrix`` of the same shape.
 
