@@ -441,3 +441,113 @@ def test_fit_is_scale_free_in_values_and_coordinates():
         assert m.score(X, s * y) / s == pytest.approx(base.score(X, y), rel=1e-8)
         mx = FunctionalTucker(rank=2, max_iter=15, random_state=0).fit(s * X, y)
         np.testing.assert_allclose(mx.predict(s * X), ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+# ---------------------------------------------------------------- state across fits
+def _fit_state(m):
+    return dict(x_mean=m.x_mean_.copy(), x_scale=m.x_scale_.copy(), y_mean=m.y_mean_, y_scale=m.y_scale_,
+                core=m.core_mean_.copy(), tau=m.noise_precision_, history=list(m.history_), n_iter=m.n_iter_)
+
+
+def _assert_same_state(m, state, X, pred):
+    np.testing.assert_array_equal(m.predict(X), pred)
+    now = _fit_state(m)
+    for key, value in state.items():
+        np.testing.assert_array_equal(now[key], value, err_msg=key)
+
+
+def test_failed_refit_leaves_previous_fit(monkeypatch):
+    # a refit that failed after the standardization kept the new scalings
+    # beside the old posterior: predictions were off by orders of magnitude
+    X, y = small_data(7, K=2)
+    m = FunctionalTucker(rank=2, max_iter=10, random_state=0).fit(X, y)
+    pred, state = m.predict(X), _fit_state(m)
+    Xbad = np.c_[1000.0 + 50.0 * X[:, 0], np.zeros(len(X))]  # mode 1 constant
+    with pytest.raises(ValueError, match="mode 1 of X has 1 distinct coordinate"):
+        m.fit(Xbad, 1e3 * y)
+    _assert_same_state(m, state, X, pred)
+
+    # a FloatingPointError in the middle of a refit (epoch 2), with validation data
+    real = funbat_mod._smooth
+    calls = {"n": 0}
+
+    def poisoned(model, sites, precision, information):
+        calls["n"] += 1
+        res = real(model, sites, precision, information)
+        if calls["n"] == 3:  # epoch 2, mode 0 (two modes per epoch)
+            res.smooth_mean[0, 0] = math.nan
+        return res
+
+    monkeypatch.setattr(funbat_mod, "_smooth", poisoned)
+    with pytest.raises(FloatingPointError, match="epoch 2, mode 0"):
+        m.fit(5.0 * X, 1e3 * y, X_val=5.0 * X[:20], y_val=1e3 * y[:20])
+    _assert_same_state(m, state, X, pred)
+
+    # an exception from the callback likewise
+    def boom(model, epoch):
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(funbat_mod, "_smooth", real)
+    with pytest.raises(RuntimeError, match="stop"):
+        m.set_params(callback=boom).fit(5.0 * X, 1e3 * y)
+    _assert_same_state(m, state, X, pred)
+
+    # a first fit that fails mid-way (after a validated epoch) stays unfitted
+    calls["n"] = 0
+    monkeypatch.setattr(funbat_mod, "_smooth", poisoned)
+    fresh = FunctionalTucker(rank=2, max_iter=10, random_state=0)
+    with pytest.raises(FloatingPointError):
+        fresh.fit(X, y, X_val=X[:20], y_val=y[:20])
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+    assert not hasattr(fresh, "history_") and not hasattr(fresh, "x_mean_")
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_callback_sees_the_current_epoch(refit):
+    # predict inside the callback raised NotFittedError on a first fit, and on
+    # a refit the public attributes were the previous fit's
+    X, y = small_data(8, K=2)
+    Xq = X[:7] + 0.01
+    seen = []
+
+    def cb(model, epoch):
+        seen.append(dict(pred=model.predict(Xq), epoch=epoch, n_iter=model.n_iter_,
+                         core=model.core_mean_.copy(), tau=model.noise_precision_,
+                         mean0=model.factors_[0].mean.copy(), hist=list(model.history_),
+                         lat=model.latent_functions(1, [0.3])[0]))
+
+    m = FunctionalTucker(rank=2, max_iter=3, tol=0.0, random_state=0)
+    if refit:
+        m.fit(2.0 * X, -y + 1.0)
+    m.set_params(callback=cb).fit(X, y)
+    assert [s["epoch"] for s in seen] == [1, 2, 3]
+    for s in seen:
+        # the fit stopped after that epoch is the state the callback saw
+        ref = FunctionalTucker(rank=2, max_iter=s["epoch"], tol=0.0, random_state=0).fit(X, y)
+        np.testing.assert_allclose(s["pred"], ref.predict(Xq), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(s["core"], ref.core_mean_, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(s["mean0"], ref.factors_[0].mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(s["lat"], ref.latent_functions(1, [0.3])[0], rtol=1e-12, atol=1e-12)
+        assert s["tau"] == pytest.approx(ref.noise_precision_, rel=1e-12)
+        assert s["hist"] == pytest.approx(ref.history_, rel=1e-12)
+        assert s["n_iter"] == s["epoch"]
+
+
+def test_callback_sees_convergence():
+    X, y = small_data(8, K=2)
+    flags = []
+    m = FunctionalTucker(rank=2, max_iter=50, tol=0.5, random_state=0,
+                         callback=lambda model, epoch: flags.append(model.converged_)).fit(X, y)
+    assert m.converged_ and flags[-1] and not any(flags[:-1]) and len(flags) == m.n_iter_
+
+
+def test_zero_dim_array_hyperparameters_accepted():
+    # a 0-d array was a TypeError where the numpy scalar was accepted
+    X, y = small_data(9, K=2)
+    ref = FunctionalTucker(rank=2, lengthscale=0.4, variance=2.0, max_iter=3, random_state=0).fit(X, y)
+    for ls, var in ((np.array(0.4), np.array(2.0)), ([np.array(0.4), 0.4], [2.0, np.array(2.0)])):
+        m = FunctionalTucker(rank=2, lengthscale=ls, variance=var, max_iter=3, random_state=0).fit(X, y)
+        np.testing.assert_array_equal(m.predict(X), ref.predict(X))
+    with pytest.raises(TypeError, match="lengthscale must be a positive float"):
+        FunctionalTucker(rank=2, lengthscale=np.array(0.4 + 0j)).fit(X, y)

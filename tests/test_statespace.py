@@ -277,3 +277,79 @@ def test_clear_errors_for_out_of_range_models_and_bad_precisions():
         kalman_smoother(m, [0.0], -np.ones((1, 1, 1)), np.ones((1, 1)))
     with pytest.raises(ValueError, match="symmetric"):
         kalman_smoother(m, [0.0], np.array([[[1.0, 2.0], [0.0, 1.0]]]), np.ones((1, 2)))
+
+
+def test_variance_out_of_range_names_variance():
+    # variance 1e307 overflowed the stationary covariance and the error
+    # blamed the lengthscale
+    for kernel, ell, var in (("matern52", 0.5, 1e307), ("matern52", 0.01, 1e300), ("matern12", 10.0, 5e-324)):
+        with pytest.raises(ValueError, match=r"variance = .* is outside") as err:
+            matern_state_space(kernel, ell, var)
+        assert "lengthscale =" in str(err.value) and "lengthscale = " + f"{ell:g} is outside" not in str(err.value)
+    # a bad lengthscale is still named as such, whatever the variance
+    with pytest.raises(ValueError, match=r"lengthscale = 1e-80 is outside"):
+        matern_state_space("matern52", 1e-80, 1e300)
+    m = matern_state_space("matern52", 1.0, 1e300)  # representable: fine
+    assert np.all(np.isfinite(m.P_inf)) and 0 < m.q < np.inf
+
+
+def test_result_keeps_its_own_copies():
+    # SmootherResult.sites was a view of the caller's array: reusing the
+    # buffer changed the frozen result's predictions
+    m = matern_state_space("matern32", 0.5)
+    t = np.linspace(0.0, 1.0, 5)
+    prec = np.full((5, 1, 1), 100.0)
+    info = 100.0 * np.sin(3 * t)[:, None]
+    res = kalman_smoother(m, t, prec, info)
+    before = res.predict([0.1, 0.5])
+    sites0 = res.sites.copy()
+    t *= 10.0
+    prec *= 3.0
+    info += 1.0
+    np.testing.assert_array_equal(res.sites, sites0)
+    for a, b in zip(res.predict([0.1, 0.5]), before):
+        np.testing.assert_array_equal(a, b)
+    for name in ("sites", "pred_mean", "pred_cov", "filt_mean", "filt_cov", "smooth_mean", "smooth_cov"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(res, name)[0] = 0.0
+    # the stored model is immutable too
+    for name in ("F", "L", "P_inf", "H"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(m, name)[0, 0] = 5.0
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (4, 1), ()])
+def test_smoother_rejects_sites_that_are_not_1d(shape):
+    # (2, 2) sites were flattened and taken as 4 sites
+    m = matern_state_space("matern32")
+    n = int(np.prod(shape))
+    sites = np.arange(float(n)).reshape(shape)
+    with pytest.raises(ValueError, match=r"sites must be 1-D"):
+        kalman_smoother(m, sites, np.ones((n, 1, 1)), np.ones((n, 1)))
+
+
+@pytest.mark.parametrize("name", ["sites", "precision", "information"])
+def test_smoother_rejects_complex_input(name):
+    # the imaginary part was dropped with only a ComplexWarning
+    m = matern_state_space("matern32")
+    args = dict(sites=np.linspace(0.0, 1.0, 3), precision=np.ones((3, 1, 1)), information=np.ones((3, 1)))
+    args[name] = args[name] + 1j
+    with pytest.raises(TypeError, match=f"{name} must hold real numbers, got dtype complex128"):
+        kalman_smoother(m, **args)
+    args[name] = args[name].real.astype(str)
+    with pytest.raises(TypeError, match=f"{name} must hold real numbers"):
+        kalman_smoother(m, **args)
+
+
+def test_zero_dim_array_hyperparameters():
+    # a 0-d array was a TypeError where the numpy scalar was accepted
+    ref = matern_state_space("matern52", 0.7, 2.0)
+    for ell, var in ((np.array(0.7), np.array(2.0)), (np.float64(0.7), np.array(2))):
+        m = matern_state_space("matern52", ell, var)
+        assert type(m.lengthscale) is float and type(m.variance) is float
+        np.testing.assert_array_equal(m.P_inf, ref.P_inf)
+        np.testing.assert_array_equal(m.F, ref.F)
+    with pytest.raises(TypeError, match="lengthscale must be a real number"):
+        matern_state_space("matern52", np.array(0.7 + 1j))
+    with pytest.raises(ValueError, match="variance must be > 0"):
+        matern_state_space("matern52", 0.7, np.array(-1.0))

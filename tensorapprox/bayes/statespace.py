@@ -204,6 +204,18 @@ class StateSpaceModel:
         return (A @ self.P_inf)[..., 0, 0]
 
 
+def _real_scalar(value):
+    """A 0-d numpy array as its numpy scalar, anything else as it is.
+
+    A 0-d real array was rejected with ``TypeError`` where the numpy scalar
+    was accepted; the scalar then goes through the usual checks (a 0-d
+    complex or object array is still rejected there).
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
 def _rate(kernel: str, lengthscale: float) -> float:
     nu = {"matern12": 0.5, "matern32": 1.5, "matern52": 2.5}[kernel]
     return math.sqrt(2.0 * nu) / lengthscale
@@ -224,14 +236,21 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
     -------
     StateSpaceModel
         The kernel's stochastic differential equation: ``F``, ``L``,
-        ``q``, ``H`` and its stationary covariance ``P_inf``.
+        ``q``, ``H`` and its stationary covariance ``P_inf`` (read-only
+        arrays).
 
     Raises
     ------
+    TypeError
+        ``lengthscale`` or ``variance`` is not a real number (a Python or
+        numpy real scalar, or a 0-d real array).
     ValueError
-        Unknown ``kernel``, non-positive ``lengthscale`` / ``variance``, or a
-        ``lengthscale`` so far from 1 that powers of its inverse up to
-        ``2 nu + 1`` leave float64's range.
+        Unknown ``kernel``, non-positive or non-finite ``lengthscale`` /
+        ``variance``, a ``lengthscale`` so far from 1 that powers of its
+        inverse up to ``2 nu + 1`` leave float64's range, or a ``variance``
+        so far from 1 that its products with those powers (the spectral
+        density ``q`` and the stationary covariance) leave float64's range;
+        the message names the argument at fault.
 
     Notes
     -----
@@ -250,24 +269,34 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
     True
     """
     check_choice(kernel, name="kernel", choices=MATERN_KERNELS)
-    ell = check_positive_float(lengthscale, name="lengthscale")
-    s2 = check_positive_float(variance, name="variance")
+    ell = check_positive_float(_real_scalar(lengthscale), name="lengthscale")
+    s2 = check_positive_float(_real_scalar(variance), name="variance")
     lam = _rate(kernel, ell)
     p = {"matern12": 0, "matern32": 1, "matern52": 2}[kernel]
     d = p + 1
     try:
         coeffs = [math.comb(d, j) * lam ** (d - j) for j in range(d)]  # (s+lam)^d = s^d + ... + lam^d
-        q = s2 * math.factorial(p) ** 2 * (2.0 * lam) ** (2 * p + 1) / math.factorial(2 * p)
-        top = s2 * lam ** (2 * p)  # the last state's stationary variance, up to a constant
+        lam_q = (2.0 * lam) ** (2 * p + 1)
+        lam_top = lam ** (2 * p)
     except OverflowError:
-        q = top = math.inf
+        lam_q = lam_top = math.inf
     # powers of 1 / lengthscale up to 2p + 1 must be normal float64 numbers:
     # a lengthscale of 1e-80 (matern52) raised OverflowError, 1e160 gave a
     # singular stationary covariance and NaN
-    if not (0.0 < q < math.inf and 0.0 < top < math.inf and np.isfinite(coeffs).all()):
+    if not (0.0 < lam_q < math.inf and 0.0 < lam_top < math.inf and np.isfinite(coeffs).all()):
         raise ValueError(f"lengthscale = {ell:g} is outside what the {kernel} state-space form represents in "
                          f"float64 (powers of 1/lengthscale up to {2 * p + 1} must stay finite and nonzero); "
                          "rescale the inputs")
+    q = s2 * math.factorial(p) ** 2 * lam_q / math.factorial(2 * p)
+    top = s2 * lam_top  # the last state's stationary variance, up to a constant
+    # the lengthscale's powers are representable, so it is the variance that
+    # takes these products out of range: variance 1e307 with lengthscale 0.5
+    # (matern52) overflowed and was reported as a bad lengthscale
+    if not (0.0 < q < math.inf and 0.0 < top < math.inf):
+        raise ValueError(f"variance = {s2:g} is outside what the {kernel} state-space form with lengthscale = "
+                         f"{ell:g} represents in float64 (variance times powers of 1/lengthscale up to "
+                         f"{2 * p + 1} must stay finite and nonzero); rescale the values so that the "
+                         "variance is nearer 1")
     F = np.zeros((d, d))
     F[: d - 1, 1:] = np.eye(d - 1)
     F[d - 1, :] = [-coeffs[j] for j in range(d)]
@@ -282,6 +311,8 @@ def matern_state_space(kernel: str = "matern32", lengthscale: float = 1.0, varia
         P_inf = np.array([[s2, 0.0, -k2], [0.0, k2, 0.0], [-k2, 0.0, s2 * lam ** 4]])
     H = np.zeros((1, d))
     H[0, 0] = 1.0
+    for a in (F, L, P_inf, H):  # an immutable value: a SmootherResult keeps the model it was built with
+        a.flags.writeable = False
     return StateSpaceModel(kernel, ell, s2, F, L, q, P_inf, H)
 
 
@@ -506,13 +537,21 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     -------
     SmootherResult
         Predicted, filtered and smoothed state means and covariances at
-        every site.
+        every site. Its arrays, ``sites`` included (a copy of the input), are
+        its own and read-only: later changes to the caller's arrays do not
+        affect it. ``model`` is stored as given (the arrays of a model from
+        :func:`matern_state_space` are read-only).
 
     Raises
     ------
+    TypeError
+        ``sites``, ``precision`` or ``information`` does not hold real
+        numbers (complex, string or object data; the message names the
+        argument).
     ValueError
-        Shapes disagree, sites are not strictly increasing, inputs are not
-        finite, or a precision is not symmetric positive semi-definite.
+        ``sites`` is not 1-D or is empty, shapes disagree, sites are not
+        strictly increasing, inputs are not finite, or a precision is not
+        symmetric positive semi-definite.
 
     Notes
     -----
@@ -532,9 +571,12 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     >>> bool(np.max(np.abs(mean[:, 0] - y)) < 0.05)
     True
     """
-    sites = np.asarray(sites, dtype=np.float64).reshape(-1)
-    precision = np.asarray(precision, dtype=np.float64)
-    information = np.asarray(information, dtype=np.float64)
+    sites = _real_array(sites, "sites")
+    precision = _real_array(precision, "precision")
+    information = _real_array(information, "information")
+    if sites.ndim != 1:
+        raise ValueError(f"sites must be 1-D with shape (n_sites,), got shape {sites.shape}; "
+                         "pass one coordinate per site (flatten it yourself if that is what you mean)")
     n = sites.shape[0]
     if n < 1:
         raise ValueError("sites is empty; give at least one coordinate")
@@ -558,7 +600,25 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     low = np.linalg.eigvalsh(0.5 * (precision + np.swapaxes(precision, 1, 2))).min(initial=0.0)
     if low < -1e-12 * size * R:
         raise ValueError(f"precision must be positive semi-definite; a site has eigenvalue {low:.3g}")
-    return _smooth(model, sites, precision, information)
+    # the result keeps its own read-only copy of the sites: it held a view of
+    # the caller's array and its predictions changed when the caller reused it
+    sites = np.array(sites, dtype=np.float64, copy=True)
+    res = _smooth(model, sites, precision, information)
+    for a in (res.sites, res.pred_mean, res.pred_cov, res.filt_mean, res.filt_cov, res.smooth_mean,
+              res.smooth_cov):
+        a.flags.writeable = False
+    return res
+
+
+def _real_array(a, name: str) -> np.ndarray:
+    """``a`` as a float64 numpy array; ``TypeError`` naming ``name`` unless it holds real numbers.
+
+    Complex input lost its imaginary part with only a ``ComplexWarning``.
+    """
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float64)
 
 
 def _smooth(model, sites, precision, information) -> SmootherResult:
