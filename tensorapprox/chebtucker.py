@@ -41,6 +41,9 @@ _ADAPTIVE_START = 16
 _ADAPTIVE_MAX_DEGREE = 512
 # relative slack allowed for points on the box boundary (rounding)
 _BOX_SLACK = 1e-12
+# off-grid points the adaptive degree checks before it accepts a degree
+_ADAPTIVE_CHECK_POINTS = 4
+_F64_EPS = float(np.finfo(np.float64).eps)
 
 
 # --------------------------------------------------------------------------- #
@@ -106,6 +109,16 @@ def _check_degrees(degree, d: int, *, name: str = "degree") -> tuple[int, ...]:
     return tuple(check_int(g, name=f"{name}[{k}]" if d > 1 else name, minimum=1) for k, g in enumerate(degree))
 
 
+def _box_slack(lo, hi, eps):
+    """Slack beyond ``[lo, hi]`` still read as on the boundary, for points of machine epsilon ``eps``.
+
+    ``1e-12 (b - a)`` was below the rounding of the bounds themselves in
+    float32 (``float32(0.1)`` lies ``1.5e-9`` above ``0.1``), so a float32
+    point on the boundary was rejected as outside the box.
+    """
+    return np.maximum(_BOX_SLACK * (hi - lo), 4.0 * eps * np.maximum(np.abs(lo), np.abs(hi)))
+
+
 def _fmt_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
@@ -162,13 +175,21 @@ def _compress(C, rtol, rank, method):
     from .tucker import hosvd, st_hosvd, tucker_als
 
     xp = get_namespace(C)
+    if rank is not None:
+        # before the 1-D branch too: rank=-3 and rank="abc" were accepted there
+        if isinstance(rank, (str, bytes)):  # not a sequence of ints ("abc" read as 3 entries)
+            raise TypeError(f"rank must be an int or a sequence of ints, got {type(rank).__name__}")
+        rank = check_rank(rank, C.shape)
     if C.ndim == 1:
+        if rank is not None and rank[0] > 1:
+            # as hosvd for d >= 2: the rank of a mode is at most the product
+            # of the others' (here none: 1)
+            raise ValueError(f"rank[0] = {rank[0]} exceeds 1, the Tucker rank of a 1-D coefficient vector; "
+                             "use rank=1")
         nrm = float(xp.linalg.vector_norm(C))
         if nrm == 0.0:
             return xp.zeros((1,), dtype=C.dtype), [xp.zeros((C.shape[0], 1), dtype=C.dtype)]
         return xp.asarray([nrm], dtype=C.dtype), [xp.reshape(C / nrm, (-1, 1))]
-    if rank is not None:
-        rank = check_rank(rank, C.shape)
     if method == "hosvd":
         T = hosvd(C, rank=rank, rtol=None if rank is not None else rtol)
     elif method == "st_hosvd":
@@ -323,17 +344,21 @@ class ChebTucker:
     Raises
     ------
     TypeError
-        If ``core`` and ``factors`` are not arrays of one array library.
+        If ``core`` and ``factors`` are not arrays of one array library, or
+        one of them is complex.
     ValueError
         If ``domain`` is not a box, the core does not have one mode per
-        interval, or a factor's column count differs from the core's size.
+        interval, a factor's column count differs from the core's size, or
+        the core or a factor holds NaN or Inf.
 
     Notes
     -----
     Instances are immutable (numpy arrays are stored as read-only copies).
     Build them with :meth:`from_function`, :meth:`from_values` or
     :meth:`from_cp`; ``+`` adds ranks (block-diagonal core), use
-    :meth:`recompress` afterwards.
+    :meth:`recompress` afterwards. ``F * s`` and ``F / s`` take a finite
+    real ``s`` (not 0 for ``/``) and raise ``ValueError`` where the scaled
+    core would not be finite.
 
     Examples
     --------
@@ -374,6 +399,13 @@ class ChebTucker:
             # and gave other dtypes (or a failed evaluation) than numpy's
             a64 = a if a.dtype == xp.float64 else xp.astype(a, xp.float64)
             return readonly(a64, xp, a64 is a)
+
+        for name, a in [("core", core)] + [(f"factors[{k}]", A) for k, A in enumerate(factors)]:
+            if xp.isdtype(a.dtype, "complex floating"):
+                raise TypeError(f"{name} must be real, got a complex array")
+            if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
+                # a NaN approximant was accepted (load already called such files corrupt)
+                raise ValueError(f"{name} contains NaN or Inf values")
 
         self._core = own(core)
         self._factors = tuple(own(A) for A in factors)
@@ -577,10 +609,14 @@ class ChebTucker:
         Returns
         -------
         ChebTucker
-            The compressed approximant on ``domain``.
+            The compressed approximant on ``domain`` (compressed and stored
+            in float64 whatever the dtype of ``coeffs``, as
+            :meth:`from_values`).
 
         Raises
         ------
+        TypeError
+            If ``coeffs`` is complex or not numeric (strings, objects).
         ValueError
             If ``coeffs`` does not have one dimension per interval or holds
             NaN/Inf, or for a bad ``domain``, ``rtol``, ``rank`` or ``method``.
@@ -605,13 +641,22 @@ class ChebTucker:
         if coeffs.ndim != len(domain):
             raise ValueError(f"coeffs must have {len(domain)} dimensions (one per domain pair), got shape "
                              f"{tuple(coeffs.shape)}")
+        if xp.isdtype(coeffs.dtype, "complex floating"):
+            raise TypeError("coeffs must be real, got a complex array")
+        if not xp.isdtype(coeffs.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"coeffs must be a real array, got dtype {coeffs.dtype}")
+        if coeffs.dtype != xp.float64:
+            # compressed in float64, as from_values and as the approximant
+            # stores them: float32 coefficients were compressed in float32,
+            # whose rounding (1e-7) lies above rtol=1e-10
+            coeffs = xp.astype(coeffs, xp.float64)
         if not bool(xp.all(xp.isfinite(coeffs))):
             raise ValueError("coeffs contains NaN or Inf")
         core, factors = _compress(coeffs, rtol, rank, method)
         return cls(core, factors, domain)
 
     @classmethod
-    def from_function(cls, f: Callable, domain, degree=None, rtol: float = 1e-7, method: str = "hosvd", *,
+    def from_function(cls, f: Callable, domain, degree=None, rtol: float | None = 1e-7, method: str = "hosvd", *,
                       rank=None, max_degree: int = _ADAPTIVE_MAX_DEGREE,
                       max_memory: float = DEFAULT_MAX_MEMORY) -> "ChebTucker":
         """Interpolate ``f`` on the Chebyshev grid of ``domain`` and compress.
@@ -620,21 +665,31 @@ class ChebTucker:
         ----------
         f : callable
             ``f(x)`` with ``x`` of shape ``(..., d)`` returns the values, shape
-            ``(...)``; it is called on the whole grid at once.
+            ``(...)``; it is called on the whole grid at once (and, with an
+            adaptive degree, on a few off-grid points, ``x`` of shape
+            ``(4, d)``).
         domain : sequence of d pairs (a_k, b_k)
             The box on which ``f`` is approximated.
         degree : int or sequence of d ints, optional
             Polynomial degree per mode (``m_k = degree + 1`` points). ``None``
             chooses it adaptively: starting from 16, the degree of each mode
             doubles until its trailing coefficients fall below the tolerance
-            (as Chebfun does), up to ``max_degree``; the tail below the
-            tolerance is then chopped.
-        rtol : float in (0, 1), default 1e-7
+            (as Chebfun does), up to ``max_degree``. Before a degree is
+            accepted, the interpolant is compared with ``f`` at 4
+            deterministic points strictly between the Chebyshev points in
+            every mode (4 more evaluations of ``f`` per accepted candidate):
+            a function that aliases on the grid (``T_20`` sampled at 17
+            points looks like ``T_12``, with a decayed tail) misses there by
+            more than ``rtol`` times its size, and every mode's degree
+            doubles again. The tail below the tolerance is then chopped.
+        rtol : float in (0, 1) or None, default 1e-7
             Tolerance of the coefficient-tensor compression (see
-            :meth:`from_values`) and of the adaptive degree.
+            :meth:`from_values`) and of the adaptive degree. ``None`` only
+            with ``rank`` and a fixed ``degree``.
         method : {'hosvd', 'st_hosvd', 'als'}
         rank : int or sequence of int, optional
-            Fixed Tucker ranks instead of ``rtol`` for the compression.
+            Fixed Tucker ranks instead of ``rtol`` for the compression (the
+            adaptive degree still needs ``rtol``).
         max_degree : int, default 512
             Cap of the adaptive degree.
         max_memory : float, default 2 GiB
@@ -646,10 +701,21 @@ class ChebTucker:
 
         Raises
         ------
+        TypeError
+            If ``f`` is not callable or returns complex values.
         ValueError
-            A bad ``domain`` or ``degree`` (or one needing more memory than
-            ``max_memory``: the message says how much), or ``f`` returning the
-            wrong shape or NaN/Inf (the message names the first bad point).
+            A bad ``domain``, ``degree``, ``rtol`` or ``rank`` (or a degree
+            needing more memory than ``max_memory``: the message says how
+            much), neither ``rtol`` nor ``rank``, ``rtol=None`` with an
+            adaptive degree, or ``f`` returning the wrong shape or NaN/Inf
+            (the message names the first bad point).
+
+        Warns
+        -----
+        RuntimeWarning
+            With an adaptive degree, if a mode is not resolved at
+            ``max_degree`` (or at the memory guard), or the interpolant
+            still misses ``f`` off the grid there.
 
         Examples
         --------
@@ -665,7 +731,16 @@ class ChebTucker:
         domain = check_domain(domain)
         d = len(domain)
         method = check_choice(method, name="method", choices=("hosvd", "st_hosvd", "als"))
-        rtol = check_rtol(rtol)
+        if rtol is None:
+            # as from_values: rank alone fixes the compression (a TypeError
+            # from check_rtol before); the adaptive degree needs a tolerance
+            if rank is None:
+                raise ValueError("give rtol or rank")
+            if degree is None:
+                raise ValueError("rtol=None needs a fixed degree: the adaptive degree resolves f to rtol; "
+                                 "give rtol, or a degree")
+        else:
+            rtol = check_rtol(rtol)
         if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory > 0:
             raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
         if degree is not None:
@@ -782,7 +857,7 @@ class ChebTucker:
             raise ValueError(f"{name} contains NaN or Inf")
         lo = np.array([a for a, _ in self._domain])
         hi = np.array([b for _, b in self._domain])
-        slack = _BOX_SLACK * (hi - lo)
+        slack = _box_slack(lo, hi, float(xp.finfo(points.dtype).eps))
         if not extrapolate and points.shape[0] > 0:
             P = to_numpy(points)
             bad = np.nonzero(np.any((P < lo - slack) | (P > hi + slack), axis=1))[0]
@@ -832,7 +907,10 @@ class ChebTucker:
         ------
         ValueError
             Points of the wrong shape, NaN/Inf, or outside the box (the message
-            names the first one) unless ``extrapolate=True``.
+            names the first one) unless ``extrapolate=True``. Points within
+            ``max(1e-12 (b - a), 4 eps max(|a|, |b|))`` of the box, ``eps``
+            of their dtype, are on its boundary (rounding: ``float32(0.1)``
+            lies above 0.1).
 
         Examples
         --------
@@ -952,7 +1030,9 @@ class ChebTucker:
         ------
         ValueError
             If the number of axes is not ``d``, an axis is not a non-empty 1-D
-            array, or it leaves the interval of its mode.
+            array, or it leaves the interval of its mode (beyond
+            ``max(1e-12 (b - a), 4 eps max(|a|, |b|))``, ``eps`` of the axis'
+            dtype: a float32 axis ending at ``float32(b)`` is inside).
 
         Examples
         --------
@@ -976,7 +1056,8 @@ class ChebTucker:
             if ax.ndim != 1 or ax.shape[0] == 0:
                 raise ValueError(f"axes[{k}] must be a non-empty 1-D array, got shape {tuple(ax.shape)}")
             a, b = dom
-            slack = _BOX_SLACK * (b - a)
+            eps = float(xp.finfo(ax.dtype).eps) if xp.isdtype(ax.dtype, "real floating") else _F64_EPS
+            slack = float(_box_slack(a, b, eps))
             if float(xp.min(ax)) < a - slack or float(xp.max(ax)) > b + slack:
                 raise ValueError(f"axes[{k}] leaves the interval {dom} of mode {k}")
             facs.append(_cheb.chebvander(ax, A.shape[0], dom) @ _in_namespace(xp, A))
@@ -1009,17 +1090,31 @@ class ChebTucker:
         return multi_mode_product(self._core, list(self._factors))
 
     # -- arithmetic --------------------------------------------------------
+    def _scaled(self, scalar, divide: bool):
+        s = float(scalar)
+        op = "/" if divide else "*"
+        if not math.isfinite(s):
+            raise ValueError(f"cannot scale a ChebTucker by {s} (F {op} {s} is not a finite approximant)")
+        if divide and s == 0.0:
+            raise ValueError("cannot divide a ChebTucker by zero")
+        xp = get_namespace(self._core)
+        with np.errstate(over="ignore"):  # checked below
+            core = self._core / s if divide else self._core * s
+        if not bool(xp.all(xp.isfinite(core))):
+            raise ValueError(f"F {op} {s:g} overflows float64 in the core; scale by a smaller factor")
+        return ChebTucker(core, self._factors, self._domain)
+
     def __mul__(self, scalar):
         if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
             return NotImplemented
-        return ChebTucker(self._core * float(scalar), self._factors, self._domain)
+        return self._scaled(scalar, divide=False)
 
     __rmul__ = __mul__
 
     def __truediv__(self, scalar):
         if isinstance(scalar, bool) or not isinstance(scalar, numbers.Real):
             return NotImplemented
-        return ChebTucker(self._core / float(scalar), self._factors, self._domain)
+        return self._scaled(scalar, divide=True)
 
     def __neg__(self):
         return ChebTucker(-self._core, self._factors, self._domain)
@@ -1178,9 +1273,13 @@ def _grid_points(domain, ms):
 
 
 def _sample(f, domain, ms):
-    X = _grid_points(domain, ms)
+    return _call_f(f, _grid_points(domain, ms))
+
+
+def _call_f(f, X):
+    """``f(X)`` for points ``X`` of shape ``(..., d)``, checked: real, finite, shape ``X.shape[:-1]``."""
     out = f(X)
-    shape = tuple(ms)
+    shape = tuple(X.shape[:-1])
     if not hasattr(out, "shape"):
         raise ValueError(f"f must return an array of shape {shape} for points of shape {X.shape}, "
                          f"got {type(out).__name__}")
@@ -1196,7 +1295,8 @@ def _sample(f, domain, ms):
         idx = np.unravel_index(int(np.argmin(finite.ravel())), shape)
         kind = "NaN" if np.isnan(out[idx]) else "Inf"
         pt = tuple(float(v) for v in X[idx])
-        raise ValueError(f"f returned {kind} at the point {pt} (grid index {tuple(int(i) for i in idx)}); "
+        where = f"grid index {tuple(int(i) for i in idx)}" if len(shape) > 1 else f"point index {int(idx[0])}"
+        raise ValueError(f"f returned {kind} at the point {pt} ({where}); "
                          f"f must be finite on the whole box")
     return out
 
@@ -1208,19 +1308,58 @@ def _coeffs(values):
     return C
 
 
+def _off_grid_points(domain, degs):
+    """``_ADAPTIVE_CHECK_POINTS`` deterministic points strictly between the Chebyshev points of every mode.
+
+    Point ``i`` lies in mode ``k`` at the angle ``pi (j + phi) / n_k`` of the
+    ``n_k + 1`` points ``cos(pi j / n_k)``, with ``j`` and ``phi`` in
+    ``[0.25, 0.75]`` from golden-ratio and ``sqrt(2)`` sequences: never on
+    the grid, spread over the interval, and not at the midpoints in angle
+    (where ``T_{4n-k}`` and ``T_k`` agree).
+    """
+    d = len(domain)
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    X = np.empty((_ADAPTIVE_CHECK_POINTS, d))
+    for i in range(_ADAPTIVE_CHECK_POINTS):
+        for k, ((a, b), n) in enumerate(zip(domain, degs)):
+            s = i * d + k + 1
+            j = min(int(n * ((s * golden) % 1.0)), n - 1)
+            phi = 0.25 + 0.5 * ((s * math.sqrt(2.0)) % 1.0)
+            t = -math.cos(math.pi * (j + phi) / n)
+            mid, half = 0.5 * a + 0.5 * b, 0.5 * b - 0.5 * a
+            X[i, k] = min(max(mid + half * t, a), b)
+    return X
+
+
+def _eval_dense(C, X, domain):
+    """The series with dense coefficients ``C`` at the points ``X`` (n, d)."""
+    G = None
+    for k, dom in enumerate(domain):
+        V = _cheb.chebvander(X[:, k], C.shape[k], dom)  # (n, m_k)
+        G = np.tensordot(V, C, axes=(1, 0)) if G is None else np.einsum("nm,nm...->n...", V, G)
+    return G
+
+
 def _adaptive_coefficients(f, domain, rtol, max_degree, max_memory):
-    """Double the degree of each unresolved mode until its tail is below tolerance."""
+    """Double the degree of each unresolved mode until its tail is below tolerance.
+
+    A candidate whose every mode is resolved is then checked off the grid
+    (:func:`_off_grid_points`): if the interpolant misses ``f`` there by
+    more than ``max(rtol, 100 eps m) * scale`` (``scale`` the largest
+    value seen), ``f`` aliased on the grid and every mode below
+    ``max_degree`` doubles again.
+    """
     d = len(domain)
     degs = [min(_ADAPTIVE_START, max_degree)] * d
     resolved = [False] * d
     eps = np.finfo(np.float64).eps
+    missed = None  # off-grid error of a candidate that failed the check at the cap
     while True:
         ms = tuple(g + 1 for g in degs)
         _check_memory(ms, d, max_memory, name="adaptive degree")
-        C = _coeffs(_sample(f, domain, ms))
+        values = _sample(f, domain, ms)
+        C = _coeffs(values)
         scale = float(np.max(np.abs(C)))
-        if scale == 0.0:
-            return C[tuple(slice(0, 2) for _ in range(d))]
         grow = False
         profiles = []
         for k in range(d):
@@ -1234,6 +1373,19 @@ def _adaptive_coefficients(f, domain, rtol, max_degree, max_memory):
                     continue
                 degs[k] = min(2 * degs[k], max_degree)
                 grow = True
+        missed = None
+        if not grow and all(resolved):
+            # the tail test cannot see aliasing: compare with f off the grid
+            X = _off_grid_points(domain, degs)
+            fx = _call_f(f, X)
+            vscale = max(float(np.max(np.abs(values))), float(np.max(np.abs(fx))))
+            err = float(np.max(np.abs(_eval_dense(C, X, domain) - fx)))
+            if err > max(rtol, 100 * eps * max(ms)) * vscale:
+                missed = err / vscale
+                for k in range(d):
+                    if degs[k] < max_degree:
+                        degs[k] = min(2 * degs[k], max_degree)
+                        grow = True
         if not grow:
             break
         # memory guard before the next (larger) sample
@@ -1247,6 +1399,12 @@ def _adaptive_coefficients(f, domain, rtol, max_degree, max_memory):
         bad = [k for k in range(d) if not resolved[k]]
         warnings.warn(f"modes {bad} are not resolved to rtol={rtol:g} at degree {max_degree}; "
                       "raise max_degree or check f for singularities", RuntimeWarning, stacklevel=3)
+    elif missed is not None:
+        warnings.warn(f"the interpolant of degree {tuple(degs)} misses f by {missed:.3g} (relative) at points "
+                      f"off the Chebyshev grid, above rtol={rtol:g}: f aliases there (it has components of "
+                      "higher degree); raise max_degree", RuntimeWarning, stacklevel=3)
+    if scale == 0.0:
+        return C[tuple(slice(0, 2) for _ in range(d))]
     # chop the tail below the tolerance
     keep = []
     for k, prof in enumerate(profiles):

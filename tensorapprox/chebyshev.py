@@ -12,7 +12,9 @@ Conventions
   ``x_j = (a + b)/2 - (b - a)/2 * cos(pi j / (m - 1))``, ``j = 0..m-1``
   (the order Chebfun uses); values on the grid follow the same order.
 * A coefficient vector ``c`` of length ``m`` represents
-  ``p(x) = sum_k c[k] T_k(t)`` with ``t = (2x - a - b) / (b - a)``.
+  ``p(x) = sum_k c[k] T_k(t)`` with ``t = (2x - a - b) / (b - a)``, formed as
+  ``(x - (a/2 + b/2)) / (b/2 - a/2)`` in float64 (no overflow near the float64
+  limit, no rounding of the bounds to float32).
 * Every function accepts an ``axis`` (or works along axis 0 of a matrix), so
   many columns are transformed in one call.
 
@@ -110,6 +112,32 @@ def _check_m(m, name: str = "m") -> int:
     return check_int(m, name=name, minimum=1)
 
 
+def _check_float_dtype(dtype, xp) -> None:
+    """``dtype`` (when given) must be a real floating dtype of ``xp`` (numpy by default)."""
+    if dtype is None:
+        return
+    try:
+        if xp is None or is_numpy(xp):
+            ok = np.issubdtype(np.dtype(dtype), np.floating)
+        else:
+            ok = bool(xp.isdtype(dtype, "real floating"))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        # an integer dtype truncated the points (chebpts(5, dtype=int64) gave
+        # [-1, 0, 0, 0, 1])
+        raise TypeError(f"dtype must be a real floating dtype (float32 or float64), got {dtype!r}")
+
+
+def _mid_half(a: float, b: float) -> tuple[float, float]:
+    """Midpoint and half-width of ``[a, b]``, formed without overflow.
+
+    ``(a + b) / 2`` overflowed to ``inf`` on intervals such as
+    ``(1e308, 1.7e308)``; halving first is exact (barring subnormals).
+    """
+    return 0.5 * a + 0.5 * b, 0.5 * b - 0.5 * a
+
+
 # --------------------------------------------------------------------------- #
 # points
 # --------------------------------------------------------------------------- #
@@ -133,12 +161,14 @@ def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp=None, dtype=Non
     array, shape (m,)
         ``x_j = (a+b)/2 - (b-a)/2 cos(pi j/(m-1))``; computed with a sine so
         the points are exactly symmetric about the midpoint and include
-        ``a`` and ``b``.
+        ``a`` and ``b``, and with the midpoint ``a/2 + b/2`` and half-width
+        ``b/2 - a/2`` (no overflow on intervals near the float64 limit).
 
     Raises
     ------
     TypeError
-        If ``m`` is not an int or ``domain`` is not a pair of real numbers.
+        If ``m`` is not an int, ``domain`` is not a pair of real numbers or
+        ``dtype`` is not a real floating dtype.
     ValueError
         If ``m < 1`` or ``domain`` is not a finite interval with ``a < b``.
 
@@ -150,12 +180,14 @@ def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp=None, dtype=Non
     """
     m = _check_m(m)
     a, b = check_interval(domain)
+    _check_float_dtype(dtype, xp)
     if m == 1:
         t = np.zeros(1)
     else:
         n = m - 1
         t = np.sin(np.pi * np.arange(-n, n + 1, 2, dtype=np.float64) / (2 * n))
-    x = 0.5 * (a + b) + 0.5 * (b - a) * t
+    mid, half = _mid_half(a, b)
+    x = mid + half * t
     if m > 1:
         x[0], x[-1] = a, b
     if xp is None:
@@ -194,6 +226,11 @@ def _normalize_axis(axis, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis = {axis} is out of range for an array with {ndim} dimensions")
     return int(axis) % ndim
+
+
+def _library(a) -> str:
+    """Name of the array library of ``a`` (for error messages)."""
+    return type(a).__module__.split(".")[0]
 
 
 def _as_float_array(x, name: str):
@@ -317,9 +354,18 @@ def coeffs2vals(coeffs, axis: int = 0):
 # --------------------------------------------------------------------------- #
 # evaluation
 # --------------------------------------------------------------------------- #
-def _to_reference(xp, x, domain):
-    a, b = domain
-    return (2.0 * x - (a + b)) / (b - a)
+def _to_reference(xp, x, domain, dtype):
+    """Reference coordinate ``t = (x - mid) / half`` of ``x``, in the floating ``dtype``.
+
+    ``t`` is formed in float64 and then cast: in float32 (or the dtype of
+    float32 coefficients) the box bounds were rounded, which gave 6% errors
+    on ``(1e6, 1e6 + 1)`` and NaN on ``(1e38, 3e38)``; the overflow-safe
+    midpoint and half-width keep boxes near the float64 limit finite.
+    """
+    mid, half = _mid_half(*domain)
+    x64 = x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+    t = (x64 - mid) / half
+    return t if dtype == xp.float64 else xp.astype(t, dtype)
 
 
 def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
@@ -343,7 +389,8 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     Raises
     ------
     TypeError
-        If ``coeffs`` is complex or ``domain`` is not a pair of numbers.
+        If ``coeffs`` or ``x`` is complex, ``coeffs`` and ``x`` are arrays of
+        different libraries, or ``domain`` is not a pair of numbers.
     ValueError
         If ``coeffs`` is not of shape ``(m,)`` or ``(m, k)`` with ``m >= 1``,
         or ``domain`` is not an interval with ``a < b``.
@@ -351,7 +398,9 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     Notes
     -----
     Clenshaw: ``b_k = c_k + 2t b_{k+1} - b_{k+2}``, ``p = c_0 + t b_1 - b_2``;
-    backward stable for ``|t| <= 1``.
+    backward stable for ``|t| <= 1``. The reference coordinate
+    ``t = (x - (a/2 + b/2)) / (b/2 - a/2)`` is formed in float64 whatever the
+    dtypes, then cast to the dtype of ``coeffs`` (the dtype of the result).
 
     Examples
     --------
@@ -363,14 +412,22 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     xp, c = _as_float_array(coeffs, "coeffs")
     if c.ndim not in (1, 2) or c.shape[0] == 0:
         raise ValueError(f"coeffs must have shape (m,) or (m, k) with m >= 1, got {tuple(c.shape)}")
-    if not hasattr(x, "shape"):
+    if not hasattr(x, "shape") or isinstance(x, numbers.Number):  # lists, Python and numpy scalars
         if np.iscomplexobj(np.asarray(x)):  # cast to float64, only the real part was kept
             raise TypeError("x must be real, got complex values")
         x = xp.asarray(np.asarray(x, dtype=np.float64)) if not is_numpy(xp) else np.asarray(x, dtype=np.float64)
-    elif get_namespace(x).isdtype(x.dtype, "complex floating"):  # the cast below kept only the real part
-        raise TypeError("x must be real, got a complex array")
-    x = xp.astype(x, c.dtype) if x.dtype != c.dtype else x
-    t = _to_reference(xp, x, domain)
+    else:
+        try:
+            get_namespace(c, x)
+        except TypeError:
+            # as everywhere in the package, arrays of two libraries are not
+            # mixed (an obscure TypeError or AttributeError came from the cast)
+            raise TypeError(f"coeffs ({_library(coeffs)}) and x ({_library(x)}) are arrays of different "
+                            "libraries; convert one of them to the other's library") from None
+        if xp.isdtype(x.dtype, "complex floating"):  # the cast below kept only the real part
+            raise TypeError("x must be real, got a complex array")
+    # t in float64, then in the coefficients' dtype (see _to_reference)
+    t = _to_reference(xp, x, domain, c.dtype)
     if c.ndim == 2:
         t = t[..., None]
     m = c.shape[0]
@@ -398,7 +455,9 @@ def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
     Returns
     -------
     array, shape (n, m)
-        ``V @ c`` evaluates the series ``c`` at ``x``.
+        ``V @ c`` evaluates the series ``c`` at ``x``; in the floating dtype
+        of ``x`` (float64 for integers), with the reference coordinates
+        formed in float64 (as :func:`chebeval`).
 
     Raises
     ------
@@ -419,7 +478,7 @@ def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
     xp, x = _as_float_array(x, "x")
     if x.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {tuple(x.shape)}")
-    t = _to_reference(xp, x, domain)
+    t = _to_reference(xp, x, domain, x.dtype)
     cols = [xp.ones_like(t)]
     if m > 1:
         cols.append(t)

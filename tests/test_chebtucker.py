@@ -5,6 +5,8 @@ bad input. (B3 and the particle routes live in test_particles.py.)
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import numpy.polynomial.chebyshev as npc
 import pytest
@@ -528,3 +530,141 @@ def test_low_precision_points_on_boxes_beyond_their_range():
         if dtype == np.float32:
             g = F.gradient(p.astype(dtype))
             assert np.all(np.isfinite(g)) and float(g[0, 0]) == pytest.approx(1.0 / scale, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- review: boxes, dtypes, adaptivity
+def test_function_on_box_near_float64_limit():
+    # chebpts gave inf grid points there: from_function sampled f at inf and
+    # built a wrong approximant (0 instead of 0.259) without a word
+    def f(x):
+        return np.exp(-x[..., 0] / 1e308)
+
+    F = ct.ChebTucker.from_function(f, [(1e308, 1.7e308)], degree=12)
+    p = 1e308 * np.array([[1.0], [1.2], [1.35], [1.7]])
+    np.testing.assert_allclose(F(p), np.exp(-p[:, 0] / 1e308), rtol=1e-12)
+    T = F.on_grid(p[:, 0])
+    np.testing.assert_allclose(T.full(), np.exp(-p[:, 0] / 1e308), rtol=1e-12)
+
+
+def test_on_grid_float32_axes_far_from_zero():
+    # chebvander cast the bounds to float32: NaN on (1e38, 3e38)
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] / 1e38 + x[..., 1], [(1e38, 3e38), (0, 1)], degree=2)
+    ax0 = np.array([1.5e38, 2e38], dtype=np.float32)
+    ax1 = np.array([0.25, 0.5], dtype=np.float32)
+    got = F.on_grid(ax0, ax1).full()
+    ref = ax0.astype(np.float64)[:, None] / 1e38 + ax1.astype(np.float64)[None, :]  # closed form
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_float32_points_on_the_box_boundary():
+    # float32(0.1) lies 1.5e-9 above 0.1, beyond the slack 1e-12 (b - a): a
+    # float32 point on the boundary was rejected as outside the box
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] + x[..., 1], [(0, 0.1), (0, 1)], degree=2)
+    p32 = np.array([[0.1, 0.5], [0.0, 1.0]], dtype=np.float32)
+    np.testing.assert_allclose(F(p32), [0.6, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(F.gradient(p32), [[1.0, 1.0]] * 2, rtol=1e-5)
+    ax = np.linspace(0, 0.1, 3, dtype=np.float32)
+    np.testing.assert_allclose(F.on_grid(ax, np.array([0.5])).full().ravel(), ax.astype(np.float64) + 0.5,
+                               rtol=1e-6)
+    # points clearly outside are still refused, and float64 keeps its tight slack
+    with pytest.raises(ValueError, match=r"outside the box"):
+        F(np.array([[0.1001, 0.5]], dtype=np.float32))
+    with pytest.raises(ValueError, match=r"axes\[0\] leaves the interval"):
+        F.on_grid(np.array([0.1001], dtype=np.float32), np.array([0.5]))
+    with pytest.raises(ValueError, match=r"outside the box"):
+        F(np.array([[0.1 + 1e-9, 0.5]]))
+
+
+def test_from_coefficients_compresses_float32_in_float64():
+    # float32 coefficients were compressed in float32: 1.45e-7 error at rtol=1e-10
+    g = [0.5 ** np.arange(12), (-0.3) ** np.arange(12)]
+    C = sum(np.einsum("i,j,k->ijk", v, v, v) for v in g)
+    C32 = C.astype(np.float32)
+    ref = C32.astype(np.float64)  # the coefficients given
+    F = ct.ChebTucker.from_coefficients(C32, BOX3, rtol=1e-10)
+    assert F.core.dtype == np.float64
+    err = np.linalg.norm(F.coefficients() - ref) / np.linalg.norm(ref)
+    assert err <= 1e-10
+    with pytest.raises(TypeError, match=r"coeffs must be real"):
+        ct.ChebTucker.from_coefficients(C32.astype(np.complex64), BOX3)
+    with pytest.raises(TypeError, match=r"coeffs must be a real array, got dtype <U1"):
+        ct.ChebTucker.from_coefficients(np.array([["a", "b"], ["c", "d"]]), [(0, 1)] * 2)
+
+
+def test_adaptive_degree_is_not_fooled_by_aliasing():
+    # T_20 sampled at 17 Chebyshev points is T_12 there, with a decayed tail:
+    # degree 13 and an O(1) error, without a warning
+    def t20(x):
+        return np.cos(20 * np.arccos(np.clip(x[..., 0], -1, 1)))
+
+    xs = np.linspace(-1, 1, 2001)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F = ct.ChebTucker.from_function(t20, [(-1, 1)], rtol=1e-8)
+    assert F.degrees[0] >= 20
+    expect = np.zeros(F.degrees[0] + 1)
+    expect[20] = 1.0  # T_20's coefficients (numpy.polynomial reference below)
+    np.testing.assert_allclose(F.coefficients(), expect, atol=1e-12)
+    np.testing.assert_allclose(F(xs), npc.chebval(xs[:, 0], expect), atol=1e-10)
+    # aliased twice (T_40 looks like T_8 at 17 points, like T_24 at 33), on
+    # a box that is not [-1, 1], in one of two modes
+    def g(x):
+        t = np.clip(x[..., 0] - 2.0, -1, 1)
+        return np.cos(40 * np.arccos(t)) * np.exp(x[..., 1])
+
+    G = ct.ChebTucker.from_function(g, [(1, 3), (0, 1)], rtol=1e-8)
+    pts = np.random.default_rng(3).uniform([1, 0], [3, 1], (2000, 2))
+    exact = npc.chebval(pts[:, 0] - 2.0, np.eye(41)[40]) * np.exp(pts[:, 1])
+    np.testing.assert_allclose(G(pts), exact, atol=1e-7 * np.e)
+    assert G.degrees[1] <= 16  # the smooth mode is chopped back
+    # zero at every Chebyshev point of the first grid: (1 - x^2) U_15(x)
+    def h(x):
+        th = np.arccos(np.clip(x[..., 0], -1, 1))
+        return np.sin(16 * th) * np.sin(th)
+
+    H = ct.ChebTucker.from_function(h, [(-1, 1)], rtol=1e-10)
+    np.testing.assert_allclose(H(xs), h(xs), atol=1e-12)
+
+
+def test_rank_validated_for_one_dimensional_values():
+    # the 1-D branch of _compress skipped check_rank: both were accepted
+    with pytest.raises(ValueError, match=r"rank\[0\] must be positive, got -3"):
+        ct.ChebTucker.from_values(np.ones(4), [(0, 1)], rank=-3)
+    with pytest.raises(TypeError, match=r"rank must be an int or a sequence of ints, got str"):
+        ct.ChebTucker.from_values(np.ones(4), [(0, 1)], rank="abc")
+    with pytest.raises(ValueError, match=r"rank\[0\] = 3 exceeds 1"):
+        ct.ChebTucker.from_values(np.ones(4), [(0, 1)], rank=3)
+    F = ct.ChebTucker.from_values(cheb.chebpts(4, (0, 1)) ** 2, [(0, 1)], rank=1)
+    np.testing.assert_allclose(F(np.array([0.3, 0.8])), [0.09, 0.64], atol=1e-14)
+
+
+def test_from_function_rank_without_rtol():
+    # rtol=None raised TypeError in from_function, while from_values and
+    # from_coefficients take rank alone
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] + x[..., 1] ** 2, [(0, 1)] * 2, degree=4,
+                                    rank=2, rtol=None)
+    assert F.ranks == (2, 2)
+    pts = np.random.default_rng(0).uniform(0, 1, (50, 2))
+    np.testing.assert_allclose(F(pts), pts[:, 0] + pts[:, 1] ** 2, atol=1e-13)
+    with pytest.raises(ValueError, match=r"rtol=None needs a fixed degree"):
+        ct.ChebTucker.from_function(lambda x: x[..., 0], [(0, 1)], rank=1, rtol=None)
+    with pytest.raises(ValueError, match=r"give rtol or rank"):
+        ct.ChebTucker.from_function(lambda x: x[..., 0], [(0, 1)], degree=3, rtol=None)
+
+
+def test_non_finite_scaling_and_arrays_are_refused(smooth3):
+    # F * inf, F / 0 and a NaN core gave NaN approximants silently
+    _, F = smooth3
+    for op, msg in ((lambda: F * np.inf, r"cannot scale a ChebTucker by inf"),
+                    (lambda: float("nan") * F, r"cannot scale a ChebTucker by nan"),
+                    (lambda: F / 0, r"cannot divide a ChebTucker by zero"),
+                    (lambda: F / -np.inf, r"cannot scale a ChebTucker by -inf"),
+                    (lambda: F * 1e308 * 1e10, r"overflows float64")):
+        with pytest.raises(ValueError, match=msg):
+            op()
+    with pytest.raises(ValueError, match=r"core contains NaN or Inf"):
+        ct.ChebTucker(np.full((1, 1), np.nan), [np.ones((2, 1))] * 2, [(0, 1)] * 2)
+    with pytest.raises(ValueError, match=r"factors\[1\] contains NaN or Inf"):
+        ct.ChebTucker(np.ones((1, 1)), [np.ones((2, 1)), np.array([[1.0], [np.inf]])], [(0, 1)] * 2)
+    pts = np.array([[0.0, 1.0, 0.5]])
+    np.testing.assert_allclose((F * 1e300)(pts), 1e300 * F(pts), rtol=1e-15)

@@ -204,3 +204,71 @@ def test_edge_inputs_found_in_review():
     with pytest.raises(ValueError, match="too wide: b - a overflows"):
         cheb.chebpts(3, (-1e308, 1e308))
     assert cheb.check_interval((-1e307, 1e307)) == (-1e307, 1e307)
+
+
+# --------------------------------------------------------------------------- review: boxes and dtypes
+def test_box_near_float64_limit_does_not_overflow():
+    # (a + b) / 2 and 2x - (a + b) overflowed: chebpts gave inf, chebeval and
+    # chebvander NaN. Reference: the same points on (1, 1.7), scaled by 1e308
+    a, b = 1e308, 1.7e308
+    for m in (3, 9):
+        x = cheb.chebpts(m, (a, b))
+        assert np.all(np.isfinite(x)) and x[0] == a and x[-1] == b
+        np.testing.assert_allclose(x, 1e308 * _ref_points(m, 1.0, 1.7), rtol=4e-16, atol=0)
+    xs = 1e308 * np.array([1.0, 1.1, 1.35, 1.6, 1.7])
+    t_ref = (2 * (xs / 1e308) - 2.7) / 0.7  # exact up to rounding on the scaled box
+    c = np.array([0.5, -1.0, 0.25, 2.0])
+    np.testing.assert_allclose(cheb.chebeval(c, xs, (a, b)), npc.chebval(t_ref, c), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(cheb.chebvander(xs, 4, (a, b)), npc.chebvander(t_ref, 3), rtol=0, atol=1e-14)
+
+
+def test_float32_coefficients_and_points_keep_reference_coordinates():
+    # x was cast to the coefficients' dtype before the map to [-1, 1]: with
+    # float32 coefficients the box (1e6, 1e6 + 1) was rounded (6% error), and
+    # float32 points on (1e38, 3e38) overflowed in 2x - (a + b) (NaN)
+    c32 = np.array([0.25, 1.0, -0.5], dtype=np.float32)
+    c64 = c32.astype(np.float64)
+    x = np.array([1e6 + 0.3, 1e6 + 0.9])
+    t = (x - (1e6 + 0.5)) / 0.5
+    got = cheb.chebeval(c32, x, (1e6, 1e6 + 1))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, npc.chebval(t, c64), rtol=0, atol=1e-6)
+    x32 = np.array([1.2e38, 2e38, 2.9e38], dtype=np.float32)
+    t32 = (x32.astype(np.float64) - 2e38) / 1e38  # the float32 points, mapped in float64
+    got = cheb.chebeval(c32, x32, (1e38, 3e38))
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, npc.chebval(t32, c64), rtol=0, atol=1e-6)
+    V = cheb.chebvander(x32, 3, (1e38, 3e38))
+    assert V.dtype == np.float32
+    np.testing.assert_allclose(V, npc.chebvander(t32, 2), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(cheb.chebeval(c32, 0.5e39, (0, 1e39)), npc.chebval(0.0, c64), atol=1e-6)
+    # the same in the array API (array_api_strict)
+    xps = pytest.importorskip("array_api_strict")
+    got = cheb.chebeval(xps.asarray(c32), xps.asarray(x32), (1e38, 3e38))
+    assert got.dtype == xps.float32
+    np.testing.assert_allclose(np.asarray(got), npc.chebval(t32, c64), rtol=0, atol=1e-6)
+    V = cheb.chebvander(xps.asarray(x32), 3, (1e38, 3e38))
+    np.testing.assert_allclose(np.asarray(V), npc.chebvander(t32, 2), rtol=0, atol=1e-6)
+
+
+def test_chebeval_arrays_of_different_libraries():
+    # an obscure TypeError ('dtype' must be a dtype) or AttributeError before
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"coeffs \(array_api_strict\) and x \(numpy\) are arrays of different"):
+        cheb.chebeval(xps.asarray([1.0, 2.0]), np.array([0.5]))
+    with pytest.raises(TypeError, match=r"coeffs \(numpy\) and x \(array_api_strict\) are arrays of different"):
+        cheb.chebeval(np.array([1.0, 2.0]), xps.asarray([0.5]))
+    # Python and numpy scalars and lists still follow the coefficients
+    for x in (0.5, np.float64(0.5), [0.5]):
+        got = cheb.chebeval(xps.asarray([1.0, 2.0]), x)
+        np.testing.assert_allclose(np.asarray(got), npc.chebval(0.5, [1.0, 2.0]))
+
+
+def test_chebpts_dtype_must_be_real_floating():
+    with pytest.raises(TypeError, match=r"dtype must be a real floating dtype"):
+        cheb.chebpts(5, dtype=np.int64)  # gave [-1, 0, 0, 0, 1]
+    with pytest.raises(TypeError, match=r"dtype must be a real floating dtype"):
+        cheb.chebpts(5, dtype=np.complex128)
+    x = cheb.chebpts(5, (0, 2), dtype=np.float32)
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, _ref_points(5, 0.0, 2.0), rtol=1e-7)
