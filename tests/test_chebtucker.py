@@ -668,3 +668,34 @@ def test_non_finite_scaling_and_arrays_are_refused(smooth3):
         ct.ChebTucker(np.ones((1, 1)), [np.ones((2, 1)), np.array([[1.0], [np.inf]])], [(0, 1)] * 2)
     pts = np.array([[0.0, 1.0, 0.5]])
     np.testing.assert_allclose((F * 1e300)(pts), 1e300 * F(pts), rtol=1e-15)
+
+
+def test_inner_and_norm_against_gauss_legendre_quadrature():
+    # formats are values: the L2 inner product and norm over the box, exact
+    # for the polynomials, against a tensor Gauss-Legendre rule exact at
+    # their degrees (no shared code with the closed form)
+    dom = [(-0.5, 1.5), (0.0, 3.0), (2.0, 2.5)]
+    F = ct.ChebTucker.from_function(lambda x: np.exp(-x[..., 0] * x[..., 1]) + x[..., 2], dom, degree=(9, 12, 5),
+                                    rtol=1e-12)
+    G = ct.ChebTucker.from_function(lambda x: np.cos(x[..., 0] + x[..., 1] ** 2) * x[..., 2], dom,
+                                    degree=(7, 15, 4), rtol=1e-12)
+    axes, weights = [], []
+    for (a, b), m in zip(dom, (9, 16, 6)):
+        t, w = np.polynomial.legendre.leggauss(m + 1)
+        axes.append(0.5 * (a + b) + 0.5 * (b - a) * t)
+        weights.append(0.5 * (b - a) * w)
+    Wt = np.einsum("i,j,k->ijk", *weights)
+    Fv, Gv = F.on_grid(*axes).full(), G.on_grid(*axes).full()
+    ref = float(np.sum(Wt * Fv * Gv))
+    assert F.inner(G) == pytest.approx(ref, rel=1e-12)
+    assert G.inner(F) == pytest.approx(ref, rel=1e-12)
+    assert F.norm() == pytest.approx(np.sqrt(np.sum(Wt * Fv**2)), rel=1e-12)
+    assert F.norm() ** 2 == pytest.approx(F.inner(F), rel=1e-12)
+    # 1-D, and scale: the norm of a tiny function neither underflows nor loses digits
+    H = ct.ChebTucker.from_function(lambda x: x[..., 0] ** 3, [(0.0, 2.0)], degree=3)
+    assert H.norm() == pytest.approx(np.sqrt(2.0**7 / 7), rel=1e-13)
+    assert (H * 1e-300).norm() == pytest.approx(1e-300 * np.sqrt(2.0**7 / 7), rel=1e-13)
+    with pytest.raises(ValueError, match="the boxes differ"):
+        H.inner(ct.ChebTucker.from_function(lambda x: x[..., 0], [(0.0, 1.0)], degree=1))
+    with pytest.raises(TypeError, match="other must be a ChebTucker"):
+        H.inner(np.ones(3))
