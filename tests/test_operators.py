@@ -239,3 +239,48 @@ def test_corrupt_default_scale_is_scale_free():
         out = corrupt(s * base, 0.5, kind="gaussian", random_state=0)
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose((out - s * base) / s, ref, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------- regression: overflow
+def test_gaussian_symmetric_apply_near_largest_float():
+    # the packed symmetric apply formed X + X.T, which overflowed for entries
+    # near 1.5e308: every measurement read -inf
+    op = GaussianSensing(3, 5, random_state=0)
+    X = np.diag([1.5e308, 0.0, 0.0])
+    with np.errstate(over="ignore"):  # one measurement overflows in any form
+        got = op.apply(X)
+    # independent reference: the coefficient of X[0, 0] in every measurement
+    # (the first column of the explicit matrix) times the entry
+    with np.errstate(over="ignore"):
+        ref = op.to_dense()[:, 0] * 1.5e308
+    fin = np.isfinite(ref)
+    assert fin.sum() >= 3
+    assert np.all(np.isfinite(got[fin]))
+    np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-14)
+    # off-diagonal: X[0, 1] = X[1, 0] near the limit
+    Y = np.zeros((3, 3))
+    Y[0, 1] = Y[1, 0] = 1.0e308
+    np.testing.assert_allclose(op.apply(Y) / 1e308, op.apply(Y / 1e308), rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype, level", [(np.float32, 1e37), (np.float64, 1e306), (np.float64, 1e307)])
+def test_corrupt_default_outliers_stay_finite(dtype, level):
+    # the default outlier scale, 100 rms, overflowed float32 data near 1e37
+    # (inf entries and a RuntimeWarning)
+    import warnings
+
+    y = np.full(100, level, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = corrupt(y, 0.2, random_state=0)
+    assert out.dtype == dtype and np.all(np.isfinite(out))
+    changed = out != y
+    assert np.count_nonzero(changed) == 20
+    big = np.finfo(dtype).max
+    # reference: the same draw (the documented clipping) in float64 before clipping
+    rng = np.random.default_rng(0)
+    idx = rng.choice(100, size=20, replace=False)
+    with np.errstate(over="ignore"):
+        ref = np.clip(float(level) + 100.0 * float(level) * rng.standard_normal(20), -big, big)
+    np.testing.assert_allclose(out[idx].astype(np.float64), ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    assert np.any(np.abs(out[idx]) == big) == np.any(np.abs(ref) == big)

@@ -428,7 +428,9 @@ class GaussianSensing(MeasurementOperator):
 
     def _pack(self, X):
         if self.symmetric:
-            return (0.5 * (X + X.T)).ravel()[self._flat]
+            # halves first: X + X.T overflowed for entries near the largest
+            # float (1.5e308 on the diagonal gave -inf measurements)
+            return (0.5 * X + 0.5 * X.T).ravel()[self._flat]
         return X.ravel()
 
     def _unpack(self, c):
@@ -663,7 +665,10 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
     kind : {'outlier', 'gaussian'}, default 'outlier'
         ``'outlier'``: gross errors ``s_i ~ N(0, scale^2)`` with a large
         default scale (100 times the root-mean-square of ``y``), the outlier
-        model of Ma & Fattahi. ``'gaussian'``: dense noise ``N(0, scale^2)``
+        model of Ma & Fattahi. A corrupted value beyond the largest finite
+        number of ``y``'s dtype is clipped to it (with its sign), so the
+        output is always finite (float32 data near ``1e37`` has outliers
+        near ``1e39`` otherwise). ``'gaussian'``: dense noise ``N(0, scale^2)``
         with default scale the root-mean-square of ``y``, their Gaussian noise
         model (typically on a large fraction such as 0.5 or 0.9).
     scale : float, optional
@@ -674,7 +679,8 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
     Returns
     -------
     ndarray, shape (m,)
-        A corrupted copy of ``y``; ``np.flatnonzero(out != y)`` lists the
+        A corrupted copy of ``y`` (float32 for float32 ``y``, float64
+        otherwise), finite; ``np.flatnonzero(out != y)`` lists the
         corrupted measurements, except any whose noise falls below the
         precision of ``y`` there (adding it leaves the value unchanged).
 
@@ -719,5 +725,19 @@ def corrupt(y, fraction: float, kind: str = "outlier", scale: float | None = Non
     out = y.copy()
     if k:
         idx = rng.choice(m, size=k, replace=False)
-        out[idx] += (scale * rng.standard_normal(k)).astype(out.dtype)
+        g = rng.standard_normal(k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            # g == 0 keeps an infinite scale (100 rms of data near 1e307)
+            # from making NaN
+            noise = np.where(g == 0.0, 0.0, scale * g)
+            noisy = out[idx] + noise.astype(out.dtype)
+            bad = ~np.isfinite(noisy)
+            if np.any(bad):
+                # beyond the dtype's range (float32 data near 1e37 with the
+                # default scale gave inf): the float64 sum, clipped to the
+                # largest finite value of the dtype
+                big = float(np.finfo(out.dtype).max)
+                exact = np.clip(out[idx][bad].astype(np.float64) + noise[bad], -big, big)
+                noisy[bad] = exact.astype(out.dtype)
+        out[idx] = noisy
     return out
