@@ -173,6 +173,7 @@ def _demo_completion(out) -> None:
     out("a pass solves every row's least squares: exact O(|Omega| k^2), CG and sketch O(|Omega| k), so the")
     out("iterative solvers pay off as k grows (benchmarks/bench_completion.py); soft_impute, the convex baseline,")
     out("runs at its default shrinkage (0.05 of the observed matrix's largest singular value), which biases it")
+    out("towards zero: its error stays well above the exact low-rank solvers'")
 
 
 def _demo_robust(out) -> None:
