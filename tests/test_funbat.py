@@ -407,19 +407,25 @@ def test_predict_with_other_number_of_modes():
         m.latent_functions(3, [0.0])
 
 
-def test_nonfinite_during_fit_names_epoch_and_mode(monkeypatch):
-    X, y = small_data()
+def _poison_smoother(monkeypatch, at_call: int):
+    """Make the ``at_call``-th smoother call of a fit return a NaN mean."""
     real = funbat_mod._smooth
     calls = {"n": 0}
 
     def poisoned(model, sites, precision, information):
         calls["n"] += 1
         res = real(model, sites, precision, information)
-        if calls["n"] == 5:  # epoch 2, mode 1 (three modes per epoch)
+        if calls["n"] == at_call:
+            res.smooth_mean.flags.writeable = True
             res.smooth_mean[0, 0] = math.nan
         return res
 
     monkeypatch.setattr(funbat_mod, "_smooth", poisoned)
+
+
+def test_nonfinite_during_fit_names_epoch_and_mode(monkeypatch):
+    X, y = small_data()
+    _poison_smoother(monkeypatch, 5)  # epoch 2, mode 1 (three modes per epoch)
     with pytest.raises(FloatingPointError, match="epoch 2, mode 1"):
         FunctionalTucker(rank=2, max_iter=5, random_state=0).fit(X, y)
 
@@ -468,17 +474,7 @@ def test_failed_refit_leaves_previous_fit(monkeypatch):
     _assert_same_state(m, state, X, pred)
 
     # a FloatingPointError in the middle of a refit (epoch 2), with validation data
-    real = funbat_mod._smooth
-    calls = {"n": 0}
-
-    def poisoned(model, sites, precision, information):
-        calls["n"] += 1
-        res = real(model, sites, precision, information)
-        if calls["n"] == 3:  # epoch 2, mode 0 (two modes per epoch)
-            res.smooth_mean[0, 0] = math.nan
-        return res
-
-    monkeypatch.setattr(funbat_mod, "_smooth", poisoned)
+    _poison_smoother(monkeypatch, 3)  # epoch 2, mode 0 (two modes per epoch)
     with pytest.raises(FloatingPointError, match="epoch 2, mode 0"):
         m.fit(5.0 * X, 1e3 * y, X_val=5.0 * X[:20], y_val=1e3 * y[:20])
     _assert_same_state(m, state, X, pred)
@@ -487,14 +483,13 @@ def test_failed_refit_leaves_previous_fit(monkeypatch):
     def boom(model, epoch):
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(funbat_mod, "_smooth", real)
+    monkeypatch.undo()
     with pytest.raises(RuntimeError, match="stop"):
         m.set_params(callback=boom).fit(5.0 * X, 1e3 * y)
     _assert_same_state(m, state, X, pred)
 
     # a first fit that fails mid-way (after a validated epoch) stays unfitted
-    calls["n"] = 0
-    monkeypatch.setattr(funbat_mod, "_smooth", poisoned)
+    _poison_smoother(monkeypatch, 3)
     fresh = FunctionalTucker(rank=2, max_iter=10, random_state=0)
     with pytest.raises(FloatingPointError):
         fresh.fit(X, y, X_val=X[:20], y_val=y[:20])
