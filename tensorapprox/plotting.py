@@ -19,6 +19,7 @@ before calling.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -35,6 +36,27 @@ def _new_axes(ax):
 
     _, ax = plt.subplots()
     return ax
+
+
+@contextmanager
+def _axes(ax):
+    """``_new_axes(ax)``; a figure made here is closed again if drawing fails (pyplot kept it)."""
+    made = ax is None
+    ax = _new_axes(ax)
+    try:
+        yield ax
+    except BaseException:
+        if made:
+            import matplotlib.pyplot as plt
+
+            plt.close(ax.figure)
+        raise
+
+
+def _require_positive(values, what: str) -> None:
+    """A log axis with nothing positive on it cannot be drawn (matplotlib raised at savefig)."""
+    if not np.any(values > 0):
+        raise ValueError(f"{what} holds no positive value; a log axis cannot show it (all zero: an exact fit)")
 
 
 def _to_numpy(a):
@@ -87,7 +109,8 @@ def mode_spectra(X) -> list[np.ndarray]:
         If ``X`` is none of the accepted kinds.
     ValueError
         If a dense ``X`` has fewer than two modes or holds NaN or Inf, or a
-        given spectrum is empty, not one-dimensional, negative or not finite.
+        given spectrum is empty, not one-dimensional, negative, not finite
+        or not in decreasing order; or a Tucker tensor holds NaN or Inf.
 
     Notes
     -----
@@ -113,6 +136,8 @@ def mode_spectra(X) -> list[np.ndarray]:
 
     if isinstance(X, TuckerTensor):
         core = _to_numpy(X.core).astype(np.float64)
+        if not (np.all(np.isfinite(core)) and all(np.all(np.isfinite(_to_numpy(U))) for U in X.factors)):
+            raise ValueError("X holds NaN or Inf in its core or factors; the spectra of such a tensor are undefined")
         for k, U in enumerate(X.factors):
             _, R = np.linalg.qr(_to_numpy(U).astype(np.float64))
             core = np.moveaxis(np.tensordot(R, core, axes=(1, k)), 0, k)
@@ -136,6 +161,8 @@ def mode_spectra(X) -> list[np.ndarray]:
     for k, s in enumerate(spectra):
         if np.any(s < 0):
             raise ValueError(f"X[{k}] holds negative values; singular values are >= 0")
+        if np.any(np.diff(s) > 0):
+            raise ValueError(f"X[{k}] is not in decreasing order; give singular values largest first")
     return spectra
 
 
@@ -169,7 +196,8 @@ def plot_mode_spectra(X, ax=None, *, normalize: bool = True, labels: Sequence[st
         Axes.
     ValueError
         As :func:`mode_spectra`; also when ``labels`` does not have one entry
-        per mode.
+        per mode, or no singular value is positive (a zero tensor: nothing
+        to show on a log axis).
 
     Notes
     -----
@@ -197,36 +225,40 @@ def plot_mode_spectra(X, ax=None, *, normalize: bool = True, labels: Sequence[st
         labels = [f"mode {k + 1} (n = {shapes[k]})" for k in range(len(spectra))]
     elif isinstance(labels, (str, bytes)) or len(labels) != len(spectra):
         raise ValueError(f"labels must hold one string per mode ({len(spectra)}), got {labels!r}")
-    ax = _new_axes(ax)
+    _require_positive(np.concatenate(spectra), "every spectrum of X")
     markers = "os^vD<>ph"
-    for k, (s, label) in enumerate(zip(spectra, labels)):
-        y = s / s[0] if normalize and s.size and s[0] > 0 else s.copy()
-        if normalize and s.size and s[0] == 0:
-            y[:] = np.nan
-        y[y <= 0] = np.nan  # log axis: zeros are not drawn
-        # a different marker per mode: equal spectra (symmetric tensors) stay visible
-        ax.plot(np.arange(1, y.size + 1), y, marker=markers[k % len(markers)], markersize=3, label=str(label))
-    ax.set_yscale("log")
-    ax.set_xlabel("index i of the singular value")
-    ax.set_ylabel(r"$\sigma_i / \sigma_1$ of the mode unfolding" if normalize
-                  else r"singular value $\sigma_i$ of the mode unfolding")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend()
+    with _axes(ax) as ax:
+        for k, (s, label) in enumerate(zip(spectra, labels)):
+            y = s / s[0] if normalize and s.size and s[0] > 0 else s.copy()
+            if normalize and s.size and s[0] == 0:
+                y[:] = np.nan
+            y[y <= 0] = np.nan  # log axis: zeros are not drawn
+            # a different marker per mode: equal spectra (symmetric tensors) stay visible
+            ax.plot(np.arange(1, y.size + 1), y, marker=markers[k % len(markers)], markersize=3, label=str(label))
+        ax.set_yscale("log")
+        ax.set_xlabel("index i of the singular value")
+        ax.set_ylabel(r"$\sigma_i / \sigma_1$ of the mode unfolding" if normalize
+                      else r"singular value $\sigma_i$ of the mode unfolding")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend()
     return ax
 
 
 def plot_convergence(history, ax=None, *, label: str | None = None, x=None, xlabel: str = "iteration",
-                     ylabel: str = "relative error", marker: str = "o"):
+                     ylabel: str | None = None, marker: str = "o"):
     """Plot a monitored error against the iteration on a log scale.
 
     Parameters
     ----------
     history : sequence of float or result object
-        The errors, one per iteration; or any object with a ``history``
-        attribute (:class:`~tensorapprox.tucker.TuckerALSResult`,
-        :class:`~tensorapprox.completion.CompletionResult`,
-        :class:`~tensorapprox.completion.SubgradientResult`, ...), whose
-        ``history`` is used.
+        The errors (or losses), one per iteration, ``>= 0``; or a result
+        with a history: its ``error_history`` when it has a non-empty one
+        (:class:`~tensorapprox.completion.SubgradientResult` given
+        ``X_true``), else its ``history``
+        (:class:`~tensorapprox.tucker.TuckerALSResult`,
+        :class:`~tensorapprox.completion.CompletionResult`, the loss of a
+        ``SubgradientResult``) or ``history_`` (a fitted
+        :class:`~tensorapprox.bayes.FunctionalTucker`: training RMSE).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when omitted. Call again with
         the same ``ax`` to compare several runs.
@@ -236,7 +268,9 @@ def plot_convergence(history, ax=None, *, label: str | None = None, x=None, xlab
         The abscissae (e.g. the polynomial degree or the elapsed seconds);
         default ``0, 1, ..., len(history) - 1``. Change ``xlabel`` with it.
     xlabel, ylabel : str
-        Axis labels; the defaults suit the ``history`` of the solvers.
+        Axis labels. ``ylabel`` defaults to what the history holds:
+        "relative error", "loss" (a ``SubgradientResult`` without
+        ``X_true``) or "training RMSE" (a ``FunctionalTucker``).
     marker : str, default "o"
         Matplotlib marker of the points.
 
@@ -251,8 +285,9 @@ def plot_convergence(history, ax=None, *, label: str | None = None, x=None, xlab
         If ``history`` is not a sequence of real numbers (nor has such a
         ``history``), or ``ax`` is not an Axes.
     ValueError
-        If ``history`` is empty or holds NaN or Inf, or ``x`` does not have
-        one value per entry.
+        If ``history`` is empty, holds NaN, Inf or negative values, holds
+        no positive value (nothing to show on a log axis), or ``x`` does not
+        have one value per entry.
 
     Notes
     -----
@@ -270,9 +305,21 @@ def plot_convergence(history, ax=None, *, label: str | None = None, x=None, xlab
     >>> ax.get_lines()[0].get_ydata().tolist()
     [1.0, 0.01, 0.0001, 1e-06]
     """
-    if not isinstance(history, (Sequence, np.ndarray)) and hasattr(history, "history"):
-        history = history.history
+    default_label = "relative error"
+    if not isinstance(history, (Sequence, np.ndarray)):
+        if len(getattr(history, "error_history", ())):
+            history = history.error_history
+        elif hasattr(history, "error_history") and hasattr(history, "history"):
+            history, default_label = history.history, "loss"  # a recovery run without X_true
+        elif hasattr(history, "history"):
+            history = history.history
+        elif hasattr(history, "history_"):
+            history, default_label = history.history_, "training RMSE"
+    ylabel = default_label if ylabel is None else ylabel
     y = _real_vector(history, "history")
+    if np.any(y < 0):
+        raise ValueError("history holds negative values; errors and losses are >= 0")
+    _require_positive(y, "history")
     if x is None:
         xs = np.arange(y.size, dtype=np.float64)
     else:
@@ -281,19 +328,19 @@ def plot_convergence(history, ax=None, *, label: str | None = None, x=None, xlab
             raise ValueError(f"x has {xs.size} values but history has {y.size}; give one x per entry")
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string, got {type(label).__name__}")
-    ax = _new_axes(ax)
     y = np.where(y > 0, y, np.nan)
-    ax.plot(xs, y, marker=marker, markersize=3, label=label)
-    if x is None:
-        from matplotlib.ticker import MaxNLocator
+    with _axes(ax) as ax:
+        ax.plot(xs, y, marker=marker, markersize=3, label=label)
+        if x is None:
+            from matplotlib.ticker import MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="major", alpha=0.3)
-    if label is not None:
-        ax.legend()
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+        if label is not None:
+            ax.legend()
     return ax
 
 
@@ -331,8 +378,9 @@ def plot_error_vs_compression(ratios, errors, ax=None, *, label: str | None = No
         ``ax`` is not an Axes.
     ValueError
         If the lengths differ, a ratio is not positive, an error is
-        negative, a value is NaN or Inf, or ``annotations`` does not have
-        one entry per point.
+        negative, no error is positive (nothing to show on a log axis; zero
+        errors are left out of the line), a value is NaN or Inf, or
+        ``annotations`` does not have one entry per point.
 
     Examples
     --------
@@ -357,18 +405,19 @@ def plot_error_vs_compression(ratios, errors, ax=None, *, label: str | None = No
         raise ValueError(f"annotations must hold one string per point ({r.size}), got {annotations!r}")
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string, got {type(label).__name__}")
-    ax = _new_axes(ax)
-    ax.plot(r, np.where(e > 0, e, np.nan), marker=marker, label=label)
-    if annotations is not None:
-        ax.margins(0.1)  # room for the text next to the outer points
-        for xi, yi, text in zip(r, e, annotations):
-            if yi > 0:
-                ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="small")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("compression ratio (full size / stored size)")
-    ax.set_ylabel("relative error")
-    ax.grid(True, which="major", alpha=0.3)
-    if label is not None:
-        ax.legend()
+    _require_positive(e, "errors")
+    with _axes(ax) as ax:
+        ax.plot(r, np.where(e > 0, e, np.nan), marker=marker, label=label)
+        if annotations is not None:
+            ax.margins(0.1)  # room for the text next to the outer points
+            for xi, yi, text in zip(r, e, annotations):
+                if yi > 0:
+                    ax.annotate(str(text), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("compression ratio (full size / stored size)")
+        ax.set_ylabel("relative error")
+        ax.grid(True, which="major", alpha=0.3)
+        if label is not None:
+            ax.legend()
     return ax

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import numpy as np
@@ -914,6 +915,20 @@ def test_load_movielens_errors(tmp_path):
     bad.write_text("1\t2\t3\n")
     with pytest.raises(ValueError, match="expected 4 tab-separated columns"):
         load_movielens(bad)
+    # an empty file was reported as "got 1 columns" (with numpy's warning),
+    # a repeated pair pointed at a duplicates= option the loader lacked, a
+    # bytes path failed inside loadtxt
+    for text, msg in (("", "is empty"), ("\n\n", "holds no rating")):
+        bad.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=msg):
+                load_movielens(bad)
+    bad.write_text("1\t2\t5\t10\n1\t2\t3\t11\n2\t1\t4\t12\n")
+    with pytest.raises(ValueError, match="duplicate .* pass duplicates='mean'"):
+        load_movielens(bad)
+    obs = load_movielens(os.fsencode(bad), duplicates="mean")
+    assert obs.shape == (2, 2) and sorted(obs.values.tolist()) == [4.0, 4.0]
 
 
 @pytest.mark.parametrize("solver", ["exact", "cg", "sketch"])

@@ -546,3 +546,20 @@ def test_zero_dim_array_hyperparameters_accepted():
         np.testing.assert_array_equal(m.predict(X), ref.predict(X))
     with pytest.raises(TypeError, match="lengthscale must be a positive float"):
         FunctionalTucker(rank=2, lengthscale=np.array(0.4 + 0j)).fit(X, y)
+
+
+def test_load_funbat_split_names_what_is_wrong_with_a_file(tmp_path):
+    # a text file got numpy's advice to load it unsafely with pickle, a
+    # .npy file a TypeError about context managers, a folder IsADirectoryError
+    (tmp_path / "u.data").write_text("1\t2\t5\t881250949\n")
+    np.save(tmp_path / "a.npy", np.ones(3))
+    for path, msg in ((tmp_path / "u.data", "is not a readable .npz file"),
+                      (tmp_path / "a.npy", "holds a single .npy array, not a FunBaT split .npz file"),
+                      (tmp_path, "is not a readable .npz file")):
+        with pytest.raises(ValueError, match=msg):
+            load_funbat_split(path)
+    np.savez(tmp_path / "k.npz", n_folds=1)
+    with pytest.raises(KeyError, match="lacks 'ndims'"):
+        load_funbat_split(tmp_path / "k.npz")
+    with pytest.raises(FileNotFoundError):
+        load_funbat_split(tmp_path / "none.npz")

@@ -142,3 +142,58 @@ def test_plot_error_vs_compression_draws_points_on_log_log_axes():
 def test_bad_inputs_raise_clear_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_edge_inputs_found_in_review(tmp_path):
+    # nothing positive on a log axis: the call returned and savefig raised
+    # deep inside matplotlib; now a clear error before any figure is made
+    before = len(plt.get_fignums())
+    for call in (lambda: plot_error_vs_compression([10, 100], [0.0, 0.0]), lambda: plot_convergence([0.0, 0.0]),
+                 lambda: plot_mode_spectra([np.zeros(3), np.zeros(2)])):
+        with pytest.raises(ValueError, match="holds no positive value; a log axis cannot show it"):
+            call()
+    # negative values were silently dropped (an empty plot)
+    with pytest.raises(ValueError, match="history holds negative values"):
+        plot_convergence([-1.0, -0.5, -0.2])
+    # a failure after the figure was made left it open in pyplot
+    with pytest.raises(ValueError):
+        plot_convergence([1.0, 0.1], marker="zz")
+    with pytest.raises(ValueError):
+        plot_error_vs_compression([10, 100], [1e-3, 1e-2], marker="zz")
+    assert len(plt.get_fignums()) == before
+    # an increasing "spectrum" plotted ratios above 1 under a sigma_i / sigma_1 label
+    with pytest.raises(ValueError, match=r"X\[0\] is not in decreasing order"):
+        plot_mode_spectra([np.array([0.5, 1.0, 0.25])])
+    # NaN in a Tucker tensor gave LinAlgError, not the documented ValueError
+    with pytest.raises(ValueError, match="NaN or Inf in its core or factors"):
+        mode_spectra(ta.TuckerTensor(np.full((2, 2), np.nan), [np.eye(3, 2)] * 2))
+    # zeros beside positive values are still left out, and the figure draws
+    ax = plot_convergence([1.0, 0.0, 1e-3])
+    ax.figure.savefig(tmp_path / "c.png")
+    assert np.isnan(ax.get_lines()[0].get_ydata()[1])
+
+
+def test_plot_convergence_picks_the_history_a_result_holds():
+    from tensorapprox.bayes import FunctionalTucker
+    from tensorapprox.completion import GaussianSensing, subgradient_recover
+
+    rng = np.random.default_rng(0)
+    L = rng.standard_normal((8, 1))
+    X = L @ L.T
+    op = GaussianSensing(8, 80, random_state=0)
+    # the l1 loss was labelled "relative error"; the error history itself was never used
+    res = subgradient_recover(op, op.apply(X), 2, max_iter=30, random_state=0)
+    ax = plot_convergence(res)
+    assert ax.get_ylabel() == "loss"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), res.history)
+    res = subgradient_recover(op, op.apply(X), 2, max_iter=30, random_state=0, X_true=X)
+    ax = plot_convergence(res)
+    assert ax.get_ylabel() == "relative error"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), res.error_history)
+    # a fitted FunctionalTucker keeps history_ (TypeError about dtype object before)
+    Xc = rng.uniform(0, 1, (60, 2))
+    m = FunctionalTucker(rank=1, max_iter=3, random_state=0).fit(Xc, np.sin(Xc[:, 0]) + Xc[:, 1])
+    ax = plot_convergence(m)
+    assert ax.get_ylabel() == "training RMSE"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), m.history_)
+    assert plot_convergence([1.0, 0.5], ylabel="my label").get_ylabel() == "my label"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_int, check_positive_float
+from .._validation import check_int, check_positive_float, read_npz
 
 __all__ = ["FunBaTSplit", "load_funbat_split"]
 
@@ -99,13 +99,15 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     TypeError
         ``fold`` is not an int or ``scale`` is not a real number.
     ValueError
-        ``fold`` is negative or out of range, ``scale`` is not positive, or
-        the file has no index arrays for the fold.
+        ``fold`` is negative or out of range, ``scale`` is not positive, the
+        file is not a readable ``.npz`` archive (a text, ``.npy`` or pickled
+        file, a folder, a corrupt archive; pickled data is never loaded), or
+        it has no index arrays for the fold.
     KeyError
         The file lacks ``n_folds``, ``ndims`` or the target arrays of the
-        fold.
-    OSError
-        The file cannot be read (e.g. it does not exist).
+        fold (the message names the key).
+    FileNotFoundError
+        There is no file at ``path``.
 
     Notes
     -----
@@ -136,22 +138,32 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     """
     fold = check_int(fold, name="fold", minimum=0)
     scale = check_positive_float(scale, name="scale")
-    with np.load(path, allow_pickle=False) as d:
-        n_folds = int(d["n_folds"])
-        if fold >= n_folds:
-            raise ValueError(f"fold must be < n_folds = {n_folds}, got {fold}")
-        ndims = np.asarray(d["ndims"], dtype=np.int64)
-        if f"tr_ind_CONTI_{fold}" in d.files:
-            Xtr, Xte = d[f"tr_ind_CONTI_{fold}"], d[f"te_ind_CONTI_{fold}"]
-            itr, ite = d[f"tr_ind_DISCT_{fold}"], d[f"te_ind_DISCT_{fold}"]
-        elif f"tr_ind_{fold}" in d.files:
-            itr, ite = d[f"tr_ind_{fold}"], d[f"te_ind_{fold}"]
-            Xtr = (itr + 0.5) * scale / ndims
-            Xte = (ite + 0.5) * scale / ndims
-        else:
-            raise ValueError(f"{os.fspath(path)!r} has no index arrays for fold {fold}")
-        return FunBaTSplit(
-            np.asarray(Xtr, dtype=np.float64), np.asarray(d[f"tr_y_{fold}"], dtype=np.float64),
-            np.asarray(Xte, dtype=np.float64), np.asarray(d[f"te_y_{fold}"], dtype=np.float64),
-            ndims, np.asarray(itr), np.asarray(ite),
-        )
+    # read_npz: a text, .npy or pickled file got numpy's advice to load it
+    # unsafely, a plain .npy a TypeError about context managers
+    arrays = read_npz(path, "FunBaT split")
+    name = repr(os.fspath(path))
+
+    def get(key):
+        if key not in arrays:
+            raise KeyError(f"{name} lacks {key!r}; a FunBaT split file holds n_folds, ndims and per fold "
+                           "tr_y_<f>, te_y_<f> and the index arrays (see load_funbat_split)")
+        return arrays[key]
+
+    n_folds = int(get("n_folds"))
+    if fold >= n_folds:
+        raise ValueError(f"fold must be < n_folds = {n_folds}, got {fold}")
+    ndims = np.asarray(get("ndims"), dtype=np.int64)
+    if f"tr_ind_CONTI_{fold}" in arrays:
+        Xtr, Xte = get(f"tr_ind_CONTI_{fold}"), get(f"te_ind_CONTI_{fold}")
+        itr, ite = get(f"tr_ind_DISCT_{fold}"), get(f"te_ind_DISCT_{fold}")
+    elif f"tr_ind_{fold}" in arrays:
+        itr, ite = get(f"tr_ind_{fold}"), get(f"te_ind_{fold}")
+        Xtr = (itr + 0.5) * scale / ndims
+        Xte = (ite + 0.5) * scale / ndims
+    else:
+        raise ValueError(f"{name} has no index arrays for fold {fold}")
+    return FunBaTSplit(
+        np.asarray(Xtr, dtype=np.float64), np.asarray(get(f"tr_y_{fold}"), dtype=np.float64),
+        np.asarray(Xte, dtype=np.float64), np.asarray(get(f"te_y_{fold}"), dtype=np.float64),
+        ndims, np.asarray(itr), np.asarray(ite),
+    )
