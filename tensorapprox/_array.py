@@ -105,7 +105,7 @@ def random_normal(xp, shape, dtype, rng: np.random.Generator, like=None):
 
 
 def same_float(xp, *arrays) -> list:
-    """``arrays`` as they are when they share a dtype; otherwise all in one floating dtype.
+    """``arrays`` as they are when they share a floating dtype; otherwise all in one floating dtype.
 
     Mixed inputs follow the dtype policy: float32 when every floating array
     is float32 and nothing else is present, float64 otherwise (integers and
@@ -114,8 +114,11 @@ def same_float(xp, *arrays) -> list:
     TypeError where numpy gave a float64 result).
     """
     dtypes = {a.dtype for a in arrays}
-    if len(dtypes) <= 1:
+    if len(dtypes) <= 1 and all(xp.isdtype(d, "real floating") for d in dtypes):
         return list(arrays)
+    # integers and booleans are promoted even when they agree: two int8
+    # arrays multiplied in int8 wrapped around, two booleans gave a logical
+    # product (and array_api_strict refused matmul on them)
     dt = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
     return [a if a.dtype == dt else xp.astype(a, dt) for a in arrays]
 

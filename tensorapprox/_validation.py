@@ -120,7 +120,10 @@ def check_positive_float(value, *, name: str, allow_zero: bool = False) -> float
     """Validate a finite positive (or non-negative) real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float64's range
+        raise ValueError(f"{name} must be finite, got an integer of {value.bit_length()} bits") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be finite, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
@@ -168,7 +171,10 @@ def check_rtol(rtol, *, name: str = "rtol") -> float:
     """Validate a relative tolerance in the open interval (0, 1)."""
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
         raise TypeError(f"{name} must be a float in (0, 1), got {type(rtol).__name__}")
-    rtol = float(rtol)
+    try:
+        rtol = float(rtol)
+    except OverflowError:  # an int beyond float64's range
+        rtol = math.inf
     if not (0.0 < rtol < 1.0):
         raise ValueError(f"{name} must lie in the open interval (0, 1), got {rtol}")
     return rtol

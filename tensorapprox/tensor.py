@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ._array import get_namespace, is_numpy, same_float
+from ._validation import check_int
 
 __all__ = [
     "unfold",
@@ -90,7 +91,11 @@ def _scaled_frobenius(xp, B, scale: float, e: int) -> float:
     if m == 0.0 or scale == 0.0:
         return 0.0
     v = xp.reshape(B / m, (-1,))
-    fb, eb = math.frexp(m * math.sqrt(float(xp.vecdot(v, v))))
+    # m's exponent apart: m sqrt(sum) overflowed for entries near 1e308 and
+    # was rounded to a subnormal for subnormal m
+    fm, em = math.frexp(m)
+    fb, eb = math.frexp(fm * math.sqrt(float(xp.vecdot(v, v))))
+    eb += em
     fs, es = math.frexp(scale)
     try:
         return math.ldexp(fb * fs, eb + es + e)
@@ -142,7 +147,8 @@ def unfold(X, mode: int):
     mode = _check_mode(mode, X.ndim)
     if mode != 0:
         X = xp.moveaxis(X, mode, 0)
-    return xp.reshape(X, (X.shape[0], -1))
+    # the column count spelled out: -1 cannot be inferred for a mode of size 0
+    return xp.reshape(X, (X.shape[0], math.prod(X.shape[1:])))
 
 
 def fold(M, mode: int, shape: Sequence[int]):
@@ -167,10 +173,11 @@ def fold(M, mode: int, shape: Sequence[int]):
     Raises
     ------
     TypeError
-        If ``mode`` is not an int.
+        If ``mode`` or an entry of ``shape`` is not an int.
     ValueError
-        If ``mode`` is out of range or ``M`` does not have the shape of a
-        mode-``mode`` unfolding of ``shape``.
+        If ``mode`` is out of range, an entry of ``shape`` is negative, or
+        ``M`` does not have the shape of a mode-``mode`` unfolding of
+        ``shape``.
 
     Examples
     --------
@@ -179,11 +186,12 @@ def fold(M, mode: int, shape: Sequence[int]):
     (2, 3, 4)
     """
     xp = get_namespace(M)
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(check_int(s, name=f"shape[{k}]", minimum=0) for k, s in enumerate(shape))  # 2.5 became 2
     mode = _check_mode(mode, len(shape))
-    if M.ndim != 2 or M.shape[0] != shape[mode] or M.shape[1] * M.shape[0] != math.prod(shape):
-        raise ValueError(f"M of shape {tuple(M.shape)} is not a mode-{mode} unfolding of shape {shape}")
     rest = shape[:mode] + shape[mode + 1:]
+    # the column count itself: a product with a zero row count matched any
+    if M.ndim != 2 or M.shape[0] != shape[mode] or M.shape[1] != math.prod(rest):
+        raise ValueError(f"M of shape {tuple(M.shape)} is not a mode-{mode} unfolding of shape {shape}")
     T = xp.reshape(M, (shape[mode],) + rest)
     return xp.moveaxis(T, 0, mode) if mode != 0 else T
 
@@ -305,6 +313,7 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     >>> ta.multi_mode_product(X, Us, transpose=True).shape
     (2, 3, 2)
     """
+    factors = list(factors)  # a generator was used up by the namespace lookup
     xp = get_namespace(X, *[U for U in factors if U is not None])
     X, *given = same_float(xp, X, *(U for U in factors if U is not None))
     given = iter(given)
@@ -322,6 +331,8 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
         skipped = set()
     elif isinstance(skip, numbers.Integral):
         skipped = {_check_mode(skip, X.ndim, "skip")}
+    elif isinstance(skip, (str, bytes)) or not hasattr(skip, "__iter__"):
+        raise TypeError(f"skip must be an int or a sequence of ints, got {type(skip).__name__}")
     else:
         skipped = {_check_mode(s, X.ndim, "skip") for s in skip}
     work = []
@@ -352,7 +363,7 @@ def _mode_products(xp, X, work):
         # batched GEMM (16.7 ms against 14.1 ms as the first of two products
         # on 200^3 at rank 10)
         layout = 0 if m == 0 else (1 if m == X.ndim - 1 else 2)
-        order.append((M.shape[0] / M.shape[1], layout, m, M))
+        order.append((M.shape[0] / max(M.shape[1], 1), layout, m, M))  # a mode of size 0 shrinks nothing
     # shrink first: the smallest output/input ratio first, ties to the plain GEMMs
     order.sort(key=lambda t: t[:2])
     first = None
@@ -457,6 +468,7 @@ def kronecker(matrices: Sequence):
     >>> bool(np.array_equal(ta.kronecker([A, B]), np.kron(A, B)))
     True
     """
+    matrices = list(matrices)  # a generator has no len()
     if len(matrices) == 0:
         raise ValueError("kronecker needs at least one matrix")
     xp = get_namespace(*matrices)

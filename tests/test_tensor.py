@@ -193,3 +193,49 @@ def test_khatri_rao_error_names_the_callers_index():
     # with skip, the message named the position in the list left after the skip
     with pytest.raises(ValueError, match=r"all matrices need 2 columns; matrix 2 has shape \(5, 3\)"):
         ta.khatri_rao([np.ones((3, 3)), np.ones((4, 2)), np.ones((5, 3))], skip=0)
+
+
+def test_edge_inputs_found_in_review():
+    from tensorapprox.tensor import _scaled_frobenius
+
+    # modes of size 0: unfold could not infer -1; the product order divided by 0
+    for shape, mode in (((0, 3, 4), 0), ((3, 0, 4), 1), ((3, 4, 0), 0)):
+        X = np.zeros(shape)
+        M = ta.unfold(X, mode)
+        assert M.shape == (shape[mode], int(np.prod([s for k, s in enumerate(shape) if k != mode])))
+        assert ta.fold(M, mode, shape).shape == shape
+    Y = ta.multi_mode_product(np.zeros((0, 3, 4)), [np.ones((2, 0)), np.ones((2, 3)), np.ones((2, 4))])
+    np.testing.assert_array_equal(Y, np.zeros((2, 2, 2)))
+    # integers and booleans are promoted also when both share a dtype: int8
+    # products wrapped around (48 for 30000), booleans gave a logical product
+    X8, M8 = np.full((2, 3, 4), 100, np.int8), np.full((2, 3), 100, np.int8)
+    P = ta.mode_product(X8, M8, 1)
+    assert P.dtype == np.float64 and P[0, 0, 0] == 30000.0
+    Pb = ta.mode_product(np.ones((2, 3), bool), np.ones((2, 3), bool), 1)
+    assert Pb.dtype == np.float64 and np.all(Pb == 3.0)
+    assert ta.kronecker([np.full((1, 1), 100, np.int8)] * 2)[0, 0] == 10000.0
+    assert ta.khatri_rao([np.full((1, 1), 100, np.int8)] * 2)[0, 0] == 10000.0
+    # the norm helper: m sqrt(sum) overflowed, or rounded to a subnormal
+    assert _scaled_frobenius(np, np.full(4, 1e308), 1.0, -10) == pytest.approx(1e308 / 512, rel=1e-15)
+    assert _scaled_frobenius(np, np.full(3, 5e-324), 1.0, 1000) == pytest.approx(
+        np.sqrt(3) * 5e-324 * 2.0**1000, rel=1e-15)
+    # arguments: generators, a float skip, non-integer or non-unfolding shapes
+    X = np.ones((2, 3))
+    gen = ta.multi_mode_product(X, (U for U in (np.ones((1, 2)), np.ones((1, 3)))))
+    assert gen.shape == (1, 1) and gen[0, 0] == 6.0
+    assert ta.kronecker(A for A in (np.eye(2), np.ones((1, 2)))).shape == (2, 4)
+    with pytest.raises(TypeError, match="skip must be an int or a sequence of ints"):
+        ta.multi_mode_product(X, [np.ones((1, 2)), np.ones((1, 3))], skip=1.0)
+    with pytest.raises(TypeError, match=r"shape\[0\] must be an int"):
+        ta.fold(np.ones((2, 4)), 0, (2.5, 4))
+    with pytest.raises(ValueError, match="is not a mode-0 unfolding"):
+        ta.fold(np.ones((0, 5)), 0, (0, 3, 4))
+
+
+def test_overflowing_integer_tolerances_are_value_errors():
+    from tensorapprox._validation import check_positive_float, check_rtol
+
+    with pytest.raises(ValueError, match="x must be finite"):
+        check_positive_float(10**400, name="x")
+    with pytest.raises(ValueError, match="open interval"):
+        check_rtol(10**400)
