@@ -402,6 +402,29 @@ class TestKernels:
         assert np.mean(n_sk) < np.mean(n_cg)
         np.testing.assert_allclose(F @ Xs.T, F @ Xe.T, rtol=1e-6, atol=1e-6 * np.abs(F @ Xe.T).max())
 
+    def test_underdetermined_float32_rows_get_the_least_norm_answer(self):
+        # a shift of 1e-14 rounded away on float32 diagonals: the kernel and
+        # the reference then disagreed, the reference far from least-norm
+        # ([0.84, -0.54, -1.51] against [0.21, -1.15, -0.67]), both fitting
+        # the two observed entries
+        rng = np.random.default_rng(3)
+        F = rng.standard_normal((6, 3))
+        indptr, indices = np.array([0, 2]), np.array([1, 5])
+        b = np.array([1.0, 2.0])
+        # least-norm "like": the shift is about 45 eps, so rounding of the
+        # normal matrix moves the null-space part by about eps / 45 eps, 2%
+        ref = np.linalg.pinv(F[indices]) @ b
+        for dtype in (np.float64, np.float32):
+            Fd, bd = F.astype(dtype), b.astype(dtype)
+            for solve in (kc.solve_rows_exact, kc.solve_rows_exact_reference):
+                X, _ = solve(indptr, indices, bd, Fd, 0.0)
+                assert np.linalg.norm(X[0] - ref) <= 0.1 * np.linalg.norm(ref), (solve.__name__, dtype, X[0])
+                assert np.allclose(F[indices] @ X[0], b, atol=1e-3)
+            for solve in (kc.solve_rows_iterative, kc.solve_rows_iterative_reference):
+                X, _, _ = solve(indptr, indices, bd, Fd, 0.0, np.zeros((1, 3), dtype), np.full(1, 1e-12), 50, 0,
+                                np.zeros(2, np.int64))
+                assert np.linalg.norm(X[0] - ref) <= 0.1 * np.linalg.norm(ref), (solve.__name__, dtype, X[0])
+
     def test_sketch_of_a_short_row_is_the_row_itself(self):
         # rows of at most sketch_size observations are their own sketch (S = I):
         # the preconditioner is the row's normal matrix, one step solves them

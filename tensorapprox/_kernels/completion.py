@@ -43,9 +43,22 @@ __all__ = [
 # observations than unknowns solvable (minimum-norm-like answer) while moving
 # a well-posed solution by O(1e-14) relative (see jitter).
 _JITTER = 1e-14
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
-def jitter(d, mean, lam):
+def jitter_rel(eps):
+    """The relative shift for a working precision of machine epsilon ``eps``.
+
+    ``_JITTER`` (about 45 eps) in float64, the same multiple of float32's
+    eps in float32: 1e-14 rounded away on float32 diagonals, and an
+    underdetermined float32 row then got an answer far from least-norm (the
+    kernel and the reference disagreed on it, both fitting the observed
+    entries).
+    """
+    return _JITTER * (eps / _EPS64)
+
+
+def jitter(d, mean, lam, rel=_JITTER):
     """The diagonal shift of one unknown whose column has squared norm ``d`` (``mean``: the row's average).
 
     Without a ridge: ``_JITTER * mean`` for every unknown, an isotropic
@@ -58,14 +71,15 @@ def jitter(d, mean, lam):
     an underdetermined row's answer would weigh its unknowns by their
     columns' squares: predictions off the observed entries grew 7-fold.)
     """
-    return lam + _JITTER * (d + lam) if lam > 0.0 else _JITTER * mean
+    return lam + rel * (d + lam) if lam > 0.0 else rel * mean
 
 
-def diag_shift(diag, lam):
-    """:func:`jitter` of every unknown of a row whose normal matrix has diagonal ``diag``."""
+def diag_shift(diag, lam, dtype=np.float64):
+    """:func:`jitter` of every unknown of a row whose normal matrix (of ``dtype``) has diagonal ``diag``."""
+    rel = jitter_rel(float(np.finfo(dtype).eps))
     diag = np.asarray(diag, dtype=np.float64)
     mean = float(np.mean(diag)) if diag.size else 0.0
-    return np.array([jitter(float(d), mean, lam) for d in diag])
+    return np.array([jitter(float(d), mean, lam, rel) for d in diag])
 
 
 # A sketched preconditioner M is replaced by the row's own normal matrix H
@@ -113,7 +127,7 @@ def solve_rows_exact_reference(indptr, indices, targets, F, reg):
         A, b = F[indices[lo:hi]], targets[lo:hi]
         G = A.T @ A
         lam = reg * (hi - lo)
-        G += np.diag(diag_shift(np.diag(G), lam))
+        G += np.diag(diag_shift(np.diag(G), lam, F.dtype))
         if not np.trace(G) > 0:
             # F[J_i] = 0 and no ridge (a zero factor row, as QR makes of zero
             # blocks of the data): every x fits alike, the least-norm one is 0;
@@ -156,13 +170,14 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
     X = np.zeros((n, q), dtype=F.dtype)
     rss = np.zeros(n, dtype=F.dtype)
     steps = np.zeros(n, dtype=np.int64)
+    rel = jitter_rel(float(np.finfo(F.dtype).eps))
     for i in range(n):
         lo, hi = indptr[i], indptr[i + 1]
         if hi == lo:
             continue
         A, b = F[indices[lo:hi]], targets[lo:hi]
         lam = reg * (hi - lo)
-        shift = diag_shift(np.sum(A * A, axis=0), lam)  # per unknown
+        shift = diag_shift(np.sum(A * A, axis=0), lam, F.dtype)  # per unknown
         L = None
         if sketch_size > 0:
             if hi - lo <= sketch_size:
@@ -172,7 +187,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                 SA = np.zeros((sketch_size, q), dtype=F.dtype)
                 np.add.at(SA, bucket, sign[:, None] * A)
             try:
-                L = np.linalg.cholesky(SA.T @ SA + np.diag(shift) + _JITTER * np.sum(SA * SA) / q * np.eye(q))
+                L = np.linalg.cholesky(SA.T @ SA + np.diag(shift) + rel * np.sum(SA * SA) / q * np.eye(q))
             except np.linalg.LinAlgError:  # as the kernel: plain CG for this row
                 L = None
         if L is not None:
@@ -218,7 +233,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                     # 1e-3 to 5e-2 where cg and exact reached 1e-11). The row's
                     # own normal matrix preconditions it instead.
                     try:
-                        L = np.linalg.cholesky(A.T @ A + np.diag(shift) + _JITTER * np.sum(A * A) / q * np.eye(q))
+                        L = np.linalg.cholesky(A.T @ A + np.diag(shift) + rel * np.sum(A * A) / q * np.eye(q))
                     except np.linalg.LinAlgError:
                         pass  # as the kernel: the sketch stays
                     else:
@@ -265,6 +280,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
 _jit = numba.njit(cache=True, fastmath=True, nogil=True)
 _bucket_nb = numba.njit(inline="always")(sketch_bucket)
 _jitter_nb = numba.njit(inline="always")(jitter)
+_jitter_rel_nb = numba.njit(inline="always")(jitter_rel)
 
 
 @_jit
@@ -414,6 +430,7 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
     n, q, AT, b, r = row_buffers(indptr, F)
     G = np.zeros((q, q), dtype=F.dtype)
     y = np.zeros(q, dtype=F.dtype)
+    rel = _jitter_rel_nb(np.finfo(F.dtype).eps)
     for i in range(n):
         lo, hi = indptr[i], indptr[i + 1]
         nk = hi - lo
@@ -429,10 +446,11 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
         for a in range(q):
             tr += G[a, a]
         for a in range(q):
-            G[a, a] += _jitter_nb(G[a, a], tr / q, lam)
+            G[a, a] += _jitter_nb(G[a, a], tr / q, lam, rel)
         if not cholesky_inplace(G, q):
-            # only a zero matrix (F[J_i] = 0, no ridge) gets here: every x fits
-            # alike, and the least-norm one is 0 (see the reference)
+            # a zero matrix (F[J_i] = 0, no ridge) gets here, or one the shift
+            # could not lift above rounding: x = 0, the least-norm answer of the
+            # first (see the reference)
             for a in range(q):
                 y[a] = 0.0
         else:
@@ -475,6 +493,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
     G2 = np.zeros((q, q), dtype=F.dtype)
     y2 = np.zeros(q, dtype=F.dtype)
     D = np.zeros(q, dtype=F.dtype)  # the diagonal shift of the row's normal matrix
+    rel = _jitter_rel_nb(np.finfo(F.dtype).eps)
     use_global = sketch_size == 0 and Lg.shape[0] == q
     if use_global:
         for a in range(q):
@@ -509,7 +528,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             D[a] = f
             fro += f
         for a in range(q):  # the shift of each unknown
-            D[a] = _jitter_nb(D[a], fro / q, lam)
+            D[a] = _jitter_nb(D[a], fro / q, lam, rel)
         ng = 0.0
         for a in range(q):
             g[a] -= D[a] * x[a]
@@ -545,7 +564,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                     L[a, c] = s
                 sfro += L[a, a]
             for a in range(q):
-                L[a, a] += D[a] + _JITTER * sfro / q
+                L[a, a] += D[a] + rel * sfro / q
             if not cholesky_inplace(L, q):
                 use_pre = False
         gz, nz = first_direction(L, q, g, z, p, use_pre)
@@ -576,7 +595,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                     # the row's own normal matrix instead (see the reference)
                     gram_lower(AT, nk, b, G2, y2)
                     for a in range(q):
-                        G2[a, a] += D[a] + _JITTER * fro / q
+                        G2[a, a] += D[a] + rel * fro / q
                     if cholesky_inplace(G2, q):
                         for a in range(q):
                             for c in range(q):

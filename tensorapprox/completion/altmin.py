@@ -690,7 +690,7 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
                 # sampling each row's normal matrix is about |J_i| times it).
                 # Unpreconditioned CG diverged on exactly low-rank targets.
                 G = F.T @ F / max(F.shape[0], 1)
-                G[np.diag_indices_from(G)] += diag_shift(np.diag(G), regularization)
+                G[np.diag_indices_from(G)] += diag_shift(np.diag(G), regularization, G.dtype)
                 try:
                     precond = np.linalg.cholesky(G)
                 except np.linalg.LinAlgError:
