@@ -212,7 +212,8 @@ class ExpSum:
         return bool(np.array_equal(self.alphas, other.alphas) and np.array_equal(self.weights, other.weights))
 
     def __hash__(self):
-        return hash((self.alphas.tobytes(), self.weights.tobytes()))
+        # + 0.0 turns -0.0 into 0.0, which __eq__ treats as equal
+        return hash(((self.alphas + 0.0).tobytes(), (self.weights + 0.0).tobytes()))
 
     @property
     def n_terms(self) -> int:
@@ -636,7 +637,8 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     >>> np.round(tp.direct_potential(np.array([[0.0, 2.0, 0.0]]), pos, q), 8)  # 1/2 - 1/sqrt(5)
     array([0.0527864])
     """
-    dtypes = [getattr(a, "dtype", None) for a in (points, positions, charges)]
+    # the dtypes as numpy's (array-API dtypes compared unequal to numpy's, with a warning)
+    dtypes = [np.asarray(to_numpy(a)).dtype if hasattr(a, "shape") else None for a in (points, positions, charges)]
     P, q = _check_particles(positions, charges)
     d = P.shape[1]
     X = np.asarray(to_numpy(points)) if hasattr(points, "shape") else np.asarray(points)

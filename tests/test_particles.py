@@ -6,6 +6,7 @@ potential of 200 charges) through the function route and the CP route.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -360,6 +361,12 @@ def test_direct_potential_errors_and_dtypes_found_in_review():
     assert f32.dtype == np.float32
     np.testing.assert_allclose(f32, _naive(pts, pos, q, lambda r: 1 / r), rtol=1e-6)
     assert tp.direct_potential(pts.astype(np.float32), pos, q).dtype == np.float64
+    xps = pytest.importorskip("array_api_strict")
+    with warnings.catch_warnings():  # comparing its dtypes with numpy's warned
+        warnings.simplefilter("error")
+        got = tp.direct_potential(*(xps.asarray(a, dtype=xps.float32) for a in (pts, pos, q)))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, f32, rtol=1e-6)
 
 
 def test_exp_sums_and_lattices_found_in_review():
@@ -369,6 +376,8 @@ def test_exp_sums_and_lattices_found_in_review():
     same = tp.ExpSum(K.alphas.copy(), K.weights.copy())
     assert K == same and hash(K) == hash(same) and len({K, same}) == 1
     assert K != tp.ExpSum(K.alphas, 2 * K.weights) and K != "ExpSum"
+    a, b = tp.ExpSum([0.5, 1.0], [0.0, 2.0]), tp.ExpSum([0.5, 1.0], [-0.0, 2.0])  # equal, so equal hashes
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     # max_terms below 4 was not honoured (3 terms for max_terms=2)
     for cap in (2, 3):
         try:

@@ -51,19 +51,33 @@ def _kernel_values(r, kind, r_c, alphas, weights):
         with np.errstate(divide="ignore"):
             return erfc(r / r_c) / r
     with np.errstate(over="ignore", invalid="ignore"):
-        # (sqrt(a) r)^2: r^2 alone overflowed beside a tiny exponent. A zero
-        # exponent is the constant term, also at an infinite distance
-        t = r[..., None] * np.sqrt(alphas)
-        e = np.where(alphas > 0.0, t * t, 0.0)
+        # a zero exponent is the constant term, also at an infinite distance
+        e = (r * r)[..., None] * alphas
+        wild = ~((r > 1e-145) & (r < 1e145))
+        if np.any(wild):  # (sqrt(a) r)^2: r^2 alone overflowed (or underflowed) beside a tiny (huge) exponent
+            t = r[wild][..., None] * np.sqrt(alphas)
+            e[wild] = t * t
+        e = np.where(alphas > 0.0, e, 0.0)
     return np.exp(-e) @ weights
 
 
 def _distances(diff):
-    """``|diff|`` over the last axis, scaled by the largest component: no overflow or underflow."""
-    m = np.max(np.abs(diff), axis=-1)
-    safe = np.where(m > 0.0, m, 1.0)
-    t = diff / safe[..., None]
-    return m * np.sqrt(np.sum(t * t, axis=-1))
+    """``|diff|`` over the last axis, without overflow or underflow.
+
+    ``sqrt(sum(diff^2))`` where the squares are in range; the pairs outside
+    ``(_R2_MIN, _R2_MAX)`` are redone scaled by their largest component (as
+    the Numba kernel does).
+    """
+    r2 = np.sum(diff * diff, axis=-1)
+    r = np.sqrt(r2)
+    out = ~((r2 > _R2_MIN) & (r2 < _R2_MAX))
+    if np.any(out):
+        d = diff[out]
+        m = np.max(np.abs(d), axis=-1)
+        safe = np.where((m > 0.0) & np.isfinite(m), m, 1.0)
+        t = d / safe[..., None]
+        r[out] = np.where((m > 0.0) & np.isfinite(m), m * np.sqrt(np.sum(t * t, axis=-1)), m)
+    return r
 
 
 def direct_sum_reference(points, positions, charges, kind: int, r_c: float = 1.0,
@@ -77,9 +91,9 @@ def direct_sum_reference(points, positions, charges, kind: int, r_c: float = 1.0
         chunk = max(1, chunk // max(alphas.shape[0], 1))
     for lo in range(0, M, chunk):
         P = points[lo:lo + chunk]
-        with np.errstate(over="ignore"):  # coordinates 1e308 apart: an infinite distance
+        with np.errstate(over="ignore", invalid="ignore"):  # coordinates 1e308 apart: an infinite distance
             diff = P[:, None, :] - positions[None, :, :]
-        r = _distances(diff)
+            r = _distances(diff)
         out[lo:lo + chunk] = _kernel_values(r, kind, r_c, alphas, weights) @ charges
     return out
 
