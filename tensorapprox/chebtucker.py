@@ -1028,6 +1028,7 @@ class ChebTucker:
         Returns
         -------
         float
+            ``int_box f g dx`` of the two approximants.
 
         Raises
         ------
@@ -1074,6 +1075,7 @@ class ChebTucker:
         Returns
         -------
         float
+            ``sqrt(int_box f^2 dx)``, non-negative.
 
         Notes
         -----
