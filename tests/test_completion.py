@@ -325,6 +325,12 @@ class TestKernels:
         expected = np.array([A[i] @ B[j] for i, j in zip(r, c)])
         np.testing.assert_allclose(kc.sampled_dot_reference(A, B, r, c), expected, rtol=1e-13)
         np.testing.assert_allclose(kc.sampled_dot(A, B, r, c), expected, rtol=1e-12, atol=1e-14)
+        # mixed dtypes: B was cast to A's dtype (floats truncated to an integer A's)
+        Ai = rng.integers(-3, 4, (30, 4))
+        got = kc.sampled_dot(Ai, B, r, c)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, [Ai[i] @ B[j] for i, j in zip(r, c)], rtol=1e-12, atol=1e-14)
+        assert kc.sampled_dot(A.astype(np.float32), B, r, c).dtype == np.float64
 
     @pytest.mark.parametrize("reg", [0.0, 0.3])
     def test_exact_reference_is_dense_least_squares(self, reg):

@@ -944,6 +944,27 @@ def test_sign_sketch_numba_equals_reference(shape, data):
     assert s2r == pytest.approx(s2, rel=tol)
 
 
+def test_kernels_promote_mixed_dtypes_and_take_negative_axes():
+    # an integer core truncated float factors in the entries kernel; a
+    # negative axis split the shape wrongly in the sketch kernel
+    from tensorapprox._kernels.sketch import sign_sketch_numba, sign_sketch_reference
+
+    core = np.array([[1, 2], [3, 4]])
+    factors = [np.array([[0.5, 0.25], [1.5, -0.5]]), np.array([[0.1, 0.2], [0.3, 0.4]])]
+    idx = np.array([[0, 0], [1, 1]])
+    full = factors[0] @ core @ factors[1].T
+    got = tucker_entries_numba(core, factors, idx)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, full[idx[:, 0], idx[:, 1]], rtol=1e-14)
+    X = np.random.default_rng(0).standard_normal((3, 4, 5))
+    buckets, signs = np.array([0, 1, 0, 1, 1]), np.array([1.0, -1.0, 1.0, 1.0, -1.0])
+    for f in (sign_sketch_numba, sign_sketch_reference):
+        Y, s2 = f(X, -1, buckets, signs, 2)
+        ref, _ = f(X, 2, buckets, signs, 2)
+        assert Y.shape == (3, 4, 2)
+        np.testing.assert_allclose(Y, ref, rtol=1e-14)
+
+
 def test_sign_sketch_sum_of_squares_is_accurate():
     # one partial sum per slab or row: on ~10^6 entries the total is within a
     # few eps of the exactly rounded sum (a single running sum over all of

@@ -651,9 +651,12 @@ def sampled_dot(A, B, rows, cols):
     Numba for numpy arrays, the reference otherwise (array code).
     """
     if _use_numba(A, B, rows, cols):
-        A = np.ascontiguousarray(A)
-        B = np.ascontiguousarray(B, dtype=A.dtype)
-        out = np.empty(rows.shape[0], dtype=A.dtype)
+        # one floating dtype for both (float32 only when both are): B was
+        # cast to A's dtype, truncating floats to an integer A's
+        dtype = np.float32 if A.dtype == B.dtype == np.float32 else np.float64
+        A = np.ascontiguousarray(A, dtype=dtype)
+        B = np.ascontiguousarray(B, dtype=dtype)
+        out = np.empty(rows.shape[0], dtype=dtype)
         sampled_dot_nb(A, B, rows, cols, out)
         return out
     if isinstance(A, np.ndarray):

@@ -42,6 +42,7 @@ def sign_sketch_reference(X, axis: int, buckets: np.ndarray, signs: np.ndarray, 
     """``(X x_axis S, ||X||_F^2)`` with ``S`` formed densely (any array namespace)."""
     xp = get_namespace(X)
     shape = tuple(X.shape)
+    axis = axis % len(shape)  # a negative axis split the shape wrongly
     a = math.prod(shape[:axis])
     n = shape[axis]
     b = math.prod(shape[axis + 1:])
@@ -108,6 +109,7 @@ def _sign_sketch_slabs(X3, buckets, signs, out):  # pragma: no cover - compiled
 def sign_sketch_numba(X: np.ndarray, axis: int, buckets: np.ndarray, signs: np.ndarray, width: int):
     """The Numba kernels on a C-contiguous float32/float64 numpy ``X`` (serial: a memory-bound pass)."""
     shape = X.shape
+    axis = axis % len(shape)  # a negative axis split the shape wrongly
     a = math.prod(shape[:axis])
     n = shape[axis]
     b = math.prod(shape[axis + 1:])

@@ -101,7 +101,8 @@ def tucker_entries_numba(core, factors, indices):
     global _numba_impl
     if _numba_impl is None:
         _numba_impl = _build_numba()
-    dtype = core.dtype
+    # float32 only when every array is (an integer core truncated float factors)
+    dtype = np.float32 if all(a.dtype == np.float32 for a in (core, *factors)) else np.float64
     core_flat = np.ascontiguousarray(core, dtype=dtype).ravel()
     ranks = np.asarray(core.shape, dtype=np.int64)
     flat = [np.ascontiguousarray(U, dtype=dtype).ravel() for U in factors]
