@@ -341,6 +341,12 @@ def test_smoother_rejects_complex_input(name):
         kalman_smoother(m, **args)
 
 
+def test_smoother_rejects_a_model_that_is_not_one():
+    # an AttributeError from inside the filter before
+    with pytest.raises(TypeError, match="model must be a StateSpaceModel"):
+        kalman_smoother("matern32", np.linspace(0.0, 1.0, 3), np.ones((3, 1, 1)), np.ones((3, 1)))
+
+
 def test_zero_dim_array_hyperparameters():
     # a 0-d array was a TypeError where the numpy scalar was accepted
     ref = matern_state_space("matern52", 0.7, 2.0)

@@ -545,9 +545,9 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     Raises
     ------
     TypeError
-        ``sites``, ``precision`` or ``information`` does not hold real
-        numbers (complex, string or object data; the message names the
-        argument).
+        ``model`` is not a :class:`StateSpaceModel`, or ``sites``,
+        ``precision`` or ``information`` does not hold real numbers
+        (complex, string or object data; the message names the argument).
     ValueError
         ``sites`` is not 1-D or is empty, shapes disagree, sites are not
         strictly increasing, inputs are not finite, or a precision is not
@@ -571,6 +571,8 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     >>> bool(np.max(np.abs(mean[:, 0] - y)) < 0.05)
     True
     """
+    if not isinstance(model, StateSpaceModel):  # an AttributeError deep in the filter before
+        raise TypeError(f"model must be a StateSpaceModel (see matern_state_space), got {type(model).__name__}")
     sites = _real_array(sites, "sites")
     precision = _real_array(precision, "precision")
     information = _real_array(information, "information")
