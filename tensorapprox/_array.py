@@ -109,17 +109,23 @@ def same_float(xp, *arrays) -> list:
 
     Mixed inputs follow the dtype policy: float32 when every floating array
     is float32 and nothing else is present, float64 otherwise (integers and
-    booleans promoted). numpy would promote a mix itself; the array API
+    booleans promoted, also when they all share one dtype); complex64 or
+    complex128 when any array is complex. numpy would promote a mix itself; the array API
     refuses to mix integers with floats (``array_api_strict`` raised
     TypeError where numpy gave a float64 result).
     """
     dtypes = {a.dtype for a in arrays}
-    if len(dtypes) <= 1 and all(xp.isdtype(d, "real floating") for d in dtypes):
+    if len(dtypes) <= 1 and all(xp.isdtype(d, ("real floating", "complex floating")) for d in dtypes):
         return list(arrays)
     # integers and booleans are promoted even when they agree: two int8
     # arrays multiplied in int8 wrapped around, two booleans gave a logical
-    # product (and array_api_strict refused matmul on them)
-    dt = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
+    # product (and array_api_strict refused matmul on them). A complex array
+    # makes the common dtype complex (its imaginary part was cut off)
+    if any(xp.isdtype(d, "complex floating") for d in dtypes):
+        single = all(d == xp.float32 or d == xp.complex64 for d in dtypes)
+        dt = xp.complex64 if single else xp.complex128
+    else:
+        dt = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
     return [a if a.dtype == dt else xp.astype(a, dt) for a in arrays]
 
 

@@ -122,8 +122,10 @@ def check_positive_float(value, *, name: str, allow_zero: bool = False) -> float
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         value = float(value)
-    except OverflowError:  # an int beyond float64's range
-        raise ValueError(f"{name} must be finite, got an integer of {value.bit_length()} bits") from None
+    except OverflowError:  # an int (or a Fraction) beyond float64's range
+        what = (f"an integer of {int(value).bit_length()} bits" if isinstance(value, numbers.Integral)
+                else "a value beyond float64's range")
+        raise ValueError(f"{name} must be finite, got {what}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be finite, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
@@ -173,8 +175,8 @@ def check_rtol(rtol, *, name: str = "rtol") -> float:
         raise TypeError(f"{name} must be a float in (0, 1), got {type(rtol).__name__}")
     try:
         rtol = float(rtol)
-    except OverflowError:  # an int beyond float64's range
-        rtol = math.inf
+    except OverflowError:  # an int (or a Fraction) beyond float64's range, with its sign
+        rtol = math.inf if rtol > 0 else -math.inf
     if not (0.0 < rtol < 1.0):
         raise ValueError(f"{name} must lie in the open interval (0, 1), got {rtol}")
     return rtol
@@ -190,12 +192,14 @@ def check_rank_or_rtol(rank, rtol, shape) -> tuple[tuple[int, ...] | None, float
     return None, check_rtol(rtol)
 
 
-def read_npz(path, what: str) -> dict:
-    """Every array of the ``.npz`` archive at ``path``, read without pickle.
+def read_npz(path, what: str, keys=None) -> dict:
+    """The arrays of the ``.npz`` archive at ``path`` (all, or those of ``keys`` it holds), read without pickle.
 
     ``FileNotFoundError`` passes through; anything else that is not such an
     archive (a single ``.npy`` array, a text or pickled file, a broken zip)
-    raises ``ValueError`` naming the file and ``what`` it should hold.
+    raises ``ValueError`` naming the file and ``what`` it should hold. With
+    ``keys`` only those members are decompressed (absent ones are left out
+    of the result): a reader that needs one part of a large archive.
     """
     name = repr(os.fspath(path))
     try:
@@ -209,7 +213,8 @@ def read_npz(path, what: str) -> dict:
         raise ValueError(f"{name} holds a single .npy array, not a {what} .npz file")
     try:
         with f:
-            return {k: f[k] for k in f.files}
+            wanted = f.files if keys is None else [k for k in keys if k in f.files]
+            return {k: f[k] for k in wanted}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise ValueError(f"{name} is not a readable .npz file ({exc}); a {what} file may be corrupt") from None
     except MemoryError:

@@ -348,6 +348,11 @@ def test_error_monitor_blocks_match_dense_difference():
     for s in (1.0, 2.0**-600, 2.0**600):
         got = _ErrorMonitor(s * X)(np.sqrt(s) * U, np.sqrt(s) * V)
         np.testing.assert_allclose(got, ref, rtol=1e-12)
+    # relative errors beyond 1e154 (a diverging run): the plain norm of a
+    # block overflowed to inf where the error is finite
+    f = 2.0**300
+    huge = np.linalg.norm(U @ V.T - X / f**2) * f**2 / np.linalg.norm(X)  # about 1e180
+    np.testing.assert_allclose(_ErrorMonitor(X)(f * U, f * V), huge, rtol=1e-12)
 
 
 def test_tol_zero_runs_max_iter_steps():

@@ -1,5 +1,7 @@
 """Multilinear algebra: unfold/fold, mode products, Khatri-Rao, Kronecker."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -233,9 +235,34 @@ def test_edge_inputs_found_in_review():
 
 
 def test_overflowing_integer_tolerances_are_value_errors():
+    from fractions import Fraction
+
     from tensorapprox._validation import check_positive_float, check_rtol
 
-    with pytest.raises(ValueError, match="x must be finite"):
+    with pytest.raises(ValueError, match="x must be finite, got an integer of 1329 bits"):
         check_positive_float(10**400, name="x")
-    with pytest.raises(ValueError, match="open interval"):
+    with pytest.raises(ValueError, match="x must be finite, got a value beyond float64's range"):
+        check_positive_float(Fraction(10**400, 3), name="x")
+    with pytest.raises(ValueError, match=r"open interval \(0, 1\), got inf"):
         check_rtol(10**400)
+    with pytest.raises(ValueError, match=r"open interval \(0, 1\), got -inf"):
+        check_rtol(-10**400)
+
+
+def test_complex_inputs_keep_their_imaginary_part():
+    # the integer promotion cast complex arrays to float64 (a ComplexWarning only)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 3, 4)) + 1j * rng.standard_normal((2, 3, 4))
+    U = rng.standard_normal((5, 3)) + 1j * rng.standard_normal((5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P = ta.mode_product(X, U, 1)
+        assert P.dtype == np.complex128
+        np.testing.assert_allclose(P, np.einsum("ajc,bj->abc", X, U), rtol=1e-13)
+        # complex with real: complex, in single precision only when both are
+        Q = ta.mode_product(X.astype(np.complex64), U.real.astype(np.float32), 1)
+        assert Q.dtype == np.complex64
+        np.testing.assert_allclose(Q, np.einsum("ajc,bj->abc", X, U.real), rtol=1e-5)
+        assert ta.mode_product(X, U.real.astype(np.float32), 1).dtype == np.complex128
+        A = U[:2, :2]
+        np.testing.assert_allclose(ta.kronecker([A, A]), np.kron(A, A), rtol=1e-14)

@@ -139,8 +139,11 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     fold = check_int(fold, name="fold", minimum=0)
     scale = check_positive_float(scale, name="scale")
     # read_npz: a text, .npy or pickled file got numpy's advice to load it
-    # unsafely, a plain .npy a TypeError about context managers
-    arrays = read_npz(path, "FunBaT split")
+    # unsafely, a plain .npy a TypeError about context managers. Only this
+    # fold's members are decompressed
+    keys = ["n_folds", "ndims"] + [f"{p}_{fold}" for p in ("tr_ind_CONTI", "te_ind_CONTI", "tr_ind_DISCT",
+                                                             "te_ind_DISCT", "tr_ind", "te_ind", "tr_y", "te_y")]
+    arrays = read_npz(path, "FunBaT split", keys)
     name = repr(os.fspath(path))
 
     def get(key):

@@ -220,9 +220,9 @@ class _ErrorMonitor:
             # sum over row blocks B of ||U[B] V^T - X[B]||_F^2, the blocks
             # combined by hypot. In units of ||X_true|| the squares of the
             # difference leave float64's range only for relative errors beyond
-            # 1e150 (inf, as it should read) or entries below 1e-150 (nothing
-            # measurable), so each block's norm is the plain one
-            parts = [float(np.linalg.norm(U[i:i + self.rows] @ V.T - self.X[i:i + self.rows]))
+            # about 1e154 or entries below 1e-154: the plain norm, redone
+            # scaled for such a block
+            parts = [_block_norm(U[i:i + self.rows] @ V.T - self.X[i:i + self.rows])
                      for i in range(0, self.X.shape[0], self.rows)]
             return math.hypot(*parts) / self.norm
         # U V^T - L R^T = [U, L] [V, -R]^T = Qa (Ra Rb^T) Qb^T: the norm of a
@@ -230,6 +230,15 @@ class _ErrorMonitor:
         _, Ra = np.linalg.qr(np.concatenate([U, self.L], axis=1))
         _, Rb = np.linalg.qr(np.concatenate([V, -self.R], axis=1))
         return _frobenius(Ra @ Rb.T) / self.norm
+
+
+def _block_norm(D) -> float:
+    """``||D||_F``: the plain norm, redone scaled where its squares left float64's range."""
+    with np.errstate(over="ignore", under="ignore"):
+        v = float(np.linalg.norm(D))
+    if 0.0 < v < math.inf:
+        return v
+    return _frobenius(D)  # overflowed (an error beyond 1e154) or zero (maybe underflowed)
 
 
 def _frobenius(B) -> float:
