@@ -1001,12 +1001,7 @@ class ChebTucker:
         """
         vecs = []
         for A, (a, b) in zip(self._factors, self._domain):
-            m = A.shape[0]
-            j = np.arange(m)
-            I = np.zeros(m)
-            even = j % 2 == 0
-            I[even] = 2.0 / (1.0 - j[even] ** 2)
-            vecs.append((0.5 * (b - a)) * (I @ to_numpy(A)))
+            vecs.append((0.5 * (b - a)) * (_cheb._moments(np.arange(A.shape[0])) @ to_numpy(A)))
         G = to_numpy(self._core)
         for v in vecs:
             G = np.tensordot(v, G, axes=(0, 0))
@@ -1509,12 +1504,7 @@ def _chebyshev_gram(m: int, n: int, half: float) -> np.ndarray:
     """
     i = np.arange(m)[:, None]
     j = np.arange(n)[None, :]
-
-    def integral(k):
-        with np.errstate(divide="ignore"):
-            return np.where(k % 2 == 0, 2.0 / (1.0 - k.astype(np.float64) ** 2), 0.0)
-
-    return half * 0.5 * (integral(i + j) + integral(np.abs(i - j)))
+    return half * 0.5 * (_cheb._moments(i + j) + _cheb._moments(np.abs(i - j)))
 
 
 def _check_grids(grid, Fs):

@@ -616,6 +616,15 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
     return xp.moveaxis(out, 0, axis)
 
 
+def _moments(k):
+    """``int_{-1}^1 T_k(t) dt`` for an integer array ``k >= 0``: ``2 / (1 - k^2)`` for even ``k``, 0 for odd."""
+    k = np.asarray(k)
+    out = np.zeros(k.shape)
+    even = k % 2 == 0
+    out[even] = 2.0 / (1.0 - k[even].astype(np.float64) ** 2)
+    return out
+
+
 def clenshaw_curtis_weights(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp=None):
     """Compute the Clenshaw-Curtis quadrature weights at the ``m`` Chebyshev points.
 
@@ -660,10 +669,7 @@ def clenshaw_curtis_weights(m: int, domain: Sequence[float] = (-1.0, 1.0), *, xp
         w = np.array([2.0 * half])
     else:
         n = m - 1
-        k = np.arange(m)
-        integ = np.zeros(m)
-        even = k % 2 == 0
-        integ[even] = 2.0 / (1.0 - k[even] ** 2)
+        integ = _moments(np.arange(m))
         # A = diag(s) C diag(e) in descending order (C_kj = cos(pi jk/n))
         s = np.full(m, 1.0 / n)
         s[0] = s[-1] = 0.5 / n
