@@ -38,7 +38,7 @@ import numpy as np
 
 from .._array import check_random_state
 from .._validation import check_choice, check_int, check_positive_float
-from ..tensor import _max_abs, _pow2_exponent
+from ..tensor import _max_abs, _pow2_exponent, _scaled_frobenius
 from .lowrank import LowRankMatrix
 from .operators import EntrySampling, MeasurementOperator
 
@@ -229,7 +229,7 @@ class _ErrorMonitor:
         # small (2k x 2k) matrix, formed without squaring the difference away
         _, Ra = np.linalg.qr(np.concatenate([U, self.L], axis=1))
         _, Rb = np.linalg.qr(np.concatenate([V, -self.R], axis=1))
-        return _frobenius(Ra @ Rb.T) / self.norm
+        return _scaled_frobenius(np, Ra @ Rb.T, 1.0, 0) / self.norm
 
 
 def _block_norm(D) -> float:
@@ -238,15 +238,7 @@ def _block_norm(D) -> float:
         v = float(np.linalg.norm(D))
     if 0.0 < v < math.inf:
         return v
-    return _frobenius(D)  # overflowed (an error beyond 1e154) or zero (maybe underflowed)
-
-
-def _frobenius(B) -> float:
-    """``||B||_F`` without overflow or underflow of the squares."""
-    e = _pow2_exponent(_max_abs(np, B))
-    if e == 0 and not np.any(B):
-        return 0.0
-    return math.ldexp(float(np.linalg.norm(np.ldexp(B, -e))), e)
+    return _scaled_frobenius(np, D, 1.0, 0)  # overflowed (an error beyond 1e154) or zero (maybe underflowed)
 
 
 def _product_norm2(L, R) -> float:
