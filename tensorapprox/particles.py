@@ -637,11 +637,13 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     >>> np.round(tp.direct_potential(np.array([[0.0, 2.0, 0.0]]), pos, q), 8)  # 1/2 - 1/sqrt(5)
     array([0.0527864])
     """
-    # the dtypes as numpy's (array-API dtypes compared unequal to numpy's, with a warning)
-    dtypes = [np.asarray(to_numpy(a)).dtype if hasattr(a, "shape") else None for a in (points, positions, charges)]
+    # host numpy arrays once; their dtypes decide float32 output (array-API
+    # dtypes compared unequal to numpy's, with a warning)
+    X, positions, charges = (np.asarray(to_numpy(a)) if hasattr(a, "shape") else np.asarray(a)
+                             for a in (points, positions, charges))
+    single = all(a.dtype == np.float32 for a in (X, positions, charges))
     P, q = _check_particles(positions, charges)
     d = P.shape[1]
-    X = np.asarray(to_numpy(points)) if hasattr(points, "shape") else np.asarray(points)
     if np.iscomplexobj(X):  # the cast below kept only the real part
         raise TypeError("points must be real, got complex values")
     if not _is_real(X.dtype):
@@ -673,7 +675,7 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
                              "kernel is singular; move the point or use kernel='long_range'")
         raise ValueError(f"the {name} potential at points[{i}] = {tuple(X[i])} overflows float64 "
                          "(charges or 1/r_c too large); rescale the charges")
-    if all(dt == np.float32 for dt in dtypes):  # float32 preserved when given (computed in float64)
+    if single:  # float32 preserved when given (computed in float64)
         return out.astype(np.float32)
     return out
 
