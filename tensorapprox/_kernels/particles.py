@@ -57,7 +57,8 @@ def _kernel_values(r, kind, r_c, alphas, weights):
         if np.any(wild):  # (sqrt(a) r)^2: r^2 alone overflowed (or underflowed) beside a tiny (huge) exponent
             t = r[wild][..., None] * np.sqrt(alphas)
             e[wild] = t * t
-        e = np.where(alphas > 0.0, e, 0.0)
+        if not np.all(alphas > 0.0):  # 0 * inf at an infinite distance
+            e = np.where(alphas > 0.0, e, 0.0)
     return np.exp(-e) @ weights
 
 
