@@ -170,6 +170,12 @@ def _check_weights_factors(weights, factors):
 # --------------------------------------------------------------------------- #
 # compression helpers
 # --------------------------------------------------------------------------- #
+# recompress: what is below this times d eps (the terms' size) is rounding;
+# the tolerance it implies is clipped just below 1 (check_rtol's range)
+_RECOMPRESS_FLOOR = 8.0
+_RTOL_BELOW_ONE = 1.0 - 1e-12
+
+
 def _compress(C, rtol, rank, method):
     """Tucker compression of a dense coefficient tensor -> (core, factors)."""
     from .tucker import hosvd, st_hosvd, tucker_als
@@ -1229,6 +1235,11 @@ class ChebTucker:
     def recompress(self, rtol: float = 1e-7, *, rank=None) -> "ChebTucker":
         """Re-truncate (after ``+``): QR of each factor, then HOSVD of the small core.
 
+        What a sum cancels down to rounding (about ``8 d eps`` times the
+        size of its terms, as in ``F - F``) is dropped with ``rtol``: the
+        tolerance is raised to that floor, and a sum that is all rounding
+        becomes the zero approximant of ranks ``(1, ..., 1)``.
+
         Parameters
         ----------
         rtol : float in (0, 1), default 1e-7
@@ -1257,12 +1268,24 @@ class ChebTucker:
         if rank is None:
             rtol = check_rtol(rtol)
         Qs, core = [], to_numpy(self._core)
+        # rounding floor of the re-expanded core: a sum that cancels (F - F,
+        # F + G - G) leaves entries of about eps times its terms' size, which a
+        # relative rtol would keep as a full-rank approximant of pure noise
+        scale = float(np.linalg.norm(core))
         for k, A in enumerate(self._factors):
             Q, Rm = np.linalg.qr(to_numpy(A))
             Qs.append(Q)
+            scale *= float(np.linalg.norm(Rm, 2)) if Rm.size else 0.0
             core = np.moveaxis(np.tensordot(Rm, core, axes=(1, k)), 0, k)
         if rank is not None:
             rank = check_rank(rank, core.shape)
+        else:
+            floor = _RECOMPRESS_FLOOR * self.ndim * float(np.finfo(np.float64).eps) * scale
+            nrm = float(np.linalg.norm(core))
+            if nrm <= floor:  # nothing above rounding: the zero approximant, rank 1
+                zero = np.zeros((1,) * self.ndim)
+                return ChebTucker(self._like_self(zero), [self._like_self(Q[:, :1]) for Q in Qs], self._domain)
+            rtol = min(max(rtol, floor / nrm), _RTOL_BELOW_ONE)
         core2, V = _compress(core, None if rank is not None else rtol, rank, "hosvd")
         return ChebTucker(self._like_self(core2), [self._like_self(Q @ Vk) for Q, Vk in zip(Qs, V)], self._domain)
 

@@ -375,6 +375,22 @@ def test_arithmetic_and_recompress(smooth3):
         F + ct.ChebTucker.from_function(lambda x: x[..., 0], BOX3, degree=1)
 
 
+def test_recompress_drops_what_cancels_to_rounding(smooth3):
+    # F - F re-expanded leaves core entries of about eps ||F||; a relative
+    # tolerance kept them as a rank-(3, 3, 3) approximant of pure noise
+    _, F = smooth3
+    pts = np.random.default_rng(5).uniform([-1, 0, -0.5], [1, 2, 1.5], (50, 3))
+    Z = (F - F).recompress()
+    assert Z.ranks == (1, 1, 1)
+    assert Z.norm() == 0.0 and np.all(Z(pts) == 0.0)
+    # a real difference far below F's size but above rounding is kept
+    D = (F - (1 + 1e-9) * F).recompress(1e-6)
+    assert D.ranks == F.ranks
+    np.testing.assert_allclose(D(pts), -1e-9 * F(pts), rtol=1e-4, atol=1e-6 * 1e-9 * np.abs(F(pts)).max())
+    # a fixed rank is honoured as given
+    assert (F - F).recompress(rank=2).ranks == (2, 2, 2)
+
+
 def test_properties(smooth3):
     _, F = smooth3
     assert F.ndim == 3 and F.degrees == (20, 24, 28)
