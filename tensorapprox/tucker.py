@@ -22,14 +22,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ._array import (check_random_state, float_dtype_for, get_namespace, is_numpy, random_normal, readonly,
-                     same_float, to_numpy)
+                     to_numpy)
 from ._dask import is_dask_collection
 from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
                           check_rank, check_rank_or_rtol, check_tensor, read_npz)
-from .tensor import _mode_products, _pow2_r_factor, _scaled_frobenius, _ttm, multi_mode_product
+from .tensor import (_max_abs, _mode_products, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2,
+                     _ttm, multi_mode_product)
 
 __all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
 
@@ -87,7 +88,8 @@ class TuckerTensor:
     read-only, so the object cannot be changed through its attributes either
     (other array libraries have no read-only arrays: do not write to them). Arithmetic returns
     new objects: ``A + B`` stacks cores block-diagonally (ranks add), ``c * A``
-    scales the core.
+    scales the core. ``copy.copy``, ``copy.deepcopy`` and ``pickle`` rebuild
+    the tensor through the constructor, so copies are read-only too.
 
     Examples
     --------
@@ -139,6 +141,14 @@ class TuckerTensor:
         self._core = readonly(core, xp, bool(copy) and core is given_core)
         self._factors = tuple(readonly(U, xp, bool(copy) and U is V) for U, V in zip(factors, given_factors))
         self._orthonormal = None
+
+    def __reduce__(self):
+        # copy.copy, copy.deepcopy and pickle rebuild the tensor through the
+        # constructor: its arrays are then copied and read-only again, and
+        # whether the factors are orthonormal is found anew (copies restored
+        # from the slots held writable arrays and the cached flag, so a write
+        # into a copy's factors left norm() silently wrong)
+        return (type(self), (self._core, self._factors))
 
     # -- basic properties -------------------------------------------------
     @property
@@ -243,7 +253,8 @@ class TuckerTensor:
             If ``indices`` is not (n, d) or holds an index out of bounds (the
             message names the mode).
         TypeError
-            If ``indices`` is not of an integer dtype.
+            If ``indices`` is not of an integer dtype, or is an array of
+            another array library than the tensor's.
 
         Examples
         --------
@@ -256,6 +267,13 @@ class TuckerTensor:
         xp = self._xp
         if not hasattr(indices, "shape"):
             indices = xp.asarray(np.asarray(indices))
+        try:
+            get_namespace(self._core, indices)
+        except TypeError:
+            # a numpy index array for an array_api_strict tensor failed inside
+            # xp.min with an unrelated dtype error
+            raise TypeError(f"indices must be an array of the tensor's array library ({xp.__name__}) or a "
+                            f"list, got {type(indices).__module__}.{type(indices).__name__}") from None
         if indices.ndim != 2 or indices.shape[1] != self.ndim:
             raise ValueError(f"indices must have shape (n, {self.ndim}), got {tuple(indices.shape)}")
         if not xp.isdtype(indices.dtype, "integral"):
@@ -326,7 +344,10 @@ class TuckerTensor:
         """Compute the Frobenius inner product with another TuckerTensor or a dense array.
 
         Never forms a full tensor: for two Tucker tensors it contracts the
-        small Gram matrices ``U_k.T @ V_k`` into one core.
+        small Gram matrices ``U_k.T @ V_k`` into one core. Every array is
+        scaled by a power of two and the small ones are accumulated in
+        float64, so the result is accurate and finite wherever it is
+        representable (also for float32 tensors).
 
         Parameters
         ----------
@@ -353,18 +374,45 @@ class TuckerTensor:
         True
         """
         xp = self._xp
+        # Every array is scaled by a power of two near its largest magnitude
+        # (exact), and the small arrays are converted to float64, as in
+        # norm(): the products of factors near 1e160 overflowed to NaN, those
+        # of float32 tensors near 1e18 to Inf, and float32 entries near 1e-22
+        # lost digits to subnormal products. The exponents are applied to the
+        # float64 result at the end.
         if isinstance(other, TuckerTensor):
             if other.shape != self.shape:
                 raise ValueError(f"shapes differ: {self.shape} and {other.shape}")
-            grams = [xp.matrix_transpose(U) @ V for U, V in zip(self._factors, other._factors)]
+            e = 0
+            grams = []
+            for U, V in zip(self._factors, other._factors):
+                (U, eu), (V, ev) = _pow2_scaled64(xp, U), _pow2_scaled64(xp, V)
+                grams.append(xp.matrix_transpose(U) @ V)
+                e += eu + ev
+            (A, ea), (B, eb) = _pow2_scaled64(xp, self._core), _pow2_scaled64(xp, other._core)
             # G_self . (G_other x_k (U_k^T V_k))
-            W = multi_mode_product(other._core, grams)
-            return float(xp.sum(self._core * W))
+            W = multi_mode_product(B, grams)
+            return _ldexp(float(xp.sum(A * W)), e + ea + eb)
         if tuple(other.shape) != self.shape:
             raise ValueError(f"shapes differ: {self.shape} and {tuple(other.shape)}")
-        P = multi_mode_product(other, self._factors, transpose=True)
-        core, P = same_float(xp, self._core, P)  # an integer array promotes P (array_api_strict)
-        return float(xp.sum(core * P))
+        # integers promote to float64 (array_api_strict refuses mixed products),
+        # float32 to float64 for a float64 tensor
+        dt = float_dtype_for(other, xp)
+        if self.dtype == xp.float64:
+            dt = xp.float64
+        D = other if other.dtype == dt else xp.astype(other, dt)
+        eo = _pow2_exponent(_max_abs(xp, D))  # 0 for zeros and NaN/Inf, which then propagate
+        D = _times_pow2(xp, D, -eo) if eo else D
+        e, factors = eo, []
+        for U in self._factors:
+            U, eu = _pow2_scaled64(xp, U)
+            factors.append(U if D.dtype == xp.float64 else xp.astype(U, D.dtype))
+            e += eu
+        # the dense contraction in D's dtype (no float64 copy of a large
+        # float32 tensor); its result, of the ranks' size, in float64
+        P = xp.astype(multi_mode_product(D, factors, transpose=True), xp.float64)
+        A, ea = _pow2_scaled64(xp, self._core)
+        return _ldexp(float(xp.sum(A * P)), e + ea)
 
     # -- arithmetic --------------------------------------------------------
     def __mul__(self, scalar):
@@ -477,6 +525,24 @@ class TuckerTensor:
             return cls(core, factors, copy=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
+
+
+def _pow2_scaled64(xp, A):
+    """``(A * 2^-e in float64, e)`` with ``2^e`` the power of two just above ``max|A|``.
+
+    A zero ``A``, or one holding NaN/Inf, is left unscaled (``e = 0``), so
+    that NaN and Inf propagate to the result.
+    """
+    e = _pow2_exponent(_max_abs(xp, A))
+    return _times_pow2(xp, xp.astype(A, xp.float64), -e), e
+
+
+def _ldexp(x: float, e: int) -> float:
+    """``x * 2^e`` as a float: +-Inf where it overflows, 0 or a subnormal where it underflows."""
+    try:
+        return math.ldexp(x, e)
+    except OverflowError:
+        return math.copysign(math.inf, x)
 
 
 def _place_block(xp, big, block, offset):
@@ -753,7 +819,7 @@ def _auto_method(n: int, m: int, rtol, d: int, eps: float) -> str:
     return "eigh"
 
 
-def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None):
+def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None, lead=None):
     """Accurate truncation of a wide unfolding at a tight budget (or a high ``rank``), without its SVD.
 
     1. ``A A^T = V diag(lam) V^T``: the leading eigenvectors (eigenvalues
@@ -775,7 +841,8 @@ def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None):
     ``None`` is returned when ``C_t C_t^T`` does not resolve the last of
     them (see :func:`_resolved`), or energies as small as the budget (see
     ``_BUDGET_RESOLVED_T``); the caller then takes the SVD. ``G``, when
-    given, is ``A A^T``.
+    given, is ``A A^T``; ``lead``, when given, is the number of leading
+    eigenvectors kept as they are (default: :func:`_refined_lead`).
     """
     shape = tuple(Y.shape)
     n = shape[mode]
@@ -785,7 +852,7 @@ def _refined_gram_mode(xp, Y, mode, budget, *, rank=None, G=None):
     w = xp.flip(w)
     V = xp.flip(V, axis=1)
     lam = np.clip(to_numpy(w), 0.0, None)
-    r0 = _refined_lead(lam, n, eps)
+    r0 = _refined_lead(lam, n, eps) if lead is None else int(lead)
     C = xp.matrix_transpose(V) @ A
     Ct = C[r0:, :]
     mu, W = xp.linalg.eigh(Ct @ xp.matrix_transpose(Ct))
@@ -815,6 +882,53 @@ def _refined_lead(lam: np.ndarray, n: int, eps: float) -> int:
     Those with eigenvalues above ``1e4 * n * eps * lam_max`` (descending ``lam``).
     """
     return int(np.count_nonzero(lam > 1e4 * n * eps * lam[0]))
+
+
+def _gram_leaks(lam: np.ndarray, rest: float, n: int, eps: float, data_eps: float | None = None) -> bool:
+    """Whether the leading ``r = lam.size`` Gram eigenvectors lose more than the SVD would, at a fixed rank.
+
+    ``lam`` are the ``r`` largest eigenvalues of an order-``n`` Gram matrix
+    (descending), ``rest`` the sum of the others. The ``i``-th eigenvector is
+    accurate to about ``eps lam_1 / lam_i``, so the projection leaves about
+    ``(eps lam_1)^2 / lam_r`` of the data out, against the SVD's
+    ``eps^2 lam_1`` or so. That matters only where the discarded energy
+    itself is no larger: where ``rest`` is at the Gram matrix's rounding
+    level (``_LEAK_REST_T n eps lam_1``, data of about that multilinear
+    rank), and ``lam_1 / lam_r`` exceeds ``_LEAK_RATIO``. A tensor of exact
+    multilinear rank (10, 10, 10) with singular values ``0.3^i`` came out
+    with 5e-12 relative error where the SVD has 1.7e-15. ``eps`` is the Gram
+    matrix's precision, ``data_eps`` (default ``eps``) the data's: a float64
+    Gram matrix of float32 data leaks only where ``eps^2 lam_1 / lam_r``
+    reaches ``data_eps^2``.
+    """
+    data_eps = eps if data_eps is None else data_eps
+    ratio = _LEAK_RATIO * (data_eps / eps) ** 2
+    return (float(rest) <= _LEAK_REST_T * n * eps * float(lam[0])
+            and not float(lam[-1]) * ratio >= float(lam[0]))
+
+
+# see _gram_leaks: a Gram tail below this many times n eps lam_1 is at its
+# rounding level; eigenvalue ratios lam_1 / lam_r above _LEAK_RATIO leave
+# an excess of about eps sqrt(lam_1 / lam_r) over the SVD's few eps (on
+# exact-rank tensors of 70 x 12 x 15 to 100^3 and 30^4: none at the ratio
+# 6.7, 2 to 6x at 6e2, 50x at 2.6e5, 10^4 x beyond)
+_LEAK_REST_T = 10.0
+_LEAK_RATIO = 100.0
+
+
+def _split_lead(lam: np.ndarray) -> int:
+    """How many of the ``r = lam.size`` leading eigenvectors the refined route keeps where they leak.
+
+    Those with eigenvalues of at least ``lam_1 (lam_r / lam_1)^(1/3)``: the
+    kept ones are then accurate to about ``eps (lam_1 / lam_r)^(1/3)``, and
+    the rotated rows' Gram matrix resolves the others. Measured on
+    exact-rank tensors with singular values ``q^i`` (``q`` = 0.1 to 0.5,
+    rank 10): within 1.5x of the best split's error, 1e-15 to 5e-15 where
+    the SVD has 6e-16 to 1.6e-15.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    cut = float(lam[0]) * (float(lam[-1]) / float(lam[0])) ** (1.0 / 3.0)
+    return min(max(int(np.count_nonzero(lam >= cut)), 1), lam.size - 1)
 
 
 def _refined_rank(lam: np.ndarray, mu: np.ndarray, r0: int, n: int, eps: float, rank, budget):
@@ -880,20 +994,31 @@ def _short_gram_mode(xp, Y, mode, rank, want_core):
     return U, Ynew, discarded
 
 
-def _smallest_fitting_rank(probe, r0: int, n: int, budget: float):
-    """``probe(r)`` for the smallest ``r >= r0`` whose discarded energy ``probe(r)[2]`` fits ``budget``.
+def _smallest_fitting_rank(probe, r0: int, n: int, budget: float, may_fit=None):
+    """``probe(r)`` for the smallest ``r`` whose discarded energy ``probe(r)[2]`` fits ``budget``.
 
     ``probe(r)`` returns ``(U, projected tensor, discarded energy)`` for the
     leading ``r`` columns of a nested basis, whose discarded energy does not
-    grow with ``r``; each call is a pass over the data. The ranks are
-    searched by doubling steps, then bisection: a few passes where adding
-    one direction at a time took one pass per direction (up to ``n`` of
-    them, when the budget lies below what the basis resolves). ``r = n`` is
-    returned when nothing smaller fits.
+    grow with ``r``; each call is a pass over the data. ``r0`` is an
+    estimate. If it does not fit, the ranks above it are searched by
+    doubling steps, then bisection: a few passes where adding one direction
+    at a time took one pass per direction (up to ``n`` of them, when the
+    budget lies below what the basis resolves). ``r = n`` is returned when
+    nothing smaller fits. If it fits at once, the ranks below it are tried
+    one at a time, for as long as ``may_fit(r)`` says that ``r`` could fit
+    (an estimate from eigenvalues whose rounding is as large as a tight
+    budget can overshoot by a direction or two); without ``may_fit``, none.
     """
     r = min(max(int(r0), 1), n)
     out = probe(r)
-    if out[2] <= budget or r == n:
+    if out[2] <= budget:
+        while may_fit is not None and r > 1 and may_fit(r - 1):
+            cand = probe(r - 1)
+            if not cand[2] <= budget:
+                break
+            r, out = r - 1, cand
+        return out
+    if r == n:
         return out
     lo, step = r, 1  # lo: the largest rank known not to fit
     while True:
@@ -912,6 +1037,12 @@ def _smallest_fitting_rank(probe, r0: int, n: int, budget: float):
         else:
             lo = mid
     return out
+
+
+# a rank below the Gram route's rtol estimate is measured when its estimated
+# tail exceeds the budget by at most this many times n eps ||Y||^2 (the
+# eigenvalues' absolute rounding is about n eps ||Y||^2)
+_TAIL_ROUNDING = 10.0
 
 
 def _residual_energy(xp, Y, Ynew, U, mode: int) -> float:
@@ -955,22 +1086,31 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
     if method == "eigh":
         G = _gram(xp, Y, mode) if first is None or first.gram is None else first.gram
         if rank is not None:
+            eps = float(xp.finfo(Y.dtype).eps)
             lam, U, discarded = _leading_eigh(xp, G, rank)
-            resolved = _resolved(lam[rank - 1], lam[0], n, float(xp.finfo(Y.dtype).eps))
-            if not resolved and Y.dtype == xp.float32:
+            resolved = _resolved(lam[rank - 1], lam[0], n, eps)
+            leaks = _gram_leaks(lam, discarded, n, eps)
+            if (leaks or not resolved) and Y.dtype == xp.float32:
                 # float32 data, float64 Gram matrix: it resolves the rank as
                 # float64 data's would, for a second pass over the data (the SVD
                 # of a 256 x 65536 float32 unfolding took 10x longer)
+                eps64 = float(np.finfo(np.float64).eps)
                 lam, U, discarded = _leading_eigh(xp, _gram_float64(xp, Y, mode), rank)
-                resolved = _resolved(lam[rank - 1], lam[0], n, float(np.finfo(np.float64).eps))
+                resolved = _resolved(lam[rank - 1], lam[0], n, eps64)
+                leaks = _gram_leaks(lam, discarded, n, eps64, eps)
                 U = xp.astype(U, Y.dtype)
-            if resolved:
+            if resolved and not leaks:
                 Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode) if want_core else None
                 return U, Ynew, discarded
             # the rank reaches below what the Gram matrix resolves: its trailing
             # eigenvectors are mixed, and the error came out up to 10^4 times the
-            # SVD's; the refined Gram route resolves them, the SVD beyond it
-            out = _refined_gram_mode(xp, Y, mode, None, rank=rank, G=G)
+            # SVD's; the refined Gram route resolves them, the SVD beyond it.
+            # Where they leak (data of about this multilinear rank, see
+            # _gram_leaks), the refined route re-solves the weaker of them,
+            # from a split that keeps its own leak small (float32 data gets
+            # there only where even the float64 Gram matrix leaks at float32's
+            # precision)
+            out = _refined_gram_mode(xp, Y, mode, None, rank=rank, G=G, lead=_split_lead(lam) if leaks else None)
             if out is not None:
                 return out
         else:
@@ -1007,7 +1147,18 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
                 Ynew = _ttm(xp, Y, xp.matrix_transpose(U), mode)
                 return U, Ynew, _residual_energy(xp, Y, Ynew, U, mode)
 
-            out = _smallest_fitting_rank(probe, r_est, n, budget)
+            # the estimate can overshoot by a direction or two (the budget a
+            # thousandth above the tail of rank 6, the estimate was 7): a
+            # smaller rank is measured only where its estimated tail lies
+            # within the eigenvalues' rounding above the budget, so that a
+            # clear miss costs no pass
+            tails = np.cumsum(sigma2[::-1])[::-1]  # tails[r] = sum_{i >= r}
+            slack = _TAIL_ROUNDING * n * eps * float(tails[0])
+
+            def may_fit(r):
+                return float(tails[r]) <= budget + slack
+
+            out = _smallest_fitting_rank(probe, r_est, n, budget, may_fit)
             # the search may climb from a resolved estimate into unresolved
             # directions (an estimate of 5 on signal, the fit found at 15 among
             # mixed noise directions where the SVD route stops at 14)
@@ -1554,7 +1705,7 @@ def hosvd(X, rank=None, rtol=None, *, method: str = "auto", progress: bool = Fal
     return TuckerTensor(core * scale if scale != 1.0 else core, factors, copy=False)
 
 
-def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None, method: str = "auto",
+def st_hosvd(X, rank=None, rtol=None, *, mode_order: Sequence[int] | None = None, method: str = "auto",
              n_power_iter: int = 1, oversampling: int = 10, random_state=None, progress: bool = False):
     """Sequentially truncated higher-order SVD (Vannieuwenhoven, Vandebril, Meerbergen 2012).
 
@@ -1590,7 +1741,9 @@ def st_hosvd(X, rank=None, *, rtol=None, mode_order: Sequence[int] | None = None
         exceed the optimal ones; with ``rank``, a certified subspace
         iteration finds the leading eigenpairs when it can, and a rank
         below that resolution takes the refined route or the SVD, see the
-        guide);
+        guide; so does a rank at which the discarded energy lies at the
+        Gram matrix's rounding level, data of about that multilinear rank,
+        where the eigenvectors' own error would dominate);
         'svd': SVD of the unfolding; 'randomized': randomized range finder
         with ``n_power_iter`` power iterations and ``oversampling`` extra
         columns (with ``rtol`` the sketch grows until the exactly computed
@@ -2071,12 +2224,29 @@ def _hooi_sweeps(half_sweep, rel_error, init_t, factors, d, tol, max_iter, callb
     return TuckerALSResult(TuckerTensor(core, factors, copy=False), n_iter, converged, tuple(history), init_t)
 
 
-def _check_init(init, shape, ranks):
+def _check_init(init, X, ranks, *, lazy=False):
+    """Validate ``tucker_als``'s ``init`` against the data ``X`` (a Dask array when ``lazy``)."""
     if isinstance(init, TuckerTensor):
-        if init.shape != tuple(shape) or init.ranks != ranks:
+        shape = tuple(int(n) for n in X.shape)
+        if init.shape != shape or init.ranks != ranks:
             raise ValueError(
-                f"init has shape {init.shape} and ranks {init.ranks}; expected {tuple(shape)} and {ranks}"
+                f"init has shape {init.shape} and ranks {init.ranks}; expected {shape} and {ranks}"
             )
+        # the sweeps of a Dask array run on numpy factors; otherwise init must
+        # hold arrays of X's library (a foreign one failed inside xp.astype,
+        # with an AttributeError or an unrelated dtype error)
+        like = np.empty(0) if lazy else X
+        try:
+            get_namespace(like, init.core)
+        except TypeError:
+            want = "numpy" if lazy else get_namespace(X).__name__
+            raise TypeError(f"init holds arrays of another array library ({get_namespace(init.core).__name__}) "
+                            f"than the data ({want}); convert init first") from None
+        xp = get_namespace(init.core)
+        # NaN/Inf factors were accepted, and the initial error came out NaN
+        for name, A in [("core", init.core)] + [(f"factors[{k}]", U) for k, U in enumerate(init.factors)]:
+            if not bool(xp.all(xp.isfinite(A))):
+                raise ValueError(f"init {name} contains NaN or Inf values")
     elif not (isinstance(init, str) and init in ("st_hosvd", "random")):
         raise ValueError(f"init must be 'st_hosvd', 'random' or a TuckerTensor; got {init!r}")
 
@@ -2120,8 +2290,9 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
         Multilinear rank (see :func:`st_hosvd` with ``rtol`` to pick it).
     init : {'st_hosvd', 'random'} or TuckerTensor
         Initial guess: ST-HOSVD (default), random orthonormal factors, or the
-        factors of a given TuckerTensor of this shape and rank
-        (orthonormalized).
+        factors of a given TuckerTensor of this shape and rank, with finite
+        entries, of the array library of ``X`` (numpy for a Dask array);
+        they are converted to the dtype ``X`` computes in and orthonormalized.
     tol : float, default 1e-8
         Stop when the relative error decreases by less than ``tol`` in a sweep.
     max_iter : int, default 50
@@ -2147,10 +2318,12 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     ValueError
         NaN/Inf in ``X``, fewer than 2 dimensions, a ``rank`` that does not fit
         ``X.shape``, a negative ``tol`` or ``max_iter``, an unknown ``init`` or
-        one of another shape or rank; for a Dask array also unknown chunk
-        sizes or chunks too large for the block cap (see :func:`st_hosvd`).
+        one of another shape or rank or with NaN/Inf entries; for a Dask array
+        also unknown chunk sizes or chunks too large for the block cap (see
+        :func:`st_hosvd`).
     TypeError
-        Complex or non-array ``X``, or a ``callback`` that is not callable.
+        Complex or non-array ``X``, a ``callback`` that is not callable, or an
+        ``init`` of another array library than ``X``.
     ImportError
         A Dask array given without the ``dask`` extra installed.
 
@@ -2195,7 +2368,7 @@ def tucker_als(X, rank, *, init="st_hosvd", tol: float = 1e-8, max_iter: int = 5
     max_iter = check_int(max_iter, name="max_iter", minimum=0)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable or None")
-    _check_init(init, X.shape, ranks)
+    _check_init(init, X, ranks, lazy=lazy)
     if lazy:
         Xm = gather_if_small(X, bool(progress))
         if Xm is None:

@@ -1533,3 +1533,229 @@ def test_refined_route_on_float32_data_near_1e15_does_not_overflow():
     ref = ta.st_hosvd(X32 / np.float32(1e15), rtol=1e-3, method="eigh")
     assert T.ranks == ref.ranks
     assert np.linalg.norm(T.full() - X32) <= 1e-3 * np.linalg.norm(X32.astype(np.float64))
+
+
+def _svd_rank_for_share(A, share):
+    """The smallest rank whose tail of the dense SVD of ``A`` fits ``share`` (the reference)."""
+    s2 = np.linalg.svd(A, compute_uv=False) ** 2
+    tails = np.concatenate([np.cumsum(s2[::-1])[::-1], [0.0]])
+    return max(1, int(np.nonzero(tails <= share)[0][0]))
+
+
+def test_rtol_ranks_are_minimal_where_the_gram_estimate_overshoots():
+    # The Gram eigenvalues carry absolute errors of about n eps ||Y||^2: with
+    # the share of mode 0 only 0.1% above its tail at rank 6 (smooth data,
+    # far above rounding), they suggested rank 7, whose explicit residual
+    # fits, and the search only ever climbed from there: st_hosvd and hosvd
+    # returned (7, 6, 6) where the smallest ranks that fit are (6, 6, 6)
+    n = 20
+    x = np.linspace(0, 1, n)
+    X = 1 / np.sqrt(0.8 * x[:, None, None] ** 2 + 0.4 * x[None, :, None] ** 2 + 0.5 * x[None, None, :] ** 2 + 0.1)
+    nX2 = float(np.sum(X ** 2))
+    s2 = np.linalg.svd(ta.unfold(X, 0), compute_uv=False) ** 2
+    rtol = float(np.sqrt(3 * np.sum(s2[6:]) / nX2 * (1 + 1e-3)))
+    share = rtol ** 2 * nX2 / 3
+    want = tuple(_svd_rank_for_share(ta.unfold(X, k), share) for k in range(3))  # every mode from X: hosvd
+    assert want[0] == 6
+    for method in ("auto", "eigh"):
+        T = ta.st_hosvd(X, rtol=rtol, method=method, mode_order=(0, 1, 2))
+        assert T.ranks[0] == want[0]
+        assert T.ranks == ta.st_hosvd(X, rtol=rtol, method="svd", mode_order=(0, 1, 2)).ranks
+        assert rel_err(T, X) <= rtol
+        H = ta.hosvd(X, rtol=rtol, method=method)
+        assert H.ranks == want
+        assert rel_err(H, X) <= rtol
+
+
+def test_smallest_fitting_rank_steps_down_only_where_a_smaller_rank_may_fit():
+    from tensorapprox.tucker import _smallest_fitting_rank
+
+    res = [10.0, 5.0, 3.0, 2.0, 1.0, 0.5, 0.0]  # residual energy of rank r, nested
+    probes = []
+
+    def probe(r):
+        probes.append(r)
+        return np.zeros((6, r)), None, res[r]
+
+    # an estimate of 5 for a budget that rank 3 meets: stepped down while the
+    # measured residual fits, as far as may_fit allows
+    U, _, _ = _smallest_fitting_rank(probe, 5, 6, 2.5, lambda r: True)
+    assert U.shape[1] == 3 and probes == [5, 4, 3, 2]
+    probes.clear()
+    U, _, _ = _smallest_fitting_rank(probe, 5, 6, 2.5, lambda r: r >= 4)
+    assert U.shape[1] == 4 and probes == [5, 4]
+    probes.clear()
+    U, _, _ = _smallest_fitting_rank(probe, 5, 6, 2.5)  # no may_fit: no pass below the estimate
+    assert U.shape[1] == 5 and probes == [5]
+
+
+def test_copies_and_pickles_of_a_tucker_tensor_are_rebuilt_read_only():
+    # deepcopy and pickle restored the slots: writable arrays, and the cached
+    # "orthonormal factors" flag, so a write into a copy's factor left norm()
+    # computing the norm of the core alone (6.58 where the tensor had 19.7)
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 5, 6))
+    T = ta.st_hosvd(X, rank=2)
+    T.norm()  # caches that the factors are orthonormal
+    for C in (copy.copy(T), copy.deepcopy(T), pickle.loads(pickle.dumps(T))):
+        assert isinstance(C, ta.TuckerTensor) and C.ranks == T.ranks
+        np.testing.assert_array_equal(C.full(), T.full())
+        for A in (C.core,) + C.factors:
+            assert not A.flags.writeable
+            with pytest.raises(ValueError, match="read-only"):
+                A[...] *= 3.0
+        assert C.core is not T.core
+    # the flag is found anew for a copy: a non-orthonormal tensor's norm
+    G = rng.standard_normal((2, 2))
+    Us = [3.0 * np.linalg.qr(rng.standard_normal((n, 2)))[0] for n in (5, 6)]
+    S = ta.TuckerTensor(G, Us)
+    D = copy.deepcopy(S)
+    assert D.norm() == pytest.approx(float(np.linalg.norm(S.full())), rel=1e-12)
+    assert D.norm() == pytest.approx(9.0 * float(np.linalg.norm(G)), rel=1e-12)
+
+
+def _exact_rank_tensor(shape, r, q, seed=3):
+    rng = np.random.default_rng(seed)
+    G = np.zeros((r,) * len(shape))
+    for i in range(r):
+        G[(i,) * len(shape)] = q ** i  # singular values q^i in every mode: exact multilinear rank r
+    return ta.TuckerTensor(G, [np.linalg.qr(rng.standard_normal((n, r)))[0] for n in shape]).full()
+
+
+@pytest.mark.parametrize("q", [0.5, 0.3, 0.1])
+@pytest.mark.parametrize("shape", [(70, 12, 15), (40, 40, 40)])
+def test_fixed_rank_at_the_exact_multilinear_rank_reaches_the_svd_accuracy(shape, q):
+    # At the data's own multilinear rank the Gram eigenvectors are accurate to
+    # eps lam_1 / lam_i only: the default route and tucker_als stopped near
+    # eps sqrt(lam_1 / lam_r), 5e-12 for q = 0.3, where the SVD leaves 1e-15
+    X = _exact_rank_tensor(shape, 10, q)
+    nX = np.linalg.norm(X)
+    U_ref = [np.linalg.svd(ta.unfold(X, k), full_matrices=False)[0][:, :10] for k in range(3)]
+    ref = np.linalg.norm(X - ta.multi_mode_product(X, [U @ U.T for U in U_ref])) / nX  # dense SVD (HOSVD)
+    assert ref < 5e-15
+    for T in (ta.st_hosvd(X, 10), ta.st_hosvd(X, 10, method="eigh"), ta.hosvd(X, 10), ta.tucker_als(X, 10).tucker):
+        assert T.ranks == (10, 10, 10)
+        assert rel_err(T, X) <= 10 * max(ref, 1e-15)
+        assert_orthonormal(T, atol=1e-13)
+
+
+def test_fixed_rank_at_the_exact_multilinear_rank_in_float32():
+    # the float32 Gram route left eps32 sqrt(lam_1 / lam_r) (1e-6 for q = 0.7)
+    # where the SVD leaves about 2e-7; the float64 Gram matrix resolves it
+    X = _exact_rank_tensor((40, 40, 40), 10, 0.7).astype(np.float32)
+    X64 = X.astype(np.float64)
+    ref = ta.st_hosvd(X, 10, method="svd")
+    for T in (ta.st_hosvd(X, 10), ta.tucker_als(X, 10).tucker):
+        assert T.dtype == np.float32
+        err = np.linalg.norm(X64 - T.full().astype(np.float64)) / np.linalg.norm(X64)
+        assert err <= 3 * np.linalg.norm(X64 - ref.full().astype(np.float64)) / np.linalg.norm(X64)
+
+
+def test_gram_route_unchanged_on_noisy_low_rank_data(monkeypatch):
+    # the accurate route for exact-rank data must not be taken where the
+    # discarded energy is resolved (noise far above the Gram's rounding)
+    import tensorapprox.tucker as tk
+
+    X = low_rank((60, 50, 40), (5, 5, 5), seed=2, noise=1e-3)
+    called = []
+    monkeypatch.setattr(tk, "_refined_gram_mode", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(tk, "_left_svd", lambda *a, **k: called.append(1))
+    T = ta.st_hosvd(X, 5, method="eigh")
+    ta.tucker_als(X, 5, max_iter=3)
+    assert not called
+    assert rel_err(T, X) == pytest.approx(1e-3, rel=0.05)
+
+
+def test_inner_is_accurate_where_the_result_is_representable():
+    # float32 tensors with entries near 1e18: products formed and summed in
+    # float32 overflowed to inf, though <T, T> = 8.9e38 is a float; near
+    # 1e-22 their subnormal products lost 1e-5 of the result
+    x = np.linspace(0, 1, 16)
+    X0 = 1 / (1 + x[:, None, None] + x[None, :, None] ** 2 + x[None, None, :])
+    for s in (1e18, 1e-22):
+        X = (X0 * s).astype(np.float32)
+        T = ta.st_hosvd(X, rank=4)
+        F = T.full().astype(np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert T.inner(T) == pytest.approx(float(np.sum(F * F)), rel=1e-6)
+            assert T.inner(X) == pytest.approx(float(np.sum(F * X.astype(np.float64))), rel=1e-6)
+    # float64 factors near 1e160, core near 1e-300 (entries near 1e20): the
+    # Gram matrices overflowed and the result was NaN; closed form
+    # <A, B> = sum(G_A * (G_B x_k U_k^T V_k)), here with rank-1 terms
+    a, b = np.full((1, 1), 3e-300), np.full((1, 1), -2e-300)
+    u, v = np.linspace(1.0, 2.0, 5)[:, None] * 1e160, np.linspace(-1.0, 1.5, 6)[:, None] * 1e160
+    A, B = ta.TuckerTensor(a, [u, v]), ta.TuckerTensor(b, [u, 2 * v])
+    want = 3.0 * -2.0 * float(np.sum((u / 1e160) ** 2)) * 2.0 * float(np.sum((v / 1e160) ** 2)) * 1e40
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert A.inner(B) == pytest.approx(want, rel=1e-13)
+        assert B.inner(A) == pytest.approx(want, rel=1e-13)
+        assert A.inner(B.full()) == pytest.approx(want, rel=1e-13)
+        assert A.inner(A) == pytest.approx(A.norm() ** 2, rel=1e-13)
+    # an overflowing result is Inf (of the right sign), not NaN or an error
+    big = ta.TuckerTensor(np.full((1, 1), 1e300), [np.ones((2, 1)), np.ones((2, 1))])
+    assert big.inner(-big) == -math.inf
+    assert big.inner(big.full()) == math.inf
+    # integer dense arrays and zero tensors
+    assert A.inner(np.zeros((5, 6), dtype=np.int64)) == 0.0
+    I = ta.TuckerTensor(np.ones((1, 1)), [np.ones((2, 1)), np.ones((3, 1))])
+    assert I.inner(np.arange(6).reshape(2, 3)) == 15.0
+    assert math.isnan(I.inner(np.full((2, 3), np.nan)))  # NaN still propagates
+    assert math.isnan(ta.TuckerTensor(np.zeros((1, 1)), [np.ones((2, 1)), np.full((3, 1), np.nan)]).inner(I))
+
+
+def test_tucker_als_validates_a_tucker_tensor_init():
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 5, 6))
+    # NaN factors were accepted, and the first relative error came out NaN
+    for bad in (np.nan, np.inf):
+        nan_init = ta.TuckerTensor(np.ones((2, 2, 2)), [np.full((4, 2), bad), np.ones((5, 2)), np.ones((6, 2))])
+        with pytest.raises(ValueError, match=r"init factors\[0\] contains NaN or Inf"):
+            ta.tucker_als(X, 2, init=nan_init)
+    inf_core = ta.TuckerTensor(np.full((2, 2, 2), np.inf), [np.ones((n, 2)) for n in (4, 5, 6)])
+    with pytest.raises(ValueError, match="init core contains NaN or Inf"):
+        ta.tucker_als(X, 2, init=inf_core)
+    # an init of another array library failed inside xp.astype (an
+    # AttributeError, or a TypeError about a dtype)
+    with pytest.raises(TypeError, match="init holds arrays of another array library"):
+        ta.tucker_als(xps.asarray(X), 2, init=ta.st_hosvd(X, rank=2))
+    with pytest.raises(TypeError, match="init holds arrays of another array library"):
+        ta.tucker_als(X, 2, init=ta.st_hosvd(xps.asarray(X), rank=2))
+    # a valid init of another float dtype is converted (as documented)
+    good = ta.st_hosvd(X, rank=2)
+    res = ta.tucker_als(X.astype(np.float32), 2, init=good, max_iter=2)
+    assert res.tucker.dtype == np.float32 and math.isfinite(res.rel_error)
+    res = ta.tucker_als(xps.asarray(X), 2, init=ta.st_hosvd(xps.asarray(X), rank=2), max_iter=2)
+    assert math.isfinite(res.rel_error)
+
+
+def test_entries_names_indices_of_another_array_library():
+    xps = pytest.importorskip("array_api_strict")
+    X = np.arange(24.0).reshape(2, 3, 4)
+    Ts = ta.st_hosvd(xps.asarray(X), rank=(2, 3, 4))
+    with pytest.raises(TypeError, match="indices must be an array of the tensor's array library"):
+        Ts.entries(np.array([[1, 2, 3]]))
+    T = ta.st_hosvd(X, rank=(2, 3, 4))
+    with pytest.raises(TypeError, match="indices must be an array of the tensor's array library"):
+        T.entries(xps.asarray(np.array([[1, 2, 3]])))
+    # lists and the tensor's own arrays work
+    assert float(Ts.entries([[1, 2, 3]])[0]) == pytest.approx(23.0)
+    assert float(Ts.entries(xps.asarray(np.array([[1, 2, 3]])))[0]) == pytest.approx(23.0)
+
+
+def test_st_hosvd_takes_rtol_positionally_like_hosvd():
+    import inspect
+
+    X = low_rank((8, 9, 10), (2, 3, 4), seed=1, noise=1e-2)
+    T = ta.st_hosvd(X, None, 0.5)
+    assert T.ranks == ta.st_hosvd(X, rtol=0.5).ranks
+    assert rel_err(T, X) <= 0.5
+    assert ta.hosvd(X, None, 0.5).ranks == ta.hosvd(X, rtol=0.5).ranks
+    params = list(inspect.signature(ta.st_hosvd).parameters.values())
+    assert [p.name for p in params[:3]] == ["X", "rank", "rtol"]
+    assert all(p.kind is p.KEYWORD_ONLY for p in params[3:])
