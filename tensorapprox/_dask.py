@@ -17,6 +17,12 @@ they travel with the rest of a user's Dask settings:
     a Tucker core) are computed into memory and the algorithm goes on with
     the in-memory code; larger ones stay lazy and cost one more pass over
     the data.
+
+Either key takes a positive integer number of bytes or a size string that
+:func:`dask.utils.parse_bytes` reads (``"512 MiB"``, ``"1 GB"``, ``"4096"``);
+any other value (None, a list, a bool, NaN, Inf, zero, a negative or
+fractional size, an unreadable string) raises a ValueError that names the
+key and these forms.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_dask_collection", "import_dask", "max_block_bytes", "in_memory_bytes", "compute", "check_known_chunks"]
+__all__ = ["is_dask_collection", "import_dask", "max_block_bytes", "in_memory_bytes", "compute", "check_known_chunks",
+           "format_size"]
 
 _DEFAULTS = {"max-block-bytes": "512 MiB", "in-memory-bytes": "256 MiB"}
 
@@ -50,13 +57,33 @@ def import_dask():
 
 
 def _limit(key: str) -> int:
+    """The positive byte count set for ``tensorapprox.<key>`` (or its default).
+
+    Accepted: a positive integer (or a float holding one, e.g. ``1e9``), or a
+    size string that :func:`dask.utils.parse_bytes` reads (``"512 MiB"``,
+    ``"1 GB"``, ``"4096"``) giving a positive whole number of bytes. Anything
+    else (None, lists, bools, NaN, Inf, zero, negative or fractional sizes,
+    unreadable strings) raises a ValueError naming the key and those forms.
+    """
     dask, _ = import_dask()
     from dask.utils import parse_bytes
 
     value = dask.config.get(f"tensorapprox.{key}", _DEFAULTS[key])
-    n = parse_bytes(value) if isinstance(value, str) else int(value)
-    if n <= 0:
-        raise ValueError(f"dask config 'tensorapprox.{key}' must be a positive size, got {value!r}")
+    n = None
+    if isinstance(value, str):
+        try:
+            n = parse_bytes(value)
+        except (TypeError, ValueError, OverflowError):
+            n = None
+    elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        if math.isfinite(value) and float(value).is_integer():
+            n = int(value)
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise ValueError(
+            f"dask config 'tensorapprox.{key}' must be a positive whole number of bytes: an int such as "
+            f"268435456, or a size string such as '256 MiB' or '1 GB' (as dask.utils.parse_bytes reads), "
+            f"got {value!r}"
+        )
     return n
 
 
@@ -68,6 +95,24 @@ def max_block_bytes() -> int:
 def in_memory_bytes() -> int:
     """Size up to which intermediate results are computed into memory (``tensorapprox.in-memory-bytes``)."""
     return _limit("in-memory-bytes")
+
+
+def format_size(nbytes: float) -> str:
+    """A byte count for messages: exact bytes below 1 KiB, else KiB/MiB/GiB/TiB with 3 significant digits.
+
+    Precise enough that a size printed as above a cap reads as above it
+    (whole MiB printed "4 MiB, above the block cap of 4 MiB").
+
+    >>> format_size(64), format_size(1536), format_size(3.5 * 2**20), format_size(3.8147 * 2**20)
+    ('64 B', '1.5 KiB', '3.5 MiB', '3.81 MiB')
+    """
+    nbytes = float(nbytes)
+    if nbytes < 1024:
+        return f"{int(nbytes)} B"
+    for unit, power in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if nbytes >= 2**power:
+            return f"{nbytes / 2**power:.3g} {unit}"
+    return f"{int(nbytes)} B"  # pragma: no cover - not reached
 
 
 def check_known_chunks(X, name: str = "X") -> None:

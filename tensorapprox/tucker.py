@@ -916,7 +916,7 @@ _LEAK_REST_T = 10.0
 _LEAK_RATIO = 100.0
 
 
-def _split_lead(lam: np.ndarray) -> int:
+def _split_lead(lam: np.ndarray, eps: float | None = None) -> int:
     """How many of the ``r = lam.size`` leading eigenvectors the refined route keeps where they leak.
 
     Those with eigenvalues of at least ``lam_1 (lam_r / lam_1)^(1/3)``: the
@@ -925,9 +925,18 @@ def _split_lead(lam: np.ndarray) -> int:
     exact-rank tensors with singular values ``q^i`` (``q`` = 0.1 to 0.5,
     rank 10): within 1.5x of the best split's error, 1e-15 to 5e-15 where
     the SVD has 6e-16 to 1.6e-15.
+
+    ``lam_r`` counts as at least ``eps^2 lam_1``, the smallest eigenvalue
+    data of precision ``eps`` can hold (default float64's): a rank above
+    the data's numerical rank has eigenvalues of rounding, often exactly 0,
+    and a cut at 0 kept every direction but the last as it was (rank 16 of
+    the 24^3 samples of ``1/sqrt(x^2+y^2+z^2+0.1)`` came out at 6.6e-10
+    where the SVD gives 6e-16).
     """
     lam = np.asarray(lam, dtype=np.float64)
-    cut = float(lam[0]) * (float(lam[-1]) / float(lam[0])) ** (1.0 / 3.0)
+    eps = float(np.finfo(np.float64).eps) if eps is None else float(eps)
+    last = max(float(lam[-1]), eps * eps * float(lam[0]))
+    cut = float(lam[0]) * (last / float(lam[0])) ** (1.0 / 3.0)
     return min(max(int(np.count_nonzero(lam >= cut)), 1), lam.size - 1)
 
 
@@ -1110,7 +1119,7 @@ def _truncate_mode(xp, Y, mode, rank, budget, method, *, n_power_iter, oversampl
             # from a split that keeps its own leak small (float32 data gets
             # there only where even the float64 Gram matrix leaks at float32's
             # precision)
-            out = _refined_gram_mode(xp, Y, mode, None, rank=rank, G=G, lead=_split_lead(lam) if leaks else None)
+            out = _refined_gram_mode(xp, Y, mode, None, rank=rank, G=G, lead=_split_lead(lam, eps) if leaks else None)
             if out is not None:
                 return out
         else:
