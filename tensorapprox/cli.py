@@ -7,7 +7,9 @@
     and draws a few figures with :mod:`tensorapprox.plotting` into ``DIR``
     (default ``./tensorapprox-demo-figures``).
 ``tensorapprox tucker IN.npy (--rank r1,r2,.. | --rtol 1e-6) -o OUT.npz``
-    Compresses a dense ``.npy`` tensor to Tucker form.
+    Compresses a dense ``.npy`` tensor to Tucker form by ST-HOSVD
+    (``--method``, ``--seed``), optionally refined by Tucker-ALS started
+    from it (``--als``, ``--max-iter``).
 ``tensorapprox info FILE.npz``
     Describes a saved Tucker tensor.
 """
@@ -369,13 +371,59 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """``--max-iter``: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+# the first bytes of a .npy file, and of a zip archive (which numpy opens as an .npz)
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _options_without_effect(args) -> str | None:
+    """The message refusing an option that the chosen mode would ignore, or None."""
+    if args.max_iter is not None and not args.als:
+        return "--max-iter has an effect only with --als (the number of Tucker-ALS sweeps)"
+    if args.seed is not None and args.method != "randomized":
+        return "--seed has an effect only with --method randomized (with --als: its starting point)"
+    return None
+
+
 def _cmd_tucker(args) -> int:
     from .tucker import st_hosvd, tucker_als
 
+    refused = _options_without_effect(args)
+    if refused is not None:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    # what the file starts with, before numpy's reader: a text, CSV or pickle
+    # file was reported with numpy's advice to load it with allow_pickle
+    try:
+        with open(args.input, "rb") as fh:
+            magic = fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        print(f"error: could not read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    if magic != _NPY_MAGIC and not magic.startswith(_ZIP_MAGIC):
+        what = "it is empty" if not magic else "it does not start with the NumPy header"
+        print(f"error: could not read {args.input}: not a .npy file ({what}); give an array saved with "
+              "numpy.save (text, CSV and pickled files are never read)", file=sys.stderr)
+        return 2
     try:
         X = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
-        print(f"error: could not read {args.input} as a .npy array: {exc}", file=sys.stderr)
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: a truncated file
+        reason = str(exc)
+        if "allow_pickle" in reason or "pickle" in reason:
+            # numpy's advice (allow_pickle=, pickle.load) points at an unsafe load
+            reason = "it holds Python objects (an object array), and pickled data is never read"
+        print(f"error: could not read {args.input} as a .npy array: {reason}", file=sys.stderr)
         return 2
     except MemoryError:  # a header claiming more than memory holds
         print(f"error: {args.input} holds an array too large to read into memory (or a corrupt header)",
@@ -386,11 +434,13 @@ def _cmd_tucker(args) -> int:
         kind = "a .npz archive" if os.fspath(args.input).endswith(".npz") else "a zip archive, not a .npy file"
         print(f"error: {args.input} is {kind}; give a single-array .npy file", file=sys.stderr)
         return 2
-    # numpy appends .npz to a name without it: report the file written
+    # numpy appends .npz to a name without it: report the file written. A
+    # folder is refused as named ("-o DIR" wrote DIR.npz beside it)
     output = os.fspath(args.output)
+    named_folder = os.path.isdir(output)
     if not output.endswith(".npz"):
         output += ".npz"
-    if os.path.basename(output) == ".npz" or os.path.isdir(output):
+    if named_folder or os.path.basename(output) == ".npz" or os.path.isdir(output):
         # "-o DIR/" or "-o ''" wrote a hidden file called .npz
         print(f"error: the output {args.output!r} names a folder, not a file; give a file name such as "
               "out.npz", file=sys.stderr)
@@ -404,11 +454,12 @@ def _cmd_tucker(args) -> int:
         return 2
     t0 = time.perf_counter()
     try:
+        # ST-HOSVD with --method/--seed; with --als it is the starting point of
+        # the sweeps, at its ranks (those --rtol gives, or --rank)
+        T = st_hosvd(X, args.rank, rtol=args.rtol, method=args.method,
+                     random_state=0 if args.seed is None else args.seed)
         if args.als:
-            rank = args.rank if args.rank is not None else st_hosvd(X, rtol=args.rtol).ranks
-            T = tucker_als(X, rank, max_iter=args.max_iter).tucker
-        else:
-            T = st_hosvd(X, args.rank, rtol=args.rtol, method=args.method, random_state=args.seed)
+            T = tucker_als(X, T.ranks, init=T, max_iter=50 if args.max_iter is None else args.max_iter).tucker
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -473,11 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--rank", type=_parse_rank, help="multilinear rank, e.g. 10,10,10 (one number: every mode)")
     g.add_argument("--rtol", type=float, help="relative error bound, e.g. 1e-6")
-    t.add_argument("-o", "--output", required=True, help="output .npz")
-    t.add_argument("--method", default="auto", choices=["auto", "eigh", "svd", "randomized"])
-    t.add_argument("--als", action="store_true", help="refine with Tucker-ALS (HOOI)")
-    t.add_argument("--max-iter", type=int, default=50)
-    t.add_argument("--seed", type=int, default=0, help="seed of the randomized method")
+    t.add_argument("-o", "--output", required=True,
+                   help="output file (.npz is appended to a name without it); not a folder")
+    t.add_argument("--method", default="auto", choices=["auto", "eigh", "svd", "randomized"],
+                   help="how ST-HOSVD computes each mode's spectrum (with --als: of the starting point)")
+    t.add_argument("--als", action="store_true",
+                   help="refine with Tucker-ALS (HOOI), started from the ST-HOSVD result at its ranks")
+    t.add_argument("--max-iter", type=_positive_int, default=None, metavar="N",
+                   help="Tucker-ALS sweeps at most, a positive integer (default 50); only with --als")
+    t.add_argument("--seed", type=int, default=None,
+                   help="seed of the randomized method (default 0); only with --method randomized")
     t.set_defaults(func=_cmd_tucker)
     i = sub.add_parser("info", help="describe a saved Tucker tensor (.npz)")
     i.add_argument("file")
@@ -497,8 +553,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 when an input file cannot be read
-        or an argument is rejected by the library (the message goes to
-        standard error).
+        (or is not a ``.npy`` file), the output names a folder, an option
+        would have no effect in the chosen mode (``--max-iter`` without
+        ``--als``, ``--seed`` without ``--method randomized``), or an
+        argument is rejected by the library (the message goes to standard
+        error).
 
     Raises
     ------

@@ -117,9 +117,11 @@ def test_tucker_and_info_refuse_corrupt_files_and_unsafe_outputs(tmp_path, capsy
         assert main(["tucker", str(inp), "--rank", "2", "-o", bad]) == 2
         assert "names a folder, not a file" in capsys.readouterr().err
     assert not (tmp_path / "folder" / ".npz").exists()
-    # a name beside a folder of that name is a file: "-o folder" writes folder.npz
-    assert main(["tucker", str(inp), "--rank", "2", "-o", str(tmp_path / "folder")]) == 0
-    assert (tmp_path / "folder.npz").is_file()
+    # "-o folder" naming an existing folder is refused as "-o folder/" is (it
+    # wrote folder.npz beside it, with exit code 0)
+    assert main(["tucker", str(inp), "--rank", "2", "-o", str(tmp_path / "folder")]) == 2
+    assert "names a folder, not a file" in capsys.readouterr().err
+    assert not (tmp_path / "folder.npz").exists()
 
 
 def test_info_prints_the_full_size_of_huge_shapes(tmp_path, capsys):
@@ -197,3 +199,76 @@ def test_demo_reports_an_unwritable_figure_folder(tmp_path, capsys, monkeypatch)
     blocker.write_text("not a folder")
     assert main(["demo", "--figures", str(blocker / "sub")]) == 2
     assert "could not write the figures" in capsys.readouterr().err
+
+
+def test_non_npy_input_is_named_as_such_and_never_unpickled(tmp_path, capsys):
+    # a text/CSV file was reported as "pickled (object) data", with numpy's
+    # advice to load it with allow_pickle= or pickle.load()
+    import pickle
+
+    out = str(tmp_path / "o.npz")
+    csv = tmp_path / "data.csv"
+    np.savetxt(csv, np.ones((3, 4)), delimiter=",")
+    text_npy = tmp_path / "text.npy"
+    text_npy.write_text("1 2 3\n4 5 6\n")
+    sentinel = tmp_path / "unpickled"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(sentinel), "w"))
+
+    pkl = tmp_path / "evil.npy"
+    pkl.write_bytes(pickle.dumps(Evil()))
+    obj = tmp_path / "obj.npy"
+    np.save(obj, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    for path in (csv, text_npy, pkl, obj):
+        assert main(["tucker", str(path), "--rank", "2", "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert f"could not read {path}" in err
+        assert "allow_pickle" not in err and "pickle.load" not in err
+        if path != obj:
+            assert "not a .npy file" in err
+        else:  # a real .npy header, of Python objects
+            assert "Python objects" in err
+    assert not sentinel.exists()
+
+
+def test_options_without_effect_are_refused_and_max_iter_checked(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 40, 40))  # large enough for the randomized method to sketch (seeds differ)
+    inp, out = tmp_path / "X.npy", tmp_path / "T.npz"
+    np.save(inp, X)
+    base = ["tucker", str(inp), "--rank", "3", "-o", str(out)]
+    # ignored before: --max-iter without --als, --seed without the randomized method
+    for extra, msg in ((["--max-iter", "5"], "--max-iter has an effect only with --als"),
+                       (["--seed", "1"], "--seed has an effect only with --method randomized"),
+                       (["--als", "--seed", "1"], "--seed has an effect only with --method randomized")):
+        assert main(base + extra) == 2
+        assert msg in capsys.readouterr().err
+    assert not out.exists()
+    # --max-iter is a positive integer (-7 passed without --als)
+    for bad in ("-7", "0", "2.5", "x"):
+        for extra in (["--als"], []):
+            with pytest.raises(SystemExit) as exc:
+                main(base + extra + ["--max-iter", bad])
+            assert exc.value.code == 2
+            assert "--max-iter: must be a positive integer" in capsys.readouterr().err
+    # with --als, --method/--seed choose the ST-HOSVD start and --max-iter the sweeps:
+    # the saved result is the library's with that start (they were ignored)
+    got = []
+    for seed in (1, 2):
+        assert main(base + ["--als", "--method", "randomized", "--seed", str(seed), "--max-iter", "1"]) == 0
+        init = ta.st_hosvd(X, 3, method="randomized", random_state=seed)
+        want = ta.tucker_als(X, (3, 3, 3), init=init, max_iter=1).tucker
+        got.append(ta.TuckerTensor.load(out).full())
+        np.testing.assert_allclose(got[-1], want.full(), rtol=0, atol=1e-12)
+        printed = float(capsys.readouterr().out.split("rel. error:")[1].split()[0])
+        assert printed == pytest.approx(_rel_err(want, X), rel=1e-3)
+    assert np.max(np.abs(got[0] - got[1])) > 1e-3  # the seed matters: one sweep from two starts
+    # --rtol with --als: the start's ranks
+    assert main(["tucker", str(inp), "--rtol", "0.3", "--als", "-o", str(out)]) == 0
+    assert ta.TuckerTensor.load(out).ranks == ta.st_hosvd(X, rtol=0.3).ranks
+
+
+def _rel_err(T, X):
+    return float(np.linalg.norm(T.full() - X) / np.linalg.norm(X))
