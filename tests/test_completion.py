@@ -1117,3 +1117,265 @@ def test_soft_impute_empty_rows_without_bias_damping():
     with pytest.warns(UserWarning, match="no observation"):
         ref = soft_impute(r, c, X[r, c], X.shape, 2, biases=True, bias_regularization=1e-9, random_state=0)
     np.testing.assert_allclose(P[m], ref.predict(r, c), atol=1e-6 * np.abs(X).max())
+
+
+# --------------------------------------------------------------------------
+# review fixes: scale, round-off floor, divergence, validation
+# --------------------------------------------------------------------------
+def _offset_rank3(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 50)) + 3.0  # exactly rank 3 plus an offset
+    r, c = np.nonzero(rng.random(X.shape) < 0.5)
+    return X, r, c
+
+
+@pytest.mark.parametrize("dtype, scale, bound", [(np.float32, 1e-6, 1e-4), (np.float32, 1e6, 1e-4),
+                                                 (np.float64, 1e-9, 1e-9), (np.float64, 1e8, 1e-9)])
+def test_biases_without_ridge_fit_independent_of_the_values_scale(dtype, scale, bound):
+    # Without a ridge every unknown took the same diagonal shift, relative to
+    # the mean of the row's column squares, the ones column of the biases
+    # included: at values of 1e-6 (float32) the shift dwarfed the factor
+    # columns and pulled the factors to 0 (completion 51% off, converged=True).
+    X, r, c = _offset_rank3()
+    ii, jj = (a.ravel() for a in np.indices(X.shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = altmin_complete(r, c, (X[r, c] * scale).astype(dtype), X.shape, 3, solver="exact", biases=True,
+                              random_state=0, max_iter=50)
+    err = np.linalg.norm(res.predict(ii, jj) / scale - X.ravel()) / np.linalg.norm(X)
+    assert err < bound
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_ridge_with_biases_at_extreme_scales_solves_the_stated_problem(scale):
+    # A regularized fit with biases ran on the raw values: at 1e-200 the
+    # squares underflowed (history [0.], "converged" after one pass, 50% off),
+    # at 1e200 they overflowed (an Inf history). Against a dense ALS-WR
+    # reference of the same problem in units of the scale s (M = s M'): the
+    # factors, sqrt(s) times theirs, take lam / s; the biases, s times theirs, lam.
+    rng = np.random.default_rng(1)
+    n1, n2, k, lam = 40, 30, 2, 0.1
+    X0 = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.3 * rng.standard_normal((n1, n2)) + 2.0
+    r, c = np.nonzero(rng.random(X0.shape) < 0.5)
+    Q1 = np.linalg.qr(rng.standard_normal((n1, k)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
+    s0 = np.array([3.0, 2.0])
+    ridge = np.diag([lam / scale] * k + [lam])
+
+    v1 = X0[r, c]  # the values in units of the scale
+    mu, U, V = v1.mean(), Q1 * np.sqrt(s0), Q2 * np.sqrt(s0)
+    bu, bv = np.zeros(n1), np.zeros(n2)
+
+    def solve(F, t):
+        F = np.hstack([F, np.ones((F.shape[0], 1))])
+        return np.linalg.solve(F.T @ F + F.shape[0] * ridge, F.T @ t)
+
+    for _ in range(3):
+        for j in range(n2):
+            m = c == j
+            x = solve(U[r[m]], v1[m] - mu - bu[r[m]])
+            V[j], bv[j] = x[:k], x[k]
+        for i in range(n1):
+            m = r == i
+            x = solve(V[c[m]], v1[m] - mu - bv[c[m]])
+            U[i], bu[i] = x[:k], x[k]
+    ref = U @ V.T + mu + bu[:, None] + bv[None, :]
+    ref_res = np.linalg.norm(ref[r, c] - v1) / np.linalg.norm(v1)
+
+    res = altmin_complete(r, c, v1 * scale, (n1, n2), k, solver="exact", init=LowRankMatrix(Q1, s0 * scale, Q2),
+                          regularization=lam, biases=True, max_iter=3, tol=1e-300)
+    assert np.all(np.isfinite(res.history)) and res.n_iter == 3 and not res.converged
+    assert res.history[-1] == pytest.approx(ref_res, rel=1e-9)
+    ii, jj = (a.ravel() for a in np.indices((n1, n2)))
+    P = res.predict(ii, jj).reshape(n1, n2) / scale
+    assert np.abs(P - ref).max() <= 1e-9 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("precond", [False, True])
+def test_float32_reference_cg_stops_at_float32_round_off(precond):
+    # The round-off floor of the inner iteration was 1e-14 relative in every
+    # dtype: float32 rows kept stepping on noise and the numpy reference
+    # (g recomputed from a recursive residual) diverged to 1e5 and beyond.
+    indptr, indices, b = random_csr(40, 30, 0.6, 5, empty_rows=(2,))
+    rng = np.random.default_rng(6)
+    F = (rng.standard_normal((30, 4)) * np.array([2.0, 1.0, 0.7, 0.4])).astype(np.float32)
+    X0 = rng.standard_normal((40, 4)).astype(np.float32)
+    b = b.astype(np.float32)
+    keys = rng.integers(0, 2**62, indices.shape[0])
+    pre = np.linalg.cholesky(F.T @ F / 30 + 0.1 * np.eye(4)).astype(np.float32) if precond else None
+    reg = 0.1 if precond else 0.0
+    Xe, _ = kc.solve_rows_exact_reference(indptr, indices, b.astype(np.float64), F.astype(np.float64), reg)
+    X, rss, n = kc.solve_rows_iterative(indptr, indices, b, F, reg, X0, 1e-8, 50, 0, keys, precond=pre)
+    Xr, rssr, nr = kc.solve_rows_iterative_reference(indptr, indices, b, F, reg, X0, np.full(40, 1e-8, np.float32),
+                                                     50, 0, keys, pre)
+    scale = np.abs(Xe).max()
+    assert np.abs(X - Xe).max() <= 1e-3 * scale  # float32 accuracy of rows of a few observations
+    assert np.abs(Xr - Xe).max() <= 1e-3 * scale
+    assert np.abs(Xr - X).max() <= 1e-3 * scale
+    np.testing.assert_allclose(rssr, rss, rtol=1e-3, atol=1e-5 * float(b @ b))
+    assert np.all(n < 50) and np.all(nr < 50)  # stopped at the float32 floor, not by the cap
+
+
+def test_float32_reference_path_does_not_diverge(monkeypatch):
+    # The numpy reference (TENSORAPPROX_DISABLE_NUMBA=1) with inner_rtol=0 in
+    # float32: a residual history growing to Inf, and a matrix 1e23 off
+    import tensorapprox._kernels as kernels
+
+    monkeypatch.setattr(kernels, "numba_enabled", lambda: False)
+    monkeypatch.setattr(kc, "numba_enabled", lambda: False)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 50))
+    r, c = np.nonzero(rng.random(X.shape) < 0.5)
+    res = altmin_complete(r, c, X[r, c].astype(np.float32), X.shape, 3, solver="cg", random_state=0,
+                          inner_rtol=0.0, inner_max_iter=30, max_iter=12)
+    assert np.all(np.isfinite(res.history))
+    assert np.linalg.norm(res.matrix.full() - X) / np.linalg.norm(X) < 1e-3
+
+
+def test_non_finite_residual_is_never_convergence(monkeypatch):
+    # abs(history[-2] - inf) <= tol * inf held: a residual that overflowed to
+    # Inf after a finite one was reported converged=True
+    import tensorapprox.completion.altmin as am
+
+    calls = []
+    real = am.solve_rows_exact
+
+    def overflowing(indptr, indices, targets, F, reg, want_rss=True):
+        X, rss = real(indptr, indices, targets, F, reg, want_rss)
+        if want_rss:
+            calls.append(1)
+            if len(calls) >= 2:
+                rss = np.full_like(rss, np.inf)
+        return X, rss
+
+    monkeypatch.setattr(am, "solve_rows_exact", overflowing)
+    X, r, c = _offset_rank3()
+    with pytest.raises(FloatingPointError, match="residual on the observed entries is inf after pass 2"):
+        altmin_complete(r, c, X[r, c], X.shape, 3, solver="exact", random_state=0, max_iter=10)
+
+
+def test_duplicates_mean_is_exact_per_group():
+    # every value was divided by the largest of all: 1e-200 beside 1e200
+    # underflowed to 0, and (1, 2) beside 1e300 averaged to 1.5000000000000002
+    obs = check_observations([0, 1, 1], [0, 0, 0], [1e200, 1e-200, 3e-200], (2, 1), duplicates="mean")
+    assert obs.values.tolist() == [1e200, pytest.approx(2e-200, rel=1e-15)]
+    obs = check_observations([0, 1, 1], [0, 0, 0], [1e300, 1.0, 2.0], (2, 1), duplicates="mean")
+    assert obs.values.tolist() == [1e300, 1.5]
+    # against numpy's mean, group by group, over values spanning 600 decades
+    rng = np.random.default_rng(0)
+    r = rng.integers(0, 30, 300)
+    v = rng.standard_normal(300) * 10.0 ** rng.integers(-300, 300, 300).astype(float)
+    v = np.where(np.abs(v) < 1e300, v, 1.0)
+    obs = check_observations(r, np.zeros(300, int), v, (30, 1), duplicates="mean")
+    expected = [np.mean(v[r == i] / np.abs(v[r == i]).max()) * np.abs(v[r == i]).max() for i in obs.rows]
+    np.testing.assert_allclose(obs.values, expected, rtol=1e-14, atol=0)
+
+
+def test_pair_key_does_not_overflow_for_huge_shapes():
+    # rows * n2 + cols overflowed int64 for n1 * n2 >= 2^63: distinct pairs
+    # were reported as duplicates and the output was not sorted by row
+    from tensorapprox.completion._partitioned import _duplicates
+
+    shape = (2**25, 2**40)
+    obs = check_observations([0, 2**24], [5, 5], [1.0, 2.0], shape)
+    assert obs.rows.tolist() == [0, 2**24] and obs.cols.tolist() == [5, 5]
+    obs = check_observations([2**23 + 1, 1, 1], [0, 2**40 - 1, 3], [1.0, 2.0, 3.0], shape)
+    assert obs.rows.tolist() == [1, 1, 2**23 + 1] and obs.cols.tolist() == [3, 2**40 - 1, 0]
+    assert obs.values.tolist() == [3.0, 2.0, 1.0]
+    with pytest.raises(ValueError, match=r"1 duplicate \(row, col\) pairs, e.g. \(7, 9\)"):
+        check_observations([7, 2**24, 7], [9, 9, 9], [1.0, 2.0, 3.0], shape)
+    r, c = np.array([0, 2**24, 3]), np.array([5, 5, 2**40 - 1])
+    assert _duplicates([(r, c, np.ones(3))], shape) == (0, None)
+    assert _duplicates([(np.append(r, 3), np.append(c, 2**40 - 1), np.ones(4))], shape) == (1, (3, 2**40 - 1))
+
+
+def test_rmse_validates_values():
+    X, r, c = _offset_rank3()
+    res = altmin_complete(r, c, X[r, c], X.shape, 3, solver="exact", biases=True, random_state=0, max_iter=5)
+    rows, cols = np.array([1, 2, 5]), np.array([3, 4, 0])
+    expected = np.sqrt(np.mean((res.predict(rows, cols) - X[rows, cols]) ** 2))
+    assert res.rmse(rows, cols, X[rows, cols]) == pytest.approx(expected, rel=1e-15)
+    with pytest.raises(ValueError, match="values must have the length of rows and cols, got 1 and 3"):
+        res.rmse(rows, cols, [X[1, 3]])
+    with pytest.raises(ValueError, match="values must be one-dimensional"):
+        res.rmse(rows, cols, 0.0)
+    with pytest.raises(ValueError, match="values contains 1 NaN or Inf"):
+        res.rmse([1], [3], [np.nan])
+    with pytest.raises(TypeError, match="values must hold real numbers"):
+        res.rmse([1], [3], ["a"])
+    with pytest.raises(ValueError, match="no entries to score"):
+        res.rmse([], [], [])
+
+
+@pytest.mark.parametrize("fit", ["altmin", "soft"])
+def test_validation_errors_name_the_validation_entries(fit):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2)) @ rng.standard_normal((2, 15))
+    r, c = np.nonzero(np.ones_like(X))
+
+    def run(validation):
+        if fit == "altmin":
+            return altmin_complete(r, c, X[r, c], X.shape, 2, validation=validation, max_iter=2)
+        return soft_impute(r, c, X[r, c], X.shape, 2, validation=validation, max_iter=2)
+
+    with pytest.raises(ValueError, match=r"^validation rows holds index 100 >= shape\[0\] = 20"):
+        run(([100, 1], [0, 1], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="^validation values contains 1 NaN"):
+        run(([0, 1], [0, 1], [np.nan, 2.0]))
+    with pytest.raises(TypeError, match="^validation cols must hold integers"):
+        run(([0, 1], [0.0, 1.0], [1.0, 2.0]))
+    with pytest.raises(ValueError, match="^validation rows, validation cols and validation values must have"):
+        run(([0, 1], [0], [1.0]))
+
+
+def test_altmin_progress_must_be_a_bool():
+    X, r, c = _offset_rank3()
+    with pytest.raises(TypeError, match="progress must be True or False, got str"):
+        altmin_complete(r, c, X[r, c], X.shape, 3, progress="no")
+
+
+def test_observations_arrays_are_read_only_copies():
+    rows = np.array([1, 0], dtype=np.int64)
+    cols = np.array([0, 1], dtype=np.int64)
+    vals = np.array([1.0, 2.0])
+    obs = check_observations(rows, cols, vals, (2, 2))
+    for a in (obs.rows, obs.cols, obs.values):
+        assert not a.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 7
+    # the caller's arrays are neither stored nor made read-only
+    assert rows.flags.writeable and cols.flags.writeable and vals.flags.writeable
+    assert not any(np.shares_memory(a, b) for a, b in ((obs.rows, rows), (obs.cols, cols), (obs.values, vals)))
+    for part in (obs.subset(np.array([1])), obs.subset(obs.values > 1.5), obs.subset(slice(0, 1))):
+        assert not (part.rows.flags.writeable or part.cols.flags.writeable or part.values.flags.writeable)
+    train, test = train_test_split(check_observations(np.arange(10), np.zeros(10, int), np.ones(10), (10, 1)),
+                                   0.2, random_state=0)
+    assert not train.values.flags.writeable and not test.rows.flags.writeable
+    # a directly built Observations keeps the caller's flags; its subsets are read-only views
+    own = Observations(rows, cols, vals, (2, 2))
+    own.subset(slice(0, 2))
+    assert rows.flags.writeable and vals.flags.writeable
+
+
+def test_uint64_index_beyond_int64_is_reported_with_its_value():
+    big = np.array([2**63 + 5], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"rows holds index 9223372036854775813 >= shape\[0\] = 2"):
+        check_observations(big, [0], [1.0], (2, 1))
+    with pytest.raises(ValueError, match=r"cols holds index 9223372036854775813 >= shape\[1\] = 1"):
+        check_observations([0], big, [1.0], (2, 1))
+    # in range, uint64 indices work as any integers
+    obs = check_observations(np.array([1, 0], np.uint64), np.array([0, 0], np.uint64), [1.0, 2.0], (2, 1))
+    assert obs.rows.tolist() == [0, 1] and obs.values.tolist() == [2.0, 1.0]
+
+
+def test_empty_index_lists_give_empty_predictions():
+    M = LowRankMatrix(np.ones((3, 1)), np.array([2.0]), np.ones((4, 1)))
+    out = M.entries([], [])
+    assert isinstance(out, np.ndarray) and out.shape == (0,) and out.dtype == np.float64
+    assert M.entries(np.array([], dtype=np.float32), np.array([], dtype=np.int32)).shape == (0,)
+    X, r, c = _offset_rank3()
+    res = altmin_complete(r, c, X[r, c], X.shape, 3, solver="exact", biases=True, random_state=0, max_iter=3)
+    p = res.predict([], [])
+    assert p.shape == (0,) and p.dtype == np.float64
+    with pytest.raises(ValueError, match="same length"):
+        res.predict([], [1])

@@ -6,7 +6,10 @@ per row of a CSR view of the observations,
     x_i = argmin_x ||F[J_i] x - b[J_i]||^2 + lam_i ||x||^2,   lam_i = reg * |J_i|,
 
 where ``J_i = indices[indptr[i]:indptr[i + 1]]`` are the observed columns of
-row ``i`` and ``F`` is the fixed factor. Three solvers:
+row ``i`` and ``F`` is the fixed factor. ``reg`` is one weight for every
+unknown, or one per unknown (shape ``(q,)``): a fit solved in units of the
+values' scale ``s`` gives the factor unknowns ``lam / s`` and the bias unknown
+``lam`` (the biases scale by ``s``, the factors by ``sqrt(s)``). Three solvers:
 
 * ``exact``  -- normal equations and Cholesky, O(|J_i| q^2) per row;
 * ``cg``     -- warm-started conjugate gradients on the normal equations,
@@ -75,11 +78,26 @@ def jitter(d, mean, lam, rel=_JITTER):
 
 
 def diag_shift(diag, lam, dtype=np.float64):
-    """:func:`jitter` of every unknown of a row whose normal matrix (of ``dtype``) has diagonal ``diag``."""
+    """:func:`jitter` of every unknown of a row whose normal matrix (of ``dtype``) has diagonal ``diag``.
+
+    ``lam`` is the ridge weight of every unknown, or one per unknown.
+    """
     rel = jitter_rel(float(np.finfo(dtype).eps))
     diag = np.asarray(diag, dtype=np.float64)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), diag.shape)
     mean = float(np.mean(diag)) if diag.size else 0.0
-    return np.array([jitter(float(d), mean, lam, rel) for d in diag])
+    return np.array([jitter(float(d), mean, float(lm), rel) for d, lm in zip(diag, lam)])
+
+
+def floor_rel(eps):
+    """The relative round-off floor of the inner iterations for a working precision of machine epsilon ``eps``.
+
+    ``_FLOOR`` in float64, the same multiple of ``eps`` otherwise, as
+    :func:`jitter_rel`: a float64 floor applied to float32 rows let the
+    iteration step on round-off noise, and the numpy reference diverged
+    (residuals near 1e12, then Inf).
+    """
+    return _FLOOR * (eps / _EPS64)
 
 
 # A sketched preconditioner M is replaced by the row's own normal matrix H
@@ -126,7 +144,7 @@ def solve_rows_exact_reference(indptr, indices, targets, F, reg):
             continue
         A, b = F[indices[lo:hi]], targets[lo:hi]
         G = A.T @ A
-        lam = reg * (hi - lo)
+        lam = np.asarray(reg, dtype=np.float64) * (hi - lo)
         G += np.diag(diag_shift(np.diag(G), lam, F.dtype))
         if not np.trace(G) > 0:
             # F[J_i] = 0 and no ridge (a zero factor row, as QR makes of zero
@@ -146,7 +164,9 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
     ``rtol[i]`` is row ``i``'s relative tolerance: iterate until the normal
     equation residual ``g = F[J_i]^T (b - F[J_i] x) - lam_i x`` has dropped
     to ``rtol[i]`` times its warm-started value (or below the round-off
-    floor ``1e-14 ||F[J_i]||_F ||b[J_i]||``), or ``max_steps`` steps. Because the warm start
+    floor ``floor_rel(eps) ||F[J_i]||_F ||b[J_i]||``, ``1e-14`` times the
+    norms in float64 and the same multiple of ``eps`` in float32), or
+    ``max_steps`` steps. ``g`` is updated by the recurrence the kernel uses. Because the warm start
     comes from the previous pass, its residual -- and hence the tolerance --
     is proportional to the current outer residual. With ``sketch_size > 0`` the preconditioner is
     ``R^T R = (S F[J_i])^T (S F[J_i]) + lam_i I`` for a CountSketch ``S`` with
@@ -171,12 +191,13 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
     rss = np.zeros(n, dtype=F.dtype)
     steps = np.zeros(n, dtype=np.int64)
     rel = jitter_rel(float(np.finfo(F.dtype).eps))
+    frel = floor_rel(float(np.finfo(F.dtype).eps))
     for i in range(n):
         lo, hi = indptr[i], indptr[i + 1]
         if hi == lo:
             continue
         A, b = F[indices[lo:hi]], targets[lo:hi]
-        lam = reg * (hi - lo)
+        lam = np.asarray(reg, dtype=np.float64) * (hi - lo)
         shift = diag_shift(np.sum(A * A, axis=0), lam, F.dtype)  # per unknown
         L = None
         if sketch_size > 0:
@@ -203,7 +224,7 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
         x = X0[i].astype(F.dtype, copy=True)
         r = b - A @ x
         g = A.T @ r - shift * x
-        floor = _FLOOR * np.linalg.norm(A) * np.linalg.norm(b)
+        floor = frel * np.linalg.norm(A) * np.linalg.norm(b)
         target = max(rtol[i] * np.linalg.norm(g), floor)
         z = precondition(g)
         # the sketched preconditioner approximates this row's own normal
@@ -244,8 +265,9 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
                         continue
             alpha = gz / den
             x += alpha * p
-            r -= alpha * w
-            g = A.T @ r - shift * x
+            # the kernel's recurrence (g recomputed from a recursively updated
+            # r drifted from it in float32 and diverged near round-off)
+            g = g - alpha * (A.T @ w + shift * p)
             z = precondition(g, L) if measure_z else precondition(g)
             gz_new = g @ z
             p = z + (gz_new / gz) * p
@@ -261,9 +283,9 @@ def solve_rows_iterative_reference(indptr, indices, targets, F, reg, X0, rtol, m
             # asked for, and kept.)
             try:
                 x = np.linalg.solve(A.T @ A + np.diag(shift), A.T @ b)
-                r = b - A @ x
             except np.linalg.LinAlgError:
                 pass
+        r = b - A @ x  # from x, as the kernel
         X[i] = x
         rss[i] = r @ r
         steps[i] = k
@@ -281,6 +303,7 @@ _jit = numba.njit(cache=True, fastmath=True, nogil=True)
 _bucket_nb = numba.njit(inline="always")(sketch_bucket)
 _jitter_nb = numba.njit(inline="always")(jitter)
 _jitter_rel_nb = numba.njit(inline="always")(jitter_rel)
+_floor_rel_nb = numba.njit(inline="always")(floor_rel)
 
 
 @_jit
@@ -441,12 +464,11 @@ def exact_nb(indptr, indices, targets, F, reg, X, rss, want_rss):
             continue
         nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
         gram_lower(AT, nk, b, G, y)
-        lam = reg * (hi - lo)
         tr = 0.0
         for a in range(q):
             tr += G[a, a]
         for a in range(q):
-            G[a, a] += _jitter_nb(G[a, a], tr / q, lam, rel)
+            G[a, a] += _jitter_nb(G[a, a], tr / q, reg[a] * (hi - lo), rel)
         if not cholesky_inplace(G, q):
             # a zero matrix (F[J_i] = 0, no ridge) gets here, or one the shift
             # could not lift above rounding: x = 0, the least-norm answer of the
@@ -494,6 +516,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
     y2 = np.zeros(q, dtype=F.dtype)
     D = np.zeros(q, dtype=F.dtype)  # the diagonal shift of the row's normal matrix
     rel = _jitter_rel_nb(np.finfo(F.dtype).eps)
+    frel = _floor_rel_nb(np.finfo(F.dtype).eps)
     use_global = sketch_size == 0 and Lg.shape[0] == q
     if use_global:
         for a in range(q):
@@ -508,7 +531,6 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             for a in range(q):
                 X[i, a] = 0.0
             continue
-        lam = reg * (hi - lo)
         nk = gather_transposed(indices, targets, lo, hi - lo, F, AT, b)  # padded length
         # residual of the warm start r = b - A x, gradient A^T r, ||A||_F^2
         for a in range(q):
@@ -528,13 +550,13 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
             D[a] = f
             fro += f
         for a in range(q):  # the shift of each unknown
-            D[a] = _jitter_nb(D[a], fro / q, lam, rel)
+            D[a] = _jitter_nb(D[a], fro / q, reg[a] * (hi - lo), rel)
         ng = 0.0
         for a in range(q):
             g[a] -= D[a] * x[a]
             ng += g[a] * g[a]
         # round-off floor, relative to ||A||_F ||b|| >= ||A^T b||
-        target = max(rtol[i] * np.sqrt(ng), _FLOOR * np.sqrt(fro * nb))
+        target = max(rtol[i] * np.sqrt(ng), frel * np.sqrt(fro * nb))
         use_pre = use_global
         if sketch_size > 0:
             use_pre = True
@@ -569,7 +591,7 @@ def iterative_nb(indptr, indices, targets, F, reg, X0, rtol, max_steps, sketch_s
                 use_pre = False
         gz, nz = first_direction(L, q, g, z, p, use_pre)
         # the sketched solver measures its preconditioned residual (see the reference)
-        floor = _FLOOR * np.sqrt(fro * nb)
+        floor = frel * np.sqrt(fro * nb)
         measure_z = sketch_size > 0 and use_pre
         target_z = rtol[i] * np.sqrt(nz)
         k = 0
@@ -642,6 +664,11 @@ def _use_numba(*arrays) -> bool:
     return numba_enabled() and all(isinstance(a, np.ndarray) for a in arrays)
 
 
+def _reg_vector(reg, q):
+    """The ridge weight of each of ``q`` unknowns, float64 (one weight for all, or one each)."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(reg, dtype=np.float64), (q,)))
+
+
 # --------------------------------------------------------------------------
 # dispatch
 # --------------------------------------------------------------------------
@@ -671,13 +698,14 @@ def solve_rows_exact(indptr, indices, targets, F, reg, want_rss=True):
     """Exact per-row ridge solves by normal equations; returns ``(X, rss)``.
 
     With ``want_rss=False`` the residual sweep is skipped and ``rss`` is zero.
+    ``reg`` is a ridge weight for every unknown or one per unknown.
     """
     if _use_numba(indptr, indices, targets, F):
         n, q = indptr.shape[0] - 1, F.shape[1]
         X = np.empty((n, q), dtype=F.dtype)
         rss = np.empty(n, dtype=F.dtype)
-        exact_nb(indptr, indices, targets, np.ascontiguousarray(F), float(reg), X, rss,
-                                  bool(want_rss))
+        exact_nb(indptr, indices, targets, np.ascontiguousarray(F), _reg_vector(reg, q), X, rss,
+                 bool(want_rss))
         return X, rss
     return solve_rows_exact_reference(indptr, indices, targets, F, reg)
 
@@ -698,7 +726,7 @@ def solve_rows_iterative(indptr, indices, targets, F, reg, X0, rtol, max_steps, 
         steps = np.empty(n, dtype=np.int64)
         Lg = np.zeros((0, 0), dtype=F.dtype) if precond is None else np.ascontiguousarray(precond, dtype=F.dtype)
         iterative_nb(
-            indptr, indices, targets, np.ascontiguousarray(F), float(reg),
+            indptr, indices, targets, np.ascontiguousarray(F), _reg_vector(reg, q),
             np.ascontiguousarray(X0, dtype=F.dtype), np.ascontiguousarray(rtol), int(max_steps),
             int(sketch_size), keys, Lg, X, rss, steps, bool(want_rss),
         )

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._dask import compute, import_dask, is_dask_collection, max_block_bytes, tree_sum
-from .observations import _as_1d, _check_index, check_observations
+from .observations import _as_1d, _check_index, _pair_order, check_observations
 
 __all__ = ["is_partitioned", "PartitionedObservations"]
 
@@ -126,13 +126,16 @@ def _raise_for_summaries(summaries, shape):
 
 def _duplicates(pieces, shape):
     """``(count, (row, col) of the first)`` of the repeated pairs in one row block (pairs repeat within a block)."""
-    r, c = (np.concatenate([p[j] for p in pieces]) for j in range(2))
-    key = np.sort(r.astype(np.int64) * shape[1] + c)
-    dup = key[1:] == key[:-1]
+    r, c = (np.concatenate([p[j] for p in pieces]).astype(np.int64, copy=False) for j in range(2))
+    # sorted by (row, col) without a key row * n2 + col, which overflowed
+    # int64 for n1 * n2 >= 2^63 (distinct pairs then compared equal)
+    order = _pair_order(r, c, shape[0], shape[1])
+    r, c = r[order], c[order]
+    dup = (r[1:] == r[:-1]) & (c[1:] == c[:-1])
     if not dup.any():
         return 0, None
-    k = int(key[1:][dup][0])
-    return int(dup.sum()), (k // shape[1], k % shape[1])
+    t = int(np.argmax(dup))
+    return int(dup.sum()), (int(r[t]), int(c[t]))
 
 
 def _by_block(edges, key, r, c, v):

@@ -24,7 +24,7 @@ from .._kernels.completion import diag_shift, sampled_dot, solve_rows_exact, sol
 from .._validation import check_choice, check_int, check_positive_float
 from .lowrank import LowRankMatrix
 from ._partitioned import is_partitioned
-from .observations import Observations, _check_shape, check_observations
+from .observations import Observations, _as_1d, _check_shape, _check_validation, _pair_order, check_observations
 
 __all__ = ["altmin_complete", "CompletionResult", "randomized_svd_sparse"]
 
@@ -46,7 +46,8 @@ class CompletionResult:
     n_iter : int
         Passes run (one pass updates both factors).
     converged : bool
-        Whether the stopping rule was met before ``max_iter``.
+        Whether the stopping rule was met before ``max_iter`` (never for a
+        non-finite residual).
     history : ndarray, shape (n_iter,)
         Relative residual on the observed entries after each pass,
         ``||P_Omega(prediction - values)|| / ||values||``.
@@ -98,7 +99,7 @@ class CompletionResult:
         Returns
         -------
         ndarray, shape (m,)
-            The predictions.
+            The predictions (an empty float array for empty ``rows`` and ``cols``).
 
         Raises
         ------
@@ -118,9 +119,12 @@ class CompletionResult:
         >>> bool(np.allclose(res.predict([0, 29], [0, 19]), X[[0, 29], [0, 19]]))
         True
         """
+        # validates the indices (an empty list of any dtype gives no entries)
+        out = np.asarray(self.matrix.entries(rows, cols)) + self.global_mean
+        if out.shape[0] == 0:
+            return out
         rows = np.asarray(rows)
         cols = np.asarray(cols)
-        out = np.asarray(self.matrix.entries(rows, cols)) + self.global_mean
         if self.row_bias is not None:
             out = out + self.row_bias[rows]
         if self.col_bias is not None:
@@ -145,9 +149,11 @@ class CompletionResult:
         Raises
         ------
         ValueError
-            If an index is out of range, or ``rows`` and ``cols`` differ in length.
+            If an index is out of range, ``rows``, ``cols`` and ``values``
+            differ in length or are empty, ``values`` is not 1-D, or a value
+            is NaN or Inf.
         TypeError
-            If the indices are not integers.
+            If the indices are not integers or ``values`` is not real numbers.
 
         Examples
         --------
@@ -160,7 +166,21 @@ class CompletionResult:
         >>> bool(res.rmse([1, 2], [3, 4], X[[1, 2], [3, 4]]) < 1e-8)
         True
         """
-        err = self.predict(rows, cols) - np.asarray(values, dtype=float)
+        pred = self.predict(rows, cols)
+        values = _as_1d(values, "values")
+        if values.dtype == bool or np.iscomplexobj(values) or not np.issubdtype(values.dtype, np.number):
+            raise TypeError(f"values must hold real numbers, got dtype {values.dtype}")
+        if values.shape[0] != pred.shape[0]:
+            # a scalar or a short array broadcast against the predictions
+            raise ValueError(f"values must have the length of rows and cols, got {values.shape[0]} and "
+                             f"{pred.shape[0]}")
+        if pred.shape[0] == 0:
+            raise ValueError("no entries to score: rows, cols and values are empty; the RMSE of none is undefined")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ValueError(f"values contains {int(bad.sum())} NaN or Inf entries (first at position "
+                             f"{int(np.argmax(bad))})")
+        err = pred - values.astype(np.float64)
         return float(np.sqrt(np.mean(err * err)))
 
 
@@ -256,7 +276,7 @@ def _layout(rows, cols, vals, n, by_row: bool, seed: int, shape, lo: int = 0):
     if by_row:
         major, minor = rows, cols
     else:
-        perm = np.argsort(cols * shape[0] + rows, kind="stable")
+        perm = _pair_order(cols, rows, shape[1], shape[0])  # no int64 key overflow for huge shapes
         rows, cols, vals = rows[perm], cols[perm], vals[perm]
         major, minor = cols, rows
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -410,7 +430,8 @@ def altmin_complete(
         Print one line per pass to stderr (and, for partitioned observations,
         show Dask's progress bar for every half-step).
     validation : tuple (rows, cols, values), optional
-        Held-out entries; their relative error is recorded each pass.
+        Held-out entries (repeated pairs averaged); their relative error is
+        recorded each pass. Errors about them name them (``validation rows``).
     duplicates : {'error', 'mean'}, default 'error'
         Handling of repeated ``(row, col)`` pairs.
     inner_rtol : float, default 0.1
@@ -456,6 +477,9 @@ def altmin_complete(
         or unknown (NaN) chunks, or a partition above the block cap.
     ImportError
         Partitioned input without the ``dask`` extra installed.
+    FloatingPointError
+        If the residual on the observed entries becomes NaN or Inf (the
+        iteration diverged); a non-finite residual is never convergence.
 
     Warns
     -----
@@ -486,8 +510,15 @@ def altmin_complete(
     (exact), so that the solvers' squares neither underflow nor overflow:
     without ``regularization`` the fit of ``s * M`` is ``s`` times the fit
     of ``M``; a ridge weight ``lam`` enters as ``lam / s``, the same problem.
-    A regularized fit with biases has no such equivalent (the biases scale
-    by ``s``, the factors by ``sqrt(s)``) and keeps the values as given.
+    With ``biases=True`` the values are always solved for in units of the
+    power of four that brings their largest magnitude into ``[1, 4)``: the
+    ones column of the biases does not scale with the values, and the small
+    diagonal shift that keeps each row's normal equations solvable is set
+    for unit-scale columns. The biases scale by ``s`` and keep the ridge
+    weight ``lam``, the factors (``sqrt(s)`` times theirs) take ``lam / s``:
+    the same ALS-WR problem, whatever the scale. The results, the history
+    and the biases are given back in the units of the values (exactly: the
+    unit is a power of two).
 
     **Partitioned observations (Dask).** Observations given as Dask arrays
     or lists of COO blocks are shuffled once into row blocks and column
@@ -545,8 +576,9 @@ def altmin_complete(
         # a factor of 1 or more asks no progress: every row kept its warm
         # start, two equal passes then read as convergence
         raise ValueError(f"inner_rtol must be in [0, 1), got {inner_rtol}")
-    if not isinstance(biases, (bool, np.bool_)):
-        raise TypeError(f"biases must be True or False, got {type(biases).__name__}")
+    for name, flag in (("biases", biases), ("progress", progress)):
+        if not isinstance(flag, (bool, np.bool_)):  # progress="no" printed every pass
+            raise TypeError(f"{name} must be True or False, got {type(flag).__name__}")
     if orthonormalize is not None and not isinstance(orthonormalize, (bool, np.bool_)):
         raise TypeError(f"orthonormalize must be None, True or False, got {type(orthonormalize).__name__}")
     if callback is not None and not callable(callback):
@@ -576,7 +608,7 @@ def altmin_complete(
             vr, vc, vv = validation
         except (TypeError, ValueError):
             raise TypeError("validation must be a tuple (rows, cols, values)") from None
-        val = check_observations(vr, vc, vv, (n1, n2), duplicates="mean")
+        val = _check_validation(vr, vc, vv, (n1, n2))
     rng = check_random_state(random_state)
     seeds = [int(x) for x in rng.integers(0, 2**62, size=2)]
     if partitioned:
@@ -622,10 +654,19 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
     # overflowed in the iterative solvers' inner products (a division by
     # zero). The fit is the same problem in those units: with M = s M' and
     # both factors sqrt(s) times theirs, the ridge weight becomes lam / s.
-    # With biases, which scale by s, a ridge weight has no such equivalent,
-    # so a regularized fit with biases keeps the values as given.
-    vscale = _value_scale(backend.max_abs) if regularization == 0.0 or not biases else 1.0
-    regularization = regularization / vscale
+    # With biases (s times theirs) the bias unknown keeps lam, and the values
+    # are always brought near 1: the ones column of the biases does not
+    # scale with the values, and the kernels' diagonal shift without a ridge
+    # (relative to the mean of all columns' squares) otherwise acted as a
+    # large ridge on the factors (small values) or on the biases (large
+    # values), a fit 50% off in float32 at 1e-6.
+    vscale = _value_scale(backend.max_abs, 0 if biases else None)
+    if biases:
+        # factors sqrt(vscale) times theirs take lam / vscale, the biases
+        # (vscale times theirs) keep lam: the same ALS-WR problem
+        regularization = np.array([regularization / vscale] * k + [regularization])
+    else:
+        regularization = regularization / vscale
     mu = backend.mean_values / vscale if biases else 0.0
     step = _Solver(solver, regularization, inner_rtol, inner_max_iter, sketch_size, scale=vscale)
 
@@ -727,6 +768,14 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
                 V, _, s1 = solve("col", U, V)
                 U, rss, s2 = solve("row", V, U)
         res = math.sqrt(rss) / norm_values if norm_values > 0 else math.sqrt(rss)
+        if not math.isfinite(res):
+            # inf <= tol * inf read as "converged" below: a diverged fit was
+            # returned as converged (and its factors cannot form a result)
+            raise FloatingPointError(
+                f"altmin_complete: the residual on the observed entries is {res} after pass {it} "
+                f"(solver={solver!r}); the iteration diverged. Try solver='exact', a positive "
+                "inner_rtol, or float64 values"
+            )
         history.append(res)
         inner_steps.append(0.5 * (s1 + s2))
         if val is not None:
@@ -770,8 +819,11 @@ def _fit(backend, *, k, solver, tol, max_iter, init, regularization, biases, rng
 _SCALE_EXP = 30
 
 
-def _value_scale(max_abs: float) -> float:
-    """1, or the power of four that brings ``max_abs`` into ``[1, 4)`` when it lies outside ``2^(+-_SCALE_EXP)``.
+def _value_scale(max_abs: float, window: int | None = None) -> float:
+    """1, or the power of four that brings ``max_abs`` into ``[1, 4)`` when it lies outside ``2^(+-window)``.
+
+    ``window`` defaults to ``_SCALE_EXP``; ``0`` rescales whatever the
+    values' size (a ``max_abs`` in ``[1/2, 4)`` keeps the unit 1).
 
     For ``max_abs`` in ``[2^(e-1), 2^e)`` the unit is ``2^(e-1)`` rounded
     down to an even exponent: ``2^e`` itself is not a float64 for values
@@ -782,4 +834,5 @@ def _value_scale(max_abs: float) -> float:
     if not max_abs > 0.0 or not math.isfinite(max_abs):
         return 1.0
     e = math.frexp(max_abs)[1]
-    return 1.0 if abs(e) <= _SCALE_EXP else math.ldexp(1.0, 2 * ((e - 1) // 2))
+    window = _SCALE_EXP if window is None else window
+    return 1.0 if abs(e) <= window else math.ldexp(1.0, 2 * ((e - 1) // 2))

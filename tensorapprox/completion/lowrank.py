@@ -29,6 +29,9 @@ def _as_index(x, name: str, size: int, xp):
         x = xp.asarray(np.asarray(x))
     if x.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        # an empty list is float64 to numpy: no index, whatever the dtype
+        return xp.zeros((0,), dtype=xp.int64)
     if not xp.isdtype(x.dtype, "integral"):
         raise TypeError(f"{name} must hold integers, got dtype {x.dtype}; cast with .astype(int)")
     if x.shape[0] and (bool(xp.any(x < 0)) or bool(xp.any(x >= size))):
@@ -266,7 +269,8 @@ class LowRankMatrix:
         Returns
         -------
         array, shape (m,)
-            In the namespace of the factors.
+            In the namespace of the factors (empty, of the factors' float
+            dtype, for empty ``rows`` and ``cols``).
 
         Raises
         ------

@@ -46,6 +46,12 @@ class Observations:
     shape : tuple of int
         ``(n1, n2)``.
 
+    Notes
+    -----
+    The arrays of an ``Observations`` from :func:`check_observations` or
+    :meth:`subset` are read-only copies (writing an index out of range or a
+    NaN into them would void the validation).
+
     Examples
     --------
     >>> import numpy as np
@@ -141,13 +147,35 @@ class Observations:
         >>> len(obs.subset(obs.values > 1.5))
         2
         """
-        return Observations(self.rows[index], self.cols[index], self.values[index], self.shape)
+        return Observations(_readonly(self.rows[index]), _readonly(self.cols[index]), _readonly(self.values[index]),
+                            self.shape)
 
     def __len__(self) -> int:
         return self.nnz
 
     def __repr__(self) -> str:
         return f"Observations(shape={self.shape}, nnz={self.nnz}, dtype={self.values.dtype})"
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """``a`` marked read-only (a view when ``a`` is writable: the flag of the caller's array stays)."""
+    if a.flags.writeable:
+        a = a.view()
+        a.setflags(write=False)
+    return a
+
+
+def _pair_order(major: np.ndarray, minor: np.ndarray, n_major: int, n_minor: int) -> np.ndarray:
+    """Stable permutation sorting pairs by ``major`` then ``minor`` (indices in ``[0, n_major) x [0, n_minor)``).
+
+    The int64 key ``major * n_minor + minor`` when it cannot overflow (one
+    sort), else :func:`numpy.lexsort` on both arrays: for shapes with
+    ``n1 * n2 >= 2**63`` the key wrapped around, and distinct pairs compared
+    equal or out of order.
+    """
+    if n_major * n_minor <= np.iinfo(np.int64).max:
+        return np.argsort(major * n_minor + minor, kind="stable")
+    return np.lexsort((minor, major))
 
 
 def _as_1d(x, name: str) -> np.ndarray:
@@ -172,6 +200,14 @@ def _check_index(a: np.ndarray, name: str, size: int | None, axis: str) -> np.nd
         if np.issubdtype(a.dtype, np.floating) and a.size and np.all(a == np.round(a)):
             raise TypeError(f"{name} must hold integers, got dtype {a.dtype}; cast with .astype(int)")
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    if a.size and np.issubdtype(a.dtype, np.unsignedinteger):
+        # checked before the cast: uint64 indices from 2^63 on wrapped to
+        # negative int64 and were reported as a negative index
+        hi = int(a.max())
+        if hi > np.iinfo(np.int64).max:
+            bound = f"shape[{0 if axis == 'row' else 1}] = {size}" if size is not None else "2**63 - 1"
+            raise ValueError(f"{name} holds index {hi} >= {bound}; {axis} indices must be in "
+                             f"[0, {size if size is not None else 'n'})")
     a = a.astype(np.int64, copy=False)
     if a.size and size is not None:
         lo, hi = int(a.min()), int(a.max())
@@ -203,8 +239,8 @@ def check_observations(rows, cols, values, shape, *, duplicates: str = "error") 
     Returns
     -------
     Observations
-        Copies of the inputs (the caller's arrays are never modified), sorted
-        by row then column.
+        Read-only copies of the inputs (the caller's arrays are never
+        modified), sorted by row then column.
 
     Raises
     ------
@@ -224,52 +260,71 @@ def check_observations(rows, cols, values, shape, *, duplicates: str = "error") 
     [2.0]
     """
     check_choice(duplicates, name="duplicates", choices=("error", "mean"))
+    return _validate(rows, cols, values, shape, duplicates, "")
+
+
+def _check_validation(rows, cols, values, shape) -> Observations:
+    """:func:`check_observations` of a ``validation=`` triple (duplicates averaged); its errors name it."""
+    return _validate(rows, cols, values, shape, "mean", "validation ")
+
+
+def _validate(rows, cols, values, shape, duplicates, what):
+    """:func:`check_observations`, the messages naming the arrays ``what + 'rows'`` and so on."""
     n1, n2 = _check_shape(shape)
-    rows = _as_1d(rows, "rows")
-    cols = _as_1d(cols, "cols")
-    values = _as_1d(values, "values")
+    rn, cn, vn = (what + name for name in ("rows", "cols", "values"))
+    rows = _as_1d(rows, rn)
+    cols = _as_1d(cols, cn)
+    values = _as_1d(values, vn)
     if not (rows.shape[0] == cols.shape[0] == values.shape[0]):
         raise ValueError(
-            "rows, cols and values must have the same length, got "
+            f"{rn}, {cn} and {vn} must have the same length, got "
             f"{rows.shape[0]}, {cols.shape[0]} and {values.shape[0]}"
         )
     if rows.shape[0] == 0:
-        raise ValueError("no observations: rows, cols and values are empty; give at least one observed entry")
-    rows = _check_index(rows, "rows", n1, "row")
-    cols = _check_index(cols, "cols", n2, "column")
+        raise ValueError(f"no {what}observations: {rn}, {cn} and {vn} are empty; give at least one observed entry")
+    rows = _check_index(rows, rn, n1, "row")
+    cols = _check_index(cols, cn, n2, "column")
     if np.iscomplexobj(values):
-        raise TypeError("values must be real; complex values are not supported")
+        raise TypeError(f"{vn} must be real; complex values are not supported")
     if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
-        raise TypeError(f"values must hold real numbers, got dtype {values.dtype}")
+        raise TypeError(f"{vn} must hold real numbers, got dtype {values.dtype}")
     dtype = np.float32 if values.dtype == np.float32 else np.float64
     values = values.astype(dtype, copy=True)
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(
-            f"values contains {int(bad.sum())} NaN or Inf entries (first at position {int(np.argmax(bad))}); "
+            f"{vn} contains {int(bad.sum())} NaN or Inf entries (first at position {int(np.argmax(bad))}); "
             "drop those observations instead of encoding them as missing"
         )
-    key = rows * n2 + cols
-    order = np.argsort(key, kind="stable")
-    key, rows, cols, values = key[order], rows[order], cols[order], values[order]
-    dup = key[1:] == key[:-1]
+    order = _pair_order(rows, cols, n1, n2)
+    # fancy indexing copies: the caller's index arrays are never stored
+    rows, cols, values = rows[order], cols[order], values[order]
+    dup = (rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])
     if dup.any():
         if duplicates == "error":
             t = int(np.argmax(dup))
             raise ValueError(
+                f"{int(dup.sum())} duplicate (row, col) pairs in {rn} and {cn}, e.g. "
+                f"({int(rows[t])}, {int(cols[t])}); remove them or pass duplicates='mean' to average them"
+                if what else
                 f"{int(dup.sum())} duplicate (row, col) pairs, e.g. ({int(rows[t])}, {int(cols[t])}); "
                 "remove them or pass duplicates='mean' to average them"
             )
         first = np.concatenate(([True], ~dup))
+        starts = np.flatnonzero(first)
         group = np.cumsum(first) - 1
-        # summed over the largest magnitude: the plain sum of two values near
-        # 1e308 overflowed to Inf (the values are finite, so is their mean)
-        top = float(np.max(np.abs(values))) or 1.0
-        sums = np.bincount(group, weights=values / top)
+        # Each group summed in units of the power of two at or below its own
+        # largest magnitude (exact scalings, every term under 2 in size): no
+        # overflow for values near 1e308, and a group is never divided by
+        # another group's size (over the largest value of all the data,
+        # 1e-200 next to 1e200 underflowed to 0)
+        w = values.astype(np.float64)
+        unit = np.ldexp(1.0, np.frexp(np.maximum.reduceat(np.abs(w), starts))[1] - 1)
+        sums = np.bincount(group, weights=w / unit[group])
         counts = np.bincount(group)
         rows, cols = rows[first], cols[first]
-        values = (sums / counts * top).astype(dtype)
-    return Observations(rows, cols, values, (n1, n2))
+        values = (sums / counts * unit).astype(dtype)
+    return Observations(_readonly(rows), _readonly(cols), _readonly(values), (n1, n2))
 
 
 def _check_obs_arg(obs) -> Observations:

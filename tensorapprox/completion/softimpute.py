@@ -16,7 +16,7 @@ from .._kernels.completion import sampled_dot
 from .._validation import check_int, check_positive_float
 from .altmin import CompletionResult, _value_scale, randomized_svd_sparse
 from .lowrank import LowRankMatrix
-from .observations import Observations, check_observations
+from .observations import Observations, _check_validation, check_observations
 
 __all__ = ["soft_impute"]
 
@@ -159,7 +159,7 @@ def soft_impute(
             vr, vc, vv = validation
         except (TypeError, ValueError):
             raise TypeError("validation must be a tuple (rows, cols, values)") from None
-        val = check_observations(vr, vc, vv, obs.shape, duplicates="mean")
+        val = _check_validation(vr, vc, vv, obs.shape)
     rng = check_random_state(random_state)
     # Values far from 1 are fitted in units of a power of two (exact), as in
     # altmin_complete: near 1e-200 the squares in the stopping rule underflowed
