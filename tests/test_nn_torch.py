@@ -927,3 +927,331 @@ def test_factorized_layers_run_on_the_meta_device():
         out = meta(torch.ones(shape, device="meta"))
         ref = cpu(torch.ones(shape))
         assert out.device.type == "meta" and out.shape == ref.shape and out.dtype == ref.dtype
+
+
+# ---------------------------------------------------------------------------
+# review fixes: corrupt files, device tensors, factorized parts, rank-deficient
+# layers, failed in-place runs, half-precision TT weights, meta skeletons,
+# requires_grad
+# ---------------------------------------------------------------------------
+
+def _tampered(tmp_path, good, change, name="bad.pt"):
+    """A copy of the save_compressed file ``good`` with ``change(state, structure)`` applied."""
+    import json
+
+    blob = torch.load(good, weights_only=True)
+    state = dict(blob["state_dict"])
+    structure = json.loads(blob["tensorapprox_structure"])
+    change(state, structure)
+    path = tmp_path / name
+    torch.save({"state_dict": state, "tensorapprox_structure": json.dumps(structure)}, path)
+    return path
+
+
+def _set(key, value):
+    def change(state, structure):
+        state[key] = value(state[key])
+    return change
+
+
+def _config(layer, key, value):
+    def change(state, structure):
+        structure[layer]["config"][key] = value
+    return change
+
+
+def test_load_validates_index_buffers_and_configurations(tmp_path):
+    # shifted CSR column indices loaded and read out of bounds (NaN output;
+    # a segfault for a shift of 1e8), reversed row pointers and an 'order'
+    # that is no permutation gave silently wrong layers, and a negative rank
+    # raised torch's RuntimeError: each is now a ValueError naming the entry
+    _seed(11)
+    sparse, _ = compress_model(_two_layer(), "sparse_lowrank", 0.6, [torch.randn(40, 32)], progress=False)
+    sp = tmp_path / "sp.pt"
+    save_compressed(sparse, sp)
+    inter, _ = compress_model(nn.Sequential(nn.Linear(64, 64)), "svd", 0.9, factor_form="interpolative",
+                              progress=False)
+    assert isinstance(inter[0], InterpolativeLinear)
+    ip = tmp_path / "ip.pt"
+    save_compressed(inter, ip)
+    nnz = sparse[0].nnz
+
+    def swap_in_row(col):
+        crow = sparse[0].crow_indices
+        row = int(torch.nonzero(crow[1:] - crow[:-1] >= 2)[0, 0])  # a row with two entries
+        c = col.clone()
+        a = int(crow[row])
+        c[a], c[a + 1] = col[a + 1], col[a]
+        return c
+
+    def swap_pointers(crow):  # two unequal row pointers trade places: one row ends before it starts
+        k = int(torch.nonzero(crow[1:] > crow[:-1])[0, 0])
+        c = crow.clone()
+        c[k], c[k + 1] = crow[k + 1], crow[k]
+        return c
+
+    cases = [
+        (sp, _set("0.col_indices", lambda c: c + 100_000), r"'0.col_indices' .* holds column 100\d+, outside \[0, 32\)"),
+        (sp, _set("0.col_indices", lambda c: c + 100_000_000), r"'0.col_indices' .* outside \[0, 32\)"),
+        (sp, _set("0.col_indices", lambda c: c - 1_000), r"'0.col_indices' .* holds column -\d+"),
+        (sp, _set("0.col_indices", swap_in_row), r"'0.col_indices' .* not increasing within row"),
+        (sp, _set("0.crow_indices", lambda c: torch.flip(c, [0])), r"'0.crow_indices' .* must start at 0"),
+        (sp, _set("0.crow_indices", swap_pointers), r"'0.crow_indices' .* decreases at row"),
+        (sp, _set("0.crow_indices", lambda c: torch.cat([c[:-1], c[-1:] - 1])), rf"must end at nnz = {nnz}"),
+        (sp, _set("0.col_indices", lambda c: c.float()), r"'0.col_indices' .* not integer indices"),
+        (sp, _set("0.values", lambda v: v[:-1]), r"'0.values' .* has shape"),
+        (sp, _config("0", "rank", -3), r"layer 0 \(SparseLowRankLinear\): rank must be an int >= 1, got -3"),
+        (sp, _config("0", "rank", 0), r"rank must be an int >= 1, got 0"),
+        (sp, _config("0", "rank", 10 ** 7), r"'0.first' .* has shape \(\d+, 32\), but the layer's configuration"),
+        (sp, _config("0", "nnz", 32 * 32 + 1), r"nnz 1025 does not fit a 32 x 32 matrix"),
+        (sp, _config("0", "in_features", 32.0), r"in_features must be an int >= 1, got 32.0"),
+        (sp, _config("0", "bias", 1), r"bias must be true or false"),
+        (sp, _config("0", "foo", 1), r"its keys .* are not"),
+        (ip, _set("0.order", torch.zeros_like), r"'0.order' .* is not a permutation of the 64 output rows"),
+        (ip, _set("0.order", lambda o: o + 1), r"'0.order' .* is not a permutation"),
+        (ip, _config("0", "rank", 65), r"rank 65 exceeds out_features 64"),
+    ]
+    for i, (good, change, match) in enumerate(cases):
+        bad = _tampered(tmp_path, good, change, f"bad{i}.pt")
+        target = _two_layer() if good == sp else nn.Sequential(nn.Linear(64, 64))
+        w = target[0].weight.detach().clone()
+        with pytest.raises(ValueError, match=match):
+            load_compressed(bad, target)
+        assert type(target[0]) is nn.Linear and torch.equal(target[0].weight, w)  # left as it was
+    # the untouched files still load, with the saved outputs
+    x = torch.randn(4, 32)
+    assert torch.equal(load_compressed(sp, _two_layer())(x), sparse(x))
+    x = torch.randn(4, 64)
+    assert torch.equal(load_compressed(ip, nn.Sequential(nn.Linear(64, 64)))(x), inter(x))
+
+
+class _DeviceTensor(torch.Tensor):
+    """Stands in for a CUDA tensor: ``.numpy()`` refuses it until ``.cpu()`` has moved it, as torch does."""
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the "
+                        "tensor to host memory first.")
+
+    def cpu(self, *args, **kwargs):
+        return torch.Tensor.cpu(self, *args, **kwargs).as_subclass(torch.Tensor)
+
+
+@pytest.mark.parametrize("kw", [dict(method="whitened_svd"), dict(method="asvd"), dict(method="sparse_lowrank"),
+                                dict(method="svd"), dict(method="whitened_svd", sequential=True),
+                                dict(method="whitened_svd", rank_allocation="sensitivity")])
+def test_calibration_statistics_reach_numpy_through_the_host(kw):
+    # the Gram matrices were accumulated on the activations' device and
+    # converted with G.numpy(): a model on a GPU raised TypeError before any
+    # layer was compressed; the activations here refuse .numpy() as CUDA
+    # tensors do, and the result must equal the one from plain CPU tensors
+    _seed(12)
+    net = nn.Sequential(nn.Linear(32, 48), nn.ReLU(), nn.Linear(48, 16))
+    plain = [torch.randn(24, 32) for _ in range(2)]
+    device = [b.clone().as_subclass(_DeviceTensor) for b in plain]
+    with pytest.raises(TypeError, match="can't convert cuda"):
+        device[0].numpy()
+    ref, rep_ref = compress_model(net, param_ratio=0.5, calibration=plain, progress=False, **kw)
+    got, rep = compress_model(net, param_ratio=0.5, calibration=device, progress=False, **kw)
+    for i in (0, 2):
+        _close(got[i].dense_weight(), ref[i].dense_weight(), tol=1e-6)
+    assert [r.output_error for r in rep.layers] == pytest.approx([r.output_error for r in rep_ref.layers], rel=1e-9)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for torch")
+def test_calibration_on_a_cuda_model():
+    _seed(13)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    cal = [torch.randn(32, 64) for _ in range(2)]
+    for kw in ({}, {"sequential": True}):
+        ref, _ = compress_model(net, "whitened_svd", 0.5, cal, progress=False, **kw)
+        got, _ = compress_model(net.cuda(), "whitened_svd", 0.5, [b.cuda() for b in cal], progress=False, **kw)
+        net.cpu()
+        for i in (0, 2):
+            _close(got[i].dense_weight().cpu(), ref[i].dense_weight(), tol=1e-4)
+
+
+def test_factorized_modules_are_left_alone():
+    # compress_model('tucker2') on a model holding a TuckerConv2d split its
+    # three Conv2d parts again (TuckerConv2d inside TuckerConv2d); the
+    # result had no dense_weight() and could not be saved
+    _seed(14)
+    net = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1))
+    once, _ = compress_model(net, "tucker2", 0.5, include="0", progress=False)
+    assert isinstance(once[0], TuckerConv2d) and type(once[2]) is nn.Conv2d
+    tucker = {k: v.clone() for k, v in once[0].state_dict().items()}
+    twice, rep = compress_model(once, "tucker2", 0.5, progress=False)
+    assert [r.name for r in rep.layers] == ["2"]
+    assert isinstance(twice[0], TuckerConv2d) and all(type(c) is nn.Conv2d for c in twice[0].children())
+    assert all(torch.equal(v, tucker[k]) for k, v in twice[0].state_dict().items())
+    x = torch.randn(2, 16, 8, 8)
+    h = torch.relu(nn.functional.conv2d(x, twice[0].dense_weight(), twice[0].last.bias, padding=1))
+    _close(twice(x), nn.functional.conv2d(h, twice[2].dense_weight(), twice[2].last.bias, padding=1), tol=1e-5)
+    with pytest.raises(ValueError, match=r"no Conv2d layer to compress .*6 Conv2d part\(s\) of already factorized"):
+        compress_model(twice, "tucker2", 0.5, progress=False)
+    # every factorized type beside a dense layer: only the dense one is compressed, by every linear method
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seq = nn.Sequential(LowRankLinear(64, 64, 4), SparseLowRankLinear(64, 64, 4, 10),
+                                     InterpolativeLinear(64, 64, 40), TTLinear((8, 8), (8, 8), (4,)), nn.Linear(64, 64))
+            self.conv = TuckerConv2d(4, 4, 3, (2, 2))
+
+        def forward(self, x):
+            return self.seq(x)
+
+    mixed = Mixed()
+    before = {k: v.clone() for k, v in mixed.state_dict().items()}
+    for method in ("svd", "whitened_svd", "asvd", "tt", "sparse_lowrank"):
+        out, rep = compress_model(mixed, method, 0.5, [torch.randn(16, 64)], progress=False)
+        assert [r.name for r in rep.layers] == ["seq.4"]
+        assert [type(m) for m in out.seq][:4] == [type(m) for m in mixed.seq][:4] and type(out.seq[4]) is not nn.Linear
+        assert all(torch.equal(out.state_dict()[k], v) for k, v in before.items() if not k.startswith("seq.4."))
+
+
+@pytest.mark.parametrize("kind", ["zero", "pruned"])
+def test_interpolative_form_of_zero_and_rank_deficient_layers(kind):
+    # factor_form='interpolative' raised "the left factor is rank deficient"
+    # on an all-zero (zero-initialised) layer, where 'product' worked
+    _seed(15)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    with torch.no_grad():
+        if kind == "zero":
+            net[2].weight.zero_()
+        else:
+            net[2].weight.copy_(torch.randn(64, 5) @ torch.randn(5, 64))  # rank 5, below any rank asked
+    inter, rep_i = compress_model(net, "svd", 0.9, factor_form="interpolative", progress=False)
+    prod, rep_p = compress_model(net, "svd", 0.9, factor_form="product", progress=False)
+    assert isinstance(inter[2], InterpolativeLinear) and isinstance(prod[2], LowRankLinear)
+    W = net[2].weight.detach()
+    _close(inter[2].dense_weight(), W, tol=1e-5)  # the layer is exactly representable
+    _close(prod[2].dense_weight(), W, tol=1e-5)
+    assert rep_i.layers[1].weight_error == pytest.approx(0.0, abs=1e-6)
+    x = torch.randn(8, 64)
+    _close(inter[2](x), net[2](x), tol=1e-5)
+
+
+def test_failed_inplace_compression_leaves_the_model_as_it_was(monkeypatch):
+    # an error left the model in eval mode (Dropout included) and, past the
+    # first replacement, half compressed
+    import tensorapprox.nn.torch as tnt
+
+    _seed(16)
+    net = nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.1), nn.Linear(64, 64), nn.Dropout(0.1), nn.Linear(64, 8))
+    net.train()
+    net[3].eval()
+    flags = [m.training for m in net.modules()]
+    modules = list(net)
+    weights = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(RuntimeError):  # a calibration batch of the wrong width: fails in the Gram pass
+        compress_model(net, "whitened_svd", 0.5, [torch.randn(8, 63)], progress=False, inplace=True)
+    assert [m.training for m in net.modules()] == flags and list(net) == modules
+
+    calls = {"n": 0}
+    real = tnt._as_tensor
+
+    def failing(a):  # the second layer's factors fail, after the first layer was replaced
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("injected failure")
+        return real(a)
+
+    monkeypatch.setattr(tnt, "_as_tensor", failing)
+    for kw in ({"method": "svd"}, {"method": "whitened_svd", "calibration": [torch.randn(16, 64)], "sequential": True}):
+        calls["n"] = 0
+        with pytest.raises(RuntimeError, match="injected failure"):
+            compress_model(net, param_ratio=0.5, progress=False, inplace=True, **kw)
+        assert calls["n"] == 3
+        assert list(net) == modules and [m.training for m in net.modules()] == flags
+        assert all(torch.equal(p, w) for p, w in zip(net.parameters(), weights))
+    monkeypatch.setattr(tnt, "_as_tensor", real)
+    small, _ = compress_model(net, "svd", 0.5, progress=False, inplace=True)
+    assert small is net and isinstance(net[0], LowRankLinear)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.bfloat16, 4e-3), (torch.float16, 5e-4)])
+def test_tt_dense_weight_is_accurate_in_half_precision(dtype, tol):
+    # dense_weight() was forward(I) - bias: with a bias of 8 the weight was
+    # rounded at the bias's scale (5e-2 relative error in bfloat16)
+    _seed(17)
+    layer = TTLinear((4, 4), (4, 4), (4,), dtype=dtype)
+    with torch.no_grad():
+        layer.bias.fill_(8.0)
+    cores = [c.detach().double().numpy() for c in layer.cores]
+    ref = np.einsum("aijr,rklb->ikjl", *cores).reshape(16, 16)  # W[(i,k),(j,l)] in float64
+    W = layer.dense_weight()
+    assert W.dtype == dtype and W.shape == (16, 16)
+    err = np.linalg.norm(W.detach().double().numpy() - ref) / np.linalg.norm(ref)
+    assert err <= tol
+    x = torch.randn(3, 16, dtype=torch.float64)
+    _close(layer.to(torch.float64)(x), x @ torch.as_tensor(ref).T + 8.0, tol=1e-12)  # the ordering is forward's
+
+
+def test_load_into_a_meta_skeleton_materializes_the_weights(tmp_path):
+    # a skeleton built on the meta device returned "loaded" with every
+    # weight still on meta (torch's copy into a meta tensor is a no-op)
+    _seed(18)
+    small, _ = compress_model(_two_layer(), "svd", 0.5, progress=False)
+    path = tmp_path / "m.pt"
+    save_compressed(small, path)
+    with torch.device("meta"):
+        skel = _two_layer()
+    skel[0].requires_grad_(False)
+    again = load_compressed(path, skel)
+    assert again is skel and isinstance(again[0], LowRankLinear)
+    assert {t.device.type for t in list(again.parameters()) + list(again.buffers())} == {"cpu"}
+    assert not again[0].first.requires_grad and again[2].first.requires_grad
+    x = torch.randn(3, 32)
+    assert torch.equal(again(x), small(x))
+
+    class WithBuffer(nn.Module):  # a non-persistent buffer the file cannot fill
+        def __init__(self):
+            super().__init__()
+            self.net = _two_layer()
+            self.register_buffer("scale", torch.ones(32), persistent=False)
+
+    saved = WithBuffer()
+    saved.net = small
+    save_compressed(saved, tmp_path / "b.pt")
+    with torch.device("meta"):
+        skel = WithBuffer()
+    with pytest.raises(ValueError, match=r"'meta' device that .* does not fill: \['scale'\]"):
+        load_compressed(tmp_path / "b.pt", skel)
+    assert type(skel.net[0]) is nn.Linear and skel.net[0].weight.is_meta and skel.scale.is_meta
+
+
+def test_requires_grad_is_carried_over(tmp_path):
+    # a frozen layer came back trainable from compress_model and load_compressed
+    _seed(19)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    net[0].requires_grad_(False)
+    net[2].weight.requires_grad_(False)  # BitFit: only the bias trains
+    want = {"0": (False, False), "2": (False, True), "4": (True, True)}
+
+    def flags(model):
+        out = {}
+        for name in want:
+            mod = model.get_submodule(name)
+            w = {p.requires_grad for n, p in mod.named_parameters() if n != "bias"}
+            assert len(w) == 1
+            out[name] = (w.pop(), mod.bias.requires_grad)
+        return out
+
+    for kw in ({"method": "svd"}, {"method": "svd", "factor_form": "interpolative", "param_ratio": 0.9},
+               {"method": "tt"}, {"method": "sparse_lowrank", "calibration": [torch.randn(32, 64)]}):
+        kw = {"param_ratio": 0.5, **kw}
+        small, _ = compress_model(net, progress=False, **kw)
+        assert all(type(small[i]) is not nn.Linear for i in (0, 2, 4))
+        assert flags(small) == want
+        path = tmp_path / "f.pt"
+        save_compressed(small, path)
+        fresh = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        fresh[0].requires_grad_(False)
+        fresh[2].weight.requires_grad_(False)
+        assert flags(load_compressed(path, fresh)) == want
+        assert flags(load_compressed(path, small)) == want  # into the same factored layers
+    conv = nn.Sequential(nn.Conv2d(8, 16, 3), nn.Conv2d(16, 16, 3))
+    conv[0].requires_grad_(False)
+    small, _ = compress_model(conv, "tucker2", 0.5, progress=False)
+    assert [p.requires_grad for p in small[0].parameters()] == [False] * 4
+    assert all(p.requires_grad for p in small[1].parameters())

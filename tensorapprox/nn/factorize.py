@@ -842,9 +842,10 @@ def interpolative_cost(m: int, n: int, rank: int) -> int:
 def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
     """Rewrite a two-factor split ``left @ right`` in row-interpolative form, exactly.
 
-    Column-pivoted QR of ``left.T`` picks ``r`` rows of ``left`` that form a
-    well-conditioned ``r x r`` block ``L_1``; then
-    ``left @ right = P^T [I; L_2 L_1^{-1}] (L_1 right)``. The matrix is the
+    The left factor is first orthonormalized (``left = Q T``, so
+    ``left @ right = Q (T right)``); column-pivoted QR of ``Q.T`` picks ``r``
+    rows of ``Q`` that form a well-conditioned ``r x r`` block ``Q_1``; then
+    ``left @ right = P^T [I; Q_2 Q_1^{-1}] (Q_1 T right)``. The matrix is the
     same (up to rounding), so the approximation error is unchanged, but it
     is stored in ``r (m + n - r) + m`` numbers instead of ``r (m + n)``:
     at a fixed parameter budget the rank can be higher, and ranks far
@@ -872,8 +873,17 @@ def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
     TypeError
         If ``factors`` lacks ``left`` or ``right``.
     ValueError
-        If the factors' shapes do not chain, hold non-finite values, or the
-        left factor is rank deficient (its pivoted block is singular).
+        If the factors' shapes do not chain or hold non-finite values (or,
+        short of a floating-point breakdown that the orthonormalization
+        rules out, the pivoted block of ``Q`` is singular).
+
+    Notes
+    -----
+    A rank-deficient split is rewritten exactly as well, at its rank ``r``:
+    zero or dependent columns of ``left`` (the ``U sqrt(s)`` of an all-zero
+    or low-rank weight truncated above its rank) leave ``Q`` orthonormal, so
+    the form holds the same matrix as the product, with the same number of
+    stored values.
 
     Examples
     --------
@@ -907,14 +917,22 @@ def interpolative_form(factors: LowRankFactors) -> InterpolativeFactors:
         raise ValueError(f"rank {r} exceeds the {m} rows; the interpolative form needs rank <= m")
     if not (np.isfinite(L).all() and np.isfinite(R).all()):
         raise ValueError("the factors hold non-finite values (NaN/Inf)")
-    _, T, piv = scipy.linalg.qr(L.T, mode="economic", pivoting=True)
-    d = np.abs(np.diag(T))
-    if r and not d[-1] > d[0] * np.finfo(np.float64).eps * max(m, r):
-        raise ValueError("the left factor is rank deficient; truncate to a lower rank first")
+    # left @ right = Q (T right) with Q orthonormal (Householder QR gives
+    # orthonormal columns even where left has zero or dependent ones): the
+    # rows are picked on Q, whose pivoted r x r block is never singular, so a
+    # rank-deficient split (an all-zero layer's U sqrt(s) is all zero) is
+    # rewritten exactly too. coef = Q_2 Q_1^{-1} = L_2 L_1^{-1} whenever L_1
+    # is invertible: the same form, from a better conditioned basis.
+    Q, T = np.linalg.qr(L)
+    R = T @ R
+    _, P, piv = scipy.linalg.qr(Q.T, mode="economic", pivoting=True)
+    d = np.abs(np.diag(P))
+    if r and not d[-1] > d[0] * np.finfo(np.float64).eps * max(m, r):  # pragma: no cover - Q has full rank
+        raise ValueError("the pivoted block of the orthonormalized left factor is numerically singular")
     rows, others = np.sort(piv[:r]), np.sort(piv[r:])
-    L1 = L[rows]
-    coef = np.linalg.solve(L1.T, L[others].T).T
-    skeleton = L1 @ R
+    Q1 = Q[rows]
+    coef = np.linalg.solve(Q1.T, Q[others].T).T
+    skeleton = Q1 @ R
 
     def back(a, dt=dtype):
         return xp.asarray(a, dtype=dt) if xp is not np else a.astype(dt, copy=False)

@@ -267,7 +267,9 @@ class SparseLowRankLinear(LowRankLinear):
         -------
         torch.Tensor, shape (out_features, in_features)
             Sparse CSR tensor sharing the ``values`` parameter and the index
-            buffers (its invariants are not checked).
+            buffers (its invariants are not checked here: the buffers come
+            from :func:`compress_model`, or from a file that
+            :func:`load_compressed` validated in full).
 
         Notes
         -----
@@ -758,16 +760,22 @@ class TTLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self):
-        """The equivalent dense weight, obtained by applying the cores to the identity.
+        """The equivalent dense weight, contracted directly from the cores.
 
         Returns
         -------
         torch.Tensor, shape (prod(out_shape), prod(in_shape))
-            Dense weight.
+            Dense weight in the cores' dtype (attached to the autograd
+            graph).
 
         Notes
         -----
-        Raises nothing of its own.
+        Raises nothing of its own. The bias plays no part: the weight used
+        to be ``forward(I) - bias``, which in half precision rounded the
+        weight to the bias's scale (a relative error of 5e-2 in bfloat16
+        with a bias of 8). The contraction runs in float32 for float16 and
+        bfloat16 cores (in their own dtype otherwise) and is rounded once to
+        the cores' dtype.
 
         Examples
         --------
@@ -779,11 +787,14 @@ class TTLinear(nn.Module):
         >>> W.shape, bool(torch.allclose(layer(x), x @ W.T, atol=1e-5))
         (torch.Size([8, 16]), True)
         """
-        eye = torch.eye(self.in_features, dtype=self.cores[0].dtype, device=self.cores[0].device)
-        y = self.forward(eye)
-        if self.bias is not None:
-            y = y - self.bias
-        return y.T
+        dtype = self.cores[0].dtype
+        work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+        # W[(o_1..o_k), (i_1..i_k), bond]: out and in indices row-major, as forward reads them
+        W = torch.ones(1, 1, 1, dtype=work, device=self.cores[0].device)
+        for G in self.cores:
+            r0, m, n, r1 = G.shape
+            W = torch.einsum("abr,rmns->ambns", W, G.to(work)).reshape(W.shape[0] * m, W.shape[1] * n, r1)
+        return W[:, :, 0].to(dtype)
 
     def config(self) -> dict:
         """Constructor arguments (without device and dtype), JSON-ready.
@@ -1060,11 +1071,22 @@ class _Runner:
 
 
 def _rows(runner, x, in_features):
-    """The layer input as (tokens, features) float64 rows, padding dropped."""
+    """The layer input as (tokens, features) float64 rows on its own device, padding dropped."""
     mask = runner.mask
     if mask is not None and x.dim() >= 2 and tuple(x.shape[:-1]) == tuple(mask.shape):
-        x = x[mask]
+        x = x[mask.to(x.device)]
     return x.reshape(-1, in_features).to(torch.float64)
+
+
+def _host(t):
+    """A torch tensor as a numpy array: detached and moved to the CPU first.
+
+    Calibration statistics are accumulated on the device of the layer
+    inputs; ``Tensor.numpy()`` refuses a CUDA tensor (``TypeError: can't
+    convert cuda:0 device type tensor to numpy``), so every conversion of
+    the calibration path goes through here.
+    """
+    return t.detach().cpu().numpy()
 
 
 class _GramCollector:
@@ -1119,15 +1141,39 @@ def _aliases(model) -> dict:
     return names
 
 
+def _inside_factorized(model) -> set:
+    """Names (every alias) of the modules that are parts of a factorized module of this package.
+
+    A :class:`TuckerConv2d` holds three ``nn.Conv2d`` parts; factorizing
+    them again nested a ``TuckerConv2d`` inside a ``TuckerConv2d`` that no
+    longer had the layout its ``dense_weight``, ``config`` and
+    :func:`save_compressed` rely on.
+    """
+    factorized = tuple(_MODULES.values())
+    inside = set()
+    for name, mod in model.named_modules(remove_duplicate=False):
+        if isinstance(mod, factorized):
+            prefix = f"{name}." if name else ""
+            inside.update(prefix + n for n, _ in mod.named_modules(remove_duplicate=False) if n)
+    return inside
+
+
 def _select(model, method, include, exclude):
     """The target layers ``[(name, module)]``, each module once (under its first name).
 
-    A module used under several names is matched by any of them.
+    A module used under several names is matched by any of them. Parts of
+    an already factorized module (the convolutions of a
+    :class:`TuckerConv2d`, ...) are never targets, under any of their names.
     """
     kind = nn.Conv2d if method == "tucker2" else nn.Linear
     aliases = _aliases(model)
+    inside = _inside_factorized(model)
     candidates = [(n, m) for n, m in model.named_modules() if type(m) is kind]
+    skipped = [n for n, m in candidates if any(a in inside for a in aliases[id(m)])]
+    candidates = [(n, m) for n, m in candidates if not any(a in inside for a in aliases[id(m)])]
     kind_name = kind.__name__
+    note = (f" ({len(skipped)} {kind_name} part(s) of already factorized modules, such as {skipped[0]}, are "
+            "left alone)" if skipped else "")
 
     def matches(mod, pat):
         return any(fnmatch.fnmatchcase(a, pat) for a in aliases[id(mod)])
@@ -1148,13 +1194,13 @@ def _select(model, method, include, exclude):
             if not any(matches(m, pat) for _, m in candidates):
                 example = ", ".join(n for n, _ in candidates[:3]) or "none"
                 raise ValueError(f"include pattern {pat!r} matches no {kind_name} layer "
-                                 f"(names look like: {example})")
+                                 f"(names look like: {example}){note}")
         candidates = [(n, m) for n, m in candidates if any(matches(m, p) for p in inc)]
     if exc is not None:
         candidates = [(n, m) for n, m in candidates if not any(matches(m, p) for p in exc)]
     if not candidates:
         raise ValueError(f"no {kind_name} layer to compress with method {method!r}; "
-                         "check include/exclude")
+                         f"check include/exclude{note}")
     return candidates
 
 
@@ -1188,6 +1234,25 @@ def _evaluating(model):
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+def _carry_requires_grad(old, new):
+    """Give the parameters of ``new`` the ``requires_grad`` of those of ``old``, which it replaces.
+
+    A factorized layer replacing one of its own type takes each parameter's
+    flag by name. One replacing a dense layer gives its bias (``bias``, or
+    ``last.bias`` of a Tucker-2 split) the dense bias's flag and every
+    factor the dense weight's: a frozen layer stays frozen, a frozen weight
+    with a trained bias (BitFit) keeps training only the bias.
+    """
+    if type(old) is type(new):
+        for n, p in new.named_parameters():
+            p.requires_grad_(old.get_parameter(n).requires_grad)
+        return
+    w = old.weight.requires_grad
+    b = old.bias.requires_grad if getattr(old, "bias", None) is not None else w
+    for n, p in new.named_parameters():
+        p.requires_grad_(b if n.rpartition(".")[2] == "bias" else w)
 
 
 def _restore_training(model, flags: dict):
@@ -1351,13 +1416,26 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     Notes
     -----
     Training flags are kept per module (a compressed layer takes its
-    predecessor's). A module used under several names is compressed once
+    predecessor's), and so is ``requires_grad``: the factors of a layer
+    take its weight's flag and its bias the bias's (a frozen layer stays
+    frozen). If the call raises, ``model`` is left as it was, also with
+    ``inplace=True``: every layer already replaced is put back and every
+    training flag restored. Layers of factorized modules of this package
+    (the ``Conv2d`` parts of a :class:`TuckerConv2d`, ...) are never
+    targets: compressing an already compressed model leaves its
+    factorized modules alone. With ``factor_form='interpolative'`` a
+    rank-deficient layer (an all-zero, zero-initialised one included) is
+    stored at its allocated rank like the two-factor form, and holds the
+    same matrix (see :func:`tensorapprox.nn.interpolative_form`).
+
+    A module used under several names is compressed once
     and the compressed module put at every name; a layer whose weight is
     tied to another module's stays dense, since compressing it would untie
     the weights and store more.
 
     The Gram ``X^T X`` of each target layer's inputs is accumulated in
-    float64 by forward pre-hooks. 'svd' is LoRD-style one-shot SVD;
+    float64 by forward pre-hooks, on the device of the inputs (a GPU
+    included), and moved to the CPU for the factorizations. 'svd' is LoRD-style one-shot SVD;
     'whitened_svd' is SVD-LLM (Wang et al. 2024); 'asvd' is ASVD (Yuan et al.
     2023); 'global' allocation follows WeLore (Jaiswal et al. 2024);
     'sparse_lowrank' the sparse-plus-low-rank model of LOST / SLTrain;
@@ -1450,7 +1528,11 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
     reference = copy.deepcopy(model) if inplace and sequential else model
     out_model = model if inplace else copy.deepcopy(model)
     flags = {name: m.training for name, m in out_model.named_modules()}
-    out_model.eval()
+    swapped = []  # (name, the module it held): undone if anything fails
+
+    def swap(name, new):
+        swapped.append((name, out_model.get_submodule(name)))
+        _set_module(out_model, name, new)
 
     def finish(rows):
         _restore_training(out_model, flags)
@@ -1458,141 +1540,150 @@ def compress_model(model, method: str = "whitened_svd", param_ratio: float | Non
         return out_model, CompressionReport(tuple(rows[n] for n, _ in all_targets), method, rank_allocation,
                                             param_ratio, factor_form)
 
-    if not targets:
-        return finish([])
-    if method == "tucker2":
-        return finish(_compress_convs(out_model, targets, param_ratio, say))
+    out_model.eval()
+    try:
+        if not targets:
+            return finish([])
+        if method == "tucker2":
+            return finish(_compress_convs(targets, param_ratio, say, swap))
 
-    # Grams of the original model
-    grams = None
-    if calibration is not None:
-        with _evaluating(model):
-            col = _GramCollector(runner, [(n, model.get_submodule(n)) for n, _ in targets])
-            try:
-                runner.run(model)
-            finally:
-                col.remove()
-        _check_grams(col.grams, col.counts)
-        grams = {n: G.numpy() for n, G in col.grams.items()}
+        # Grams of the original model
+        grams = None
+        if calibration is not None:
+            with _evaluating(model):
+                col = _GramCollector(runner, [(n, model.get_submodule(n)) for n, _ in targets])
+                try:
+                    runner.run(model)
+                finally:
+                    col.remove()
+            _check_grams(col.grams, col.counts)
+            grams = {n: _host(G) for n, G in col.grams.items()}
 
-    weights = {n: m.weight.detach().to(torch.float64).cpu().numpy() for n, m in targets}
-    shapes = [weights[n].shape for n, _ in targets]
+        weights = {n: _host(m.weight.detach().to(torch.float64)) for n, m in targets}
+        shapes = [weights[n].shape for n, _ in targets]
 
-    # ranks
-    ranks = None
-    factors_at = _factor_source(method, weights, grams, damping, density)
-    if method in ("whitened_svd", "svd", "asvd", "sparse_lowrank"):
-        frac = param_ratio
-        if method == "sparse_lowrank":
-            # the residual's values and column indices and its m + 1 row
-            # pointers, per layer; the largest share is set aside for every
-            # layer, so that each (and the total) keeps within the budget
-            frac = param_ratio - max(_sparse_overhead(m, n, density) / (m * n) for m, n in shapes)
-            if not frac * min(m * n / (m + n) for m, n in shapes) >= 1.0:
-                raise ValueError(
-                    f"density={density} leaves no room for a rank-1 part within param_ratio={param_ratio}: "
-                    "the sparse residual's values, column indices and row pointers already take "
-                    f"{param_ratio - frac:.3g} of the weights; lower density or raise param_ratio")
-        spectra = []
-        if rank_allocation in ("global", "sensitivity"):
-            for n, _ in targets:
-                W = weights[n]
-                if method != "sparse_lowrank":
-                    spectra.append(np.asarray(factors_at(n, 1).singular_values))
-                elif grams is None:
-                    spectra.append(np.linalg.svd(W, compute_uv=False))
-                else:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", UserWarning)
-                        f = whitened_svd(W, grams[n], rank=1, damping=damping)
-                    spectra.append(f.singular_values)
-        else:
-            spectra = [np.zeros(0)] * len(targets)
-        if rank_allocation == "sensitivity":
-            probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes, form=factor_form)
-            sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, factors_at,
-                                  factor_form, say)
-            ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens, form=factor_form)
-        else:
-            ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes, form=factor_form)
-
-    rows = []
-    for i, (name, mod) in enumerate(targets):
-        W = weights[name]
-        m, n = W.shape
-        before = m * n
-        bias = mod.bias
-        G = None if grams is None else grams[name]
-        normW = float(np.linalg.norm(W))
-        out_err = None
-        if method == "tt":
-            T = _tt_for_budget(W, param_ratio * before)
-            if T is None or T.n_params >= before:
-                warnings.warn(f"no TT ranks of layer {name} ({m}x{n}) save parameters within param_ratio="
-                              f"{param_ratio}; the layer stays dense", UserWarning, stacklevel=2)
-                rows.append(_dense_row(name, W.shape, "dense: no TT ranks save parameters", say,
-                                       calibrated=G is not None))
-                continue
-            new = TTLinear(T.in_shape, T.out_shape, T.ranks, bias=bias is not None,
-                           device=mod.weight.device, dtype=mod.weight.dtype)
-            with torch.no_grad():
-                for p, c in zip(new.cores, T.cores):
-                    p.copy_(_as_tensor(c))
-                if bias is not None:
-                    new.bias.copy_(bias)
-            What, rank, after = T.full(), T.ranks, T.n_params
-        else:
-            r = ranks[i]
-            extra = _sparse_overhead(m, n, density) if method == "sparse_lowrank" else 0
-            if not _saves(m, n, r, factor_form, extra):
-                msg = f"rank {r} of layer {name} ({m}x{n}) would not save parameters; the layer stays dense"
-                warnings.warn(msg, UserWarning, stacklevel=2)
-                rows.append(_dense_row(name, W.shape, "dense: no saving at this rank", say,
-                                       calibrated=G is not None))
-                continue
-            if sequential:
-                f, out_err = _sequential_factors(reference, out_model, runner, name, W, r, damping,
-                                                 "asvd" if method == "asvd" else "cholesky")
-            else:
-                f = factors_at(name, r, last=True)
+        # ranks
+        ranks = None
+        factors_at = _factor_source(method, weights, grams, damping, density)
+        if method in ("whitened_svd", "svd", "asvd", "sparse_lowrank"):
+            frac = param_ratio
             if method == "sparse_lowrank":
-                order = np.lexsort((np.asarray(f.cols), np.asarray(f.rows)))
-                rws, cls, vals = (np.asarray(a)[order] for a in (f.rows, f.cols, f.values))
-                new = SparseLowRankLinear(n, m, r, nnz=len(vals), bias=bias is not None,
-                                          device=mod.weight.device, dtype=mod.weight.dtype)
-                crow = np.zeros(m + 1, dtype=np.int64)
-                np.add.at(crow, rws + 1, 1)
-                with torch.no_grad():
-                    new.crow_indices.copy_(torch.as_tensor(np.cumsum(crow), dtype=torch.int32))
-                    new.col_indices.copy_(torch.as_tensor(cls, dtype=torch.int32))
-                    new.values.copy_(torch.as_tensor(vals))
-            elif factor_form == "interpolative" and _interpolative_pays(m, n, r):
-                f = interpolative_form(f)
-                new = InterpolativeLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
-                                          dtype=mod.weight.dtype)
-                with torch.no_grad():
-                    new.skeleton.copy_(_as_tensor(f.skeleton))
-                    new.coef.copy_(_as_tensor(f.coef))
-                    new.order.copy_(torch.as_tensor(f.order, dtype=torch.int32))
+                # the residual's values and column indices and its m + 1 row
+                # pointers, per layer; the largest share is set aside for every
+                # layer, so that each (and the total) keeps within the budget
+                frac = param_ratio - max(_sparse_overhead(m, n, density) / (m * n) for m, n in shapes)
+                if not frac * min(m * n / (m + n) for m, n in shapes) >= 1.0:
+                    raise ValueError(
+                        f"density={density} leaves no room for a rank-1 part within param_ratio={param_ratio}: "
+                        "the sparse residual's values, column indices and row pointers already take "
+                        f"{param_ratio - frac:.3g} of the weights; lower density or raise param_ratio")
+            spectra = []
+            if rank_allocation in ("global", "sensitivity"):
+                for n, _ in targets:
+                    W = weights[n]
+                    if method != "sparse_lowrank":
+                        spectra.append(np.asarray(factors_at(n, 1).singular_values))
+                    elif grams is None:
+                        spectra.append(np.linalg.svd(W, compute_uv=False))
+                    else:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", UserWarning)
+                            f = whitened_svd(W, grams[n], rank=1, damping=damping)
+                        spectra.append(f.singular_values)
             else:
-                new = LowRankLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
-                                    dtype=mod.weight.dtype)
-            with torch.no_grad():
-                if isinstance(new, LowRankLinear):
-                    new.first.copy_(_as_tensor(f.right))
-                    new.second.copy_(_as_tensor(f.left))
-                if bias is not None:
-                    new.bias.copy_(bias)
-            What, rank, after = f.full(), r, f.n_params
-        if out_err is None and G is not None:
-            out_err = _output_error(W, What, G)
-        row = LayerReport(name, (m, n), rank, before, int(after), float(np.linalg.norm(W - What) / max(normW, 1e-300)),
-                          out_err, "compressed")
-        rows.append(row)
-        _set_module(out_model, name, new)
-        say(f"[compress_model] {name}: {m}x{n} rank {rank}, {before} -> {after} weights, "
-            f"weight err {row.weight_error:.3e}" + ("" if out_err is None else f", output err {out_err:.3e}"))
-    return finish(rows)
+                spectra = [np.zeros(0)] * len(targets)
+            if rank_allocation == "sensitivity":
+                probe = allocate_ranks(spectra, frac, "uniform", shapes=shapes, form=factor_form)
+                sens = _sensitivities(model, out_model, runner, targets, weights, grams, probe, factors_at,
+                                      factor_form, say)
+                ranks = allocate_ranks(spectra, frac, "global", shapes=shapes, weights=sens, form=factor_form)
+            else:
+                ranks = allocate_ranks(spectra, frac, rank_allocation, shapes=shapes, form=factor_form)
+
+        rows = []
+        for i, (name, mod) in enumerate(targets):
+            W = weights[name]
+            m, n = W.shape
+            before = m * n
+            bias = mod.bias
+            G = None if grams is None else grams[name]
+            normW = float(np.linalg.norm(W))
+            out_err = None
+            if method == "tt":
+                T = _tt_for_budget(W, param_ratio * before)
+                if T is None or T.n_params >= before:
+                    warnings.warn(f"no TT ranks of layer {name} ({m}x{n}) save parameters within param_ratio="
+                                  f"{param_ratio}; the layer stays dense", UserWarning, stacklevel=2)
+                    rows.append(_dense_row(name, W.shape, "dense: no TT ranks save parameters", say,
+                                           calibrated=G is not None))
+                    continue
+                new = TTLinear(T.in_shape, T.out_shape, T.ranks, bias=bias is not None,
+                               device=mod.weight.device, dtype=mod.weight.dtype)
+                with torch.no_grad():
+                    for p, c in zip(new.cores, T.cores):
+                        p.copy_(_as_tensor(c))
+                    if bias is not None:
+                        new.bias.copy_(bias)
+                What, rank, after = T.full(), T.ranks, T.n_params
+            else:
+                r = ranks[i]
+                extra = _sparse_overhead(m, n, density) if method == "sparse_lowrank" else 0
+                if not _saves(m, n, r, factor_form, extra):
+                    msg = f"rank {r} of layer {name} ({m}x{n}) would not save parameters; the layer stays dense"
+                    warnings.warn(msg, UserWarning, stacklevel=2)
+                    rows.append(_dense_row(name, W.shape, "dense: no saving at this rank", say,
+                                           calibrated=G is not None))
+                    continue
+                if sequential:
+                    f, out_err = _sequential_factors(reference, out_model, runner, name, W, r, damping,
+                                                     "asvd" if method == "asvd" else "cholesky")
+                else:
+                    f = factors_at(name, r, last=True)
+                if method == "sparse_lowrank":
+                    order = np.lexsort((np.asarray(f.cols), np.asarray(f.rows)))
+                    rws, cls, vals = (np.asarray(a)[order] for a in (f.rows, f.cols, f.values))
+                    new = SparseLowRankLinear(n, m, r, nnz=len(vals), bias=bias is not None,
+                                              device=mod.weight.device, dtype=mod.weight.dtype)
+                    crow = np.zeros(m + 1, dtype=np.int64)
+                    np.add.at(crow, rws + 1, 1)
+                    with torch.no_grad():
+                        new.crow_indices.copy_(torch.as_tensor(np.cumsum(crow), dtype=torch.int32))
+                        new.col_indices.copy_(torch.as_tensor(cls, dtype=torch.int32))
+                        new.values.copy_(torch.as_tensor(vals))
+                elif factor_form == "interpolative" and _interpolative_pays(m, n, r):
+                    f = interpolative_form(f)
+                    new = InterpolativeLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
+                                              dtype=mod.weight.dtype)
+                    with torch.no_grad():
+                        new.skeleton.copy_(_as_tensor(f.skeleton))
+                        new.coef.copy_(_as_tensor(f.coef))
+                        new.order.copy_(torch.as_tensor(f.order, dtype=torch.int32))
+                else:
+                    new = LowRankLinear(n, m, r, bias=bias is not None, device=mod.weight.device,
+                                        dtype=mod.weight.dtype)
+                with torch.no_grad():
+                    if isinstance(new, LowRankLinear):
+                        new.first.copy_(_as_tensor(f.right))
+                        new.second.copy_(_as_tensor(f.left))
+                    if bias is not None:
+                        new.bias.copy_(bias)
+                What, rank, after = f.full(), r, f.n_params
+            if out_err is None and G is not None:
+                out_err = _output_error(W, What, G)
+            row = LayerReport(name, (m, n), rank, before, int(after),
+                              float(np.linalg.norm(W - What) / max(normW, 1e-300)), out_err, "compressed")
+            rows.append(row)
+            _carry_requires_grad(mod, new)
+            swap(name, new)
+            say(f"[compress_model] {name}: {m}x{n} rank {rank}, {before} -> {after} weights, "
+                f"weight err {row.weight_error:.3e}" + ("" if out_err is None else f", output err {out_err:.3e}"))
+        return finish(rows)
+    except BaseException:
+        # the model as it was: every replaced module put back, every training flag restored
+        for name, old in reversed(swapped):
+            _set_module(out_model, name, old)
+        _restore_training(out_model, flags)
+        raise
 
 
 def _factorize(method, W, G, r, damping, density):
@@ -1661,7 +1752,7 @@ def _model_outputs(runner, model):
         t = t.detach()
         mask = runner.mask
         if mask is not None and t.dim() >= 2 and tuple(t.shape[:2]) == tuple(mask.shape):
-            t = t[mask]
+            t = t[mask.to(t.device)]
         outs.append(t.reshape(-1).to(torch.float64))
 
     h = model.register_forward_hook(hook)
@@ -1773,9 +1864,9 @@ def _sequential_factors(model, out_model, runner, name, W, r, damping, scaling):
         if a.shape != b.shape:
             raise ValueError(f"layer {name}: original and compressed inputs differ in shape; "
                              "sequential calibration needs deterministic passes")
-        G += (a.T @ a).numpy()
-        Gp += (b.T @ b).numpy()
-        C += (a.T @ b).numpy()
+        G += _host(a.T @ a)
+        Gp += _host(b.T @ b)
+        C += _host(a.T @ b)
     for M in (G, Gp, C):
         if not np.isfinite(M).all():
             raise ValueError(f"non-finite activations reach layer {name}; check the calibration inputs")
@@ -1790,10 +1881,11 @@ def _sequential_factors(model, out_model, runner, name, W, r, damping, scaling):
     return f, _rel(num, float(np.sum((W @ G) * W)))
 
 
-def _compress_convs(out_model, targets, param_ratio, say):
+def _compress_convs(targets, param_ratio, say, swap):
+    """Tucker-2 split of each target convolution; ``swap(name, new)`` puts the new module in place."""
     rows = []
     for name, mod in targets:
-        K = mod.weight.detach().to(torch.float64).cpu().numpy()
+        K = _host(mod.weight.detach().to(torch.float64))
         c_out, c_in, kh, kw = K.shape
         before = K.size
         if not bool(np.isfinite(K).all()):
@@ -1825,7 +1917,8 @@ def _compress_convs(out_model, targets, param_ratio, say):
                 new.last.bias.copy_(mod.bias)
         err = float(np.linalg.norm(K - f.full()) / max(np.linalg.norm(K), 1e-300))
         rows.append(LayerReport(name, K.shape, f.ranks, before, f.n_params, err, None, "compressed"))
-        _set_module(out_model, name, new)
+        _carry_requires_grad(mod, new)
+        swap(name, new)
         say(f"[compress_model] {name}: {K.shape} ranks {f.ranks}, {before} -> {f.n_params} weights, "
             f"weight err {err:.3e}")
     return rows
@@ -1887,6 +1980,177 @@ def _read_compressed(path: str):
     if not ok or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} holds a corrupt compressed-model structure; write it again with save_compressed")
     return state, structure
+
+
+_INT32_MAX = 2 ** 31 - 1  # the index buffers are int32
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_config(path, name, cls, config):
+    """``ValueError`` unless ``config`` is a valid set of constructor arguments of ``cls``.
+
+    Everything is checked on the JSON values themselves, before any module
+    is built: the keys, the types (ints, not bools or floats), signs and
+    ranges (ranks and sizes at least 1, ``rank <= out_features``, ``nnz``
+    within the matrix and int32), list lengths. A negative size reached
+    torch as a ``RuntimeError``; a rank of 0 divided by zero.
+    """
+    def bad(what):
+        return ValueError(f"{path} holds a corrupt configuration for layer {name} ({cls.__name__}): {what}")
+
+    def pos(key, minimum=1):
+        v = config[key]
+        if not _is_int(v) or v < minimum:
+            raise bad(f"{key} must be an int >= {minimum}, got {v!r}")
+        return v
+
+    def ints(key, length=None, minimum=1):
+        v = config[key]
+        ok = isinstance(v, list) and all(_is_int(x) and x >= minimum for x in v)
+        ok = ok and (len(v) == length if length is not None else len(v) > 0)
+        if not ok:
+            size = "a non-empty list of" if length is None else f"a list of {length}"
+            raise bad(f"{key} must be {size} ints >= {minimum}, got {v!r}")
+        return v
+
+    if cls is TuckerConv2d:
+        keys = {"in_channels", "out_channels", "kernel_size", "ranks", "stride", "padding", "dilation", "bias",
+                "padding_mode"}
+    elif cls is TTLinear:
+        keys = {"in_shape", "out_shape", "ranks", "bias"}
+    else:
+        keys = {"in_features", "out_features", "rank", "bias"} | ({"nnz"} if cls is SparseLowRankLinear else set())
+    if set(config) != keys:
+        raise bad(f"its keys {sorted(config)} are not {sorted(keys)}")
+    if not isinstance(config["bias"], bool):
+        raise bad(f"bias must be true or false, got {config['bias']!r}")
+    if cls is TuckerConv2d:
+        pos("in_channels")
+        pos("out_channels")
+        for key in ("kernel_size", "ranks", "stride", "dilation"):
+            ints(key, 2)
+        pad = config["padding"]
+        if not isinstance(pad, str):
+            ints("padding", 2, minimum=0)
+        elif pad not in ("same", "valid"):
+            raise bad(f"padding must be 'same', 'valid' or two ints, got {pad!r}")
+        if config["padding_mode"] not in _PADDING_MODES:
+            raise bad(f"padding_mode must be one of {_PADDING_MODES}, got {config['padding_mode']!r}")
+    elif cls is TTLinear:
+        d = len(ints("in_shape"))
+        ints("out_shape", d)
+        ints("ranks", d - 1)
+    else:
+        m, n, r = pos("out_features"), pos("in_features"), pos("rank")
+        if cls is InterpolativeLinear and r > m:
+            raise bad(f"rank {r} exceeds out_features {m} (the skeleton holds rank of the output rows)")
+        if cls is SparseLowRankLinear:
+            nnz = pos("nnz", minimum=0)
+            if nnz > m * n or nnz > _INT32_MAX or n > _INT32_MAX:
+                raise bad(f"nnz {nnz} does not fit a {m} x {n} matrix with int32 indices")
+
+
+def _check_entries(path, name, prefix, cls, config, skeleton, state):
+    """``ValueError`` unless the file's entries of the layer at ``prefix`` fit ``skeleton`` and are valid.
+
+    Every entry must be present with the shape and kind (floating-point
+    weights, integer indices) of the layer the configuration describes
+    (``skeleton``, built on the meta device). The index buffers are checked
+    in full, as their readers do not check them: the CSR row pointers of
+    :class:`SparseLowRankLinear` (start at 0, never decrease, end at
+    ``nnz``) and its column indices (within ``[0, in_features)``, increasing
+    within each row), which ``torch.sparse.mm`` trusts (out-of-bounds reads:
+    NaN, garbage or a segfault); the ``order`` of :class:`InterpolativeLinear`
+    (a permutation of the output rows).
+    """
+    def entry(key):
+        return f"{prefix}.{key}" if prefix else key
+
+    def bad(key, what):
+        return ValueError(f"entry {entry(key)!r} of {path} (layer {name}, {cls.__name__}) {what}")
+
+    for key, want in skeleton.state_dict().items():
+        t = state.get(entry(key))
+        if t is None:
+            raise bad(key, "is missing")
+        if tuple(t.shape) != tuple(want.shape):
+            raise bad(key, f"has shape {tuple(t.shape)}, but the layer's configuration gives {tuple(want.shape)}")
+        if want.is_floating_point() and not t.is_floating_point():
+            raise bad(key, f"holds {t.dtype} values, not floating-point weights")
+        if not want.is_floating_point() and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool):
+            raise bad(key, f"holds {t.dtype} values, not integer indices")
+    if cls is SparseLowRankLinear:
+        m, n, nnz = config["out_features"], config["in_features"], config["nnz"]
+        crow = state[entry("crow_indices")].to(torch.int64)
+        col = state[entry("col_indices")].to(torch.int64)
+        if int(crow[0]) != 0:
+            raise bad("crow_indices", f"must start at 0 (CSR row pointers), got {int(crow[0])}")
+        steps = crow[1:] - crow[:-1]
+        if bool((steps < 0).any()):
+            i = int(torch.nonzero(steps < 0)[0, 0])
+            raise bad("crow_indices", f"decreases at row {i} ({int(crow[i])} -> {int(crow[i + 1])}); "
+                                      "CSR row pointers never decrease")
+        if int(crow[-1]) != nnz:
+            raise bad("crow_indices", f"must end at nnz = {nnz}, got {int(crow[-1])}")
+        if nnz:
+            lo, hi = int(col.min()), int(col.max())
+            if lo < 0 or hi >= n:
+                raise bad("col_indices", f"holds column {lo if lo < 0 else hi}, outside [0, {n}) "
+                                         "(in_features)")
+            row = torch.repeat_interleave(torch.arange(m), steps)
+            same_row = row[1:] == row[:-1]
+            if bool((same_row & (col[1:] <= col[:-1])).any()):
+                i = int(row[1:][same_row & (col[1:] <= col[:-1])][0])
+                raise bad("col_indices", f"are not increasing within row {i} (CSR columns are sorted and "
+                                         "distinct in each row)")
+    elif cls is InterpolativeLinear:
+        order = state[entry("order")].to(torch.int64)
+        m = config["out_features"]
+        if not torch.equal(torch.sort(order).values, torch.arange(m)):
+            raise bad("order", f"is not a permutation of the {m} output rows (range(out_features))")
+
+
+def _meta_tensors(model):
+    """Names of the parameters and buffers of ``model`` on the meta device (every name of each)."""
+    return [n for n, t in list(model.named_parameters(remove_duplicate=False))
+            + list(model.named_buffers(remove_duplicate=False)) if t.is_meta]
+
+
+def _materialize(model) -> list:
+    """Replace each meta parameter and buffer of ``model`` by an uninitialized CPU tensor of its dtype.
+
+    A tensor held by several modules (tied weights) is replaced by one new
+    tensor; parameters keep ``requires_grad``. Returns ``[(table, key,
+    old)]``, what :func:`_unmaterialize` puts back.
+    """
+    done, memo = [], {}
+    for mod in model.modules():
+        for table in (mod._parameters, mod._buffers):
+            for key, t in list(table.items()):
+                if t is None or not t.is_meta:
+                    continue
+                if id(t) not in memo:
+                    e = torch.empty_like(t, device="cpu")
+                    memo[id(t)] = nn.Parameter(e, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else e
+                done.append((table, key, t))
+                table[key] = memo[id(t)]
+    return done
+
+
+def _tensor_named(model, name):
+    """The parameter or buffer called ``name`` in ``model``."""
+    owner, _, key = name.rpartition(".")
+    mod = model.get_submodule(owner) if owner else model
+    return mod._parameters[key] if key in mod._parameters else mod._buffers[key]
+
+
+def _unmaterialize(done):
+    for table, key, t in reversed(done):
+        table[key] = t
 
 
 def _check_replaceable(name, old, cls, config):
@@ -1989,8 +2253,18 @@ def load_compressed(path, model):
     ValueError
         If the file is not one of :func:`save_compressed` (another torch
         file, a plain state dict, a truncated or corrupt file), names an
-        unknown module type, or a layer of ``model`` is not the dense layer
-        (type and shape) the file compressed.
+        unknown module type, holds an invalid configuration for a
+        factorized layer (wrong keys or types, sizes or ranks below 1, a
+        rank or ``nnz`` that does not fit the layer), or entries of a
+        factorized layer that do not fit its configuration (missing, other
+        shape, integer weights or floating-point indices) or are not valid
+        (CSR row pointers that do not start at 0, decrease or do not end at
+        ``nnz``; column indices outside ``[0, in_features)`` or not
+        increasing within a row; an ``order`` that is not a permutation);
+        the message names the entry. Also if a layer of ``model`` is not
+        the dense layer (type and shape) the file compressed, or ``model``
+        holds tensors on the 'meta' device that the file does not fill
+        (non-persistent buffers).
     ImportError
         If ``path`` ends in ``.safetensors`` and the ``safetensors``
         package is not installed.
@@ -1998,8 +2272,8 @@ def load_compressed(path, model):
         If ``model`` lacks a layer named in the file (raised by
         ``torch.nn.Module.get_submodule``).
     RuntimeError
-        If the stored weights do not match the rebuilt model: missing or
-        unexpected entries, or other shapes.
+        If the stored weights do not match the rebuilt model outside the
+        factorized layers: missing or unexpected entries, or other shapes.
 
     See Also
     --------
@@ -2008,7 +2282,19 @@ def load_compressed(path, model):
     Notes
     -----
     Everything is checked before ``model`` changes: on any error it is left
-    as it was.
+    as it was. Every index buffer is validated before any module is built,
+    so a crafted or corrupt file cannot make the layers read out of bounds.
+
+    Each rebuilt layer takes its predecessor's training mode and
+    ``requires_grad`` (the factors the dense weight's, the bias the
+    bias's; by name when it replaces a layer of its own type).
+
+    A ``model`` laid out on the 'meta' device (built under
+    ``torch.device("meta")``, which allocates nothing) is materialized:
+    the factorized layers are built on the meta device, so the dense
+    weights the file replaces are never allocated, and then every meta
+    parameter and buffer becomes a CPU tensor of its dtype holding the
+    file's values (move the model afterwards with ``.to(...)``).
 
     Examples
     --------
@@ -2032,36 +2318,54 @@ def load_compressed(path, model):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = _file_path(path)
     state, structure = _read_compressed(path)
+    aliases = _aliases(model)
     plan = []
     for name, spec in structure.items():
         cls = _MODULES.get(spec["type"])
         if cls is None:
             raise ValueError(f"unknown module type {spec['type']!r} for layer {name} in {path}")
+        config = spec["config"]
+        _check_config(path, name, cls, config)
         old = model.get_submodule(name)
+        _check_replaceable(name, old, cls, config)
         try:
-            _check_replaceable(name, old, cls, spec["config"])
-        except (KeyError, TypeError):
-            raise ValueError(f"{path} holds a corrupt configuration for layer {name}") from None
+            skeleton = cls(**config, device="meta")  # shapes and dtypes only: allocates nothing
+        except (TypeError, ValueError, RuntimeError) as exc:  # e.g. padding='same' with a stride
+            raise ValueError(f"{path} holds a corrupt configuration for layer {name} ({type(exc).__name__}: "
+                             f"{exc})") from None
+        for alias in aliases[id(old)]:  # a module used under several names is stored under each
+            _check_entries(path, name, alias, cls, config, skeleton, state)
         ref = next(iter(old.parameters()), None)
         kw = {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
-        new = cls(**spec["config"], **kw)
+        new = cls(**config, **kw)  # on the meta device for a meta model: materialized below
         new.train(old.training)
+        _carry_requires_grad(old, new)
         plan.append((name, old, new))
-    done = []
+    done, materialized = [], []
     try:
         for name, old, new in plan:
             _set_module(model, name, new)
             done.append((name, old))
-        expected = model.state_dict()
+        expected = model.state_dict(keep_vars=True)
         missing = sorted(expected.keys() - state.keys())
         unexpected = sorted(state.keys() - expected.keys())
         shapes = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
         if missing or unexpected or shapes:
             raise RuntimeError(f"the weights in {path} do not fit the rebuilt model: "
                                f"missing {missing[:3]}, unexpected {unexpected[:3]}, other shapes {shapes[:3]}")
+        meta = _meta_tensors(model)
+        if meta:
+            filled = {id(t) for t in expected.values()}
+            unfilled = [n for n in meta if id(_tensor_named(model, n)) not in filled]
+            if unfilled:
+                raise ValueError(f"model holds tensors on the 'meta' device that {path} does not fill: "
+                                 f"{unfilled[:3]} (non-persistent buffers); materialize them first "
+                                 "(model.to_empty(device=...) and initialize them)")
+            materialized = _materialize(model)
         model.load_state_dict(state, strict=True)
     except BaseException:
-        for name, old in reversed(done):  # the model as it was
+        _unmaterialize(materialized)  # the model as it was
+        for name, old in reversed(done):
             _set_module(model, name, old)
         raise
     return model
