@@ -686,3 +686,28 @@ def test_block_wise_fixed_rank_above_the_numerical_rank_keeps_the_svd_accuracy(r
         warnings.simplefilter("ignore", RuntimeWarning)
         T = ta.st_hosvd(da.from_array(X, chunks=8), r)
     assert np.linalg.norm(T.full() - X) / nX <= 1e-12
+
+
+def test_partitioned_block_cap_message_is_exact_and_its_rechunk_fits():
+    # the sizes were printed in whole MiB ("0 MiB, above the block cap of 0
+    # MiB"), and the suggested partition count still left a block above the cap
+    rng = np.random.default_rng(0)
+    n = 60
+    M = rng.standard_normal((n, 2)) @ rng.standard_normal((2, n))
+    idx = rng.choice(n * n, 1500, replace=False)
+    r, c = idx // n, idx % n
+    v = M[r, c]
+
+    def run(chunks):
+        return altmin_complete(da.from_array(r, chunks=chunks), da.from_array(c, chunks=chunks),
+                               da.from_array(v, chunks=chunks), (n, n), 2, random_state=0, max_iter=3)
+
+    with dask.config.set({"tensorapprox.max-block-bytes": 3000, "tensorapprox.in-memory-bytes": 1}):
+        with pytest.raises(ValueError) as info:
+            run(500)
+        msg = str(info.value)
+        size = int(re.search(r"takes [0-9.]+ KiB \((\d+) bytes\)", msg).group(1))
+        assert size > 3000 and "above the block cap of 2.93 KiB (3000 bytes;" in msg
+        parts = int(re.search(r"rows\.rechunk\((\d+) chunks\)", msg).group(1))
+        res = run(-(-r.size // parts))  # the suggestion followed: no error
+    assert res.n_iter == 3

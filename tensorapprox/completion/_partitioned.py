@@ -15,10 +15,12 @@ solver, so both give the same result to rounding.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from .._dask import compute, import_dask, is_dask_collection, max_block_bytes, tree_sum
+from .._dask import compute, format_size, import_dask, is_dask_collection, max_block_bytes, tree_sum
 from .observations import _as_1d, _check_index, _pair_order, check_observations
 
 __all__ = ["is_partitioned", "PartitionedObservations"]
@@ -74,6 +76,17 @@ def _input_partitions(rows, cols, values):
         raise TypeError("values must be real; complex values are not supported")
     dtype = np.dtype(np.float32) if vdtype == np.float32 else np.dtype(np.float64)
     return parts, dtype
+
+
+def _partitions_to_fit(nparts: int, largest: int, cap: int) -> int:
+    """Partitions to suggest when the largest block of ``nparts`` takes ``largest > cap`` bytes.
+
+    The blocks shrink about in proportion to their number, but smaller
+    blocks are less even: the proportional count (17 for 3 partitions of a
+    largest 16.1 KiB block under a 2.93 KiB cap) still left one of 3.41 KiB,
+    so the suggestion has half as many again.
+    """
+    return max(1, math.ceil(1.5 * nparts * largest / cap))
 
 
 def _edges(n: int, nblocks: int) -> np.ndarray:
@@ -279,9 +292,10 @@ class PartitionedObservations:
         cap = max_block_bytes()
         if max(sizes) > cap:
             raise ValueError(
-                f"a partition of observations takes {max(sizes) / 2**20:.0f} MiB, above the block cap of "
-                f"{cap / 2**20:.0f} MiB (dask config 'tensorapprox.max-block-bytes'); split the input into "
-                f"more partitions (e.g. rows.rechunk({max(1, int(np.ceil(len(parts) * max(sizes) / cap)))}"
+                f"a partition of observations takes {format_size(max(sizes))} ({max(sizes)} bytes), above the "
+                f"block cap of {format_size(cap)} ({cap} bytes; dask config 'tensorapprox.max-block-bytes'); "
+                "split the input into "
+                f"more partitions (e.g. rows.rechunk({_partitions_to_fit(len(parts), max(sizes), cap)}"
                 " chunks), likewise cols and values) or raise the cap"
             )
         row_stats, col_stats = stats[:rb], stats[rb:]
