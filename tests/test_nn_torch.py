@@ -1255,3 +1255,66 @@ def test_requires_grad_is_carried_over(tmp_path):
     small, _ = compress_model(conv, "tucker2", 0.5, progress=False)
     assert [p.requires_grad for p in small[0].parameters()] == [False] * 4
     assert all(p.requires_grad for p in small[1].parameters())
+
+
+def test_load_validates_factorized_layers_the_file_does_not_list(tmp_path):
+    # a file whose structure leaves out a SparseLowRankLinear the model already
+    # holds loaded its index buffers unchecked: columns 1e8 past in_features,
+    # and the next forward pass read out of bounds (a segfault)
+    _seed(3)
+    small, _ = compress_model(nn.Sequential(nn.Linear(32, 48)), "sparse_lowrank", 0.5, [torch.randn(64, 32)],
+                              progress=False)
+    p = tmp_path / "s.pt"
+    save_compressed(small, p)
+    blob = torch.load(p, weights_only=True)
+    blob["state_dict"]["0.col_indices"] = torch.full_like(blob["state_dict"]["0.col_indices"], 10**8)
+    blob["tensorapprox_structure"] = "{}"
+    q = tmp_path / "crafted.pt"
+    torch.save(blob, q)
+    target = copy.deepcopy(small)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'0.col_indices' .* outside \[0, 32\)"):
+        load_compressed(q, target)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+    # the same file with valid buffers loads into the same model
+    blob["state_dict"]["0.col_indices"] = small[0].col_indices.clone()
+    torch.save(blob, q)
+    x = torch.randn(3, 32)
+    assert torch.equal(load_compressed(q, copy.deepcopy(small))(x), small(x))
+
+
+def test_constructed_sparse_layer_saves_and_loads():
+    # the constructor's placeholder (all entries in column 0 of the last row)
+    # was refused by load_compressed's column check once saved
+    layer = SparseLowRankLinear(6, 4, rank=2, nnz=9)
+    dense = layer.sparse_weight().to_dense()
+    assert dense.shape == (4, 6) and torch.count_nonzero(dense) == 0
+    crow, col = layer.crow_indices.long(), layer.col_indices.long()
+    assert int(crow[0]) == 0 and int(crow[-1]) == 9 and bool((crow[1:] >= crow[:-1]).all())
+    pairs = {(r, int(c)) for r in range(4) for c in col[crow[r]:crow[r + 1]]}
+    assert len(pairs) == 9  # distinct entries
+    with torch.no_grad():
+        layer.values.copy_(torch.arange(1.0, 10.0))
+    model = nn.Sequential(layer)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/c.pt"
+        save_compressed(model, path)
+        again = load_compressed(path, nn.Sequential(nn.Linear(6, 4)))
+    x = torch.randn(2, 6)
+    assert torch.equal(again(x), model(x))
+    with pytest.raises(ValueError, match=r"nnz = 25 exceeds the 4 x 6 = 24 entries"):
+        SparseLowRankLinear(6, 4, rank=2, nnz=25)
+
+
+def test_root_level_factorized_file_is_refused_before_any_change(tmp_path):
+    # a factorized layer saved on its own sits at the name "": loading it
+    # failed, and the rollback left the model as its own child (state_dict()
+    # then recursed without end)
+    layer = LowRankLinear(16, 8, 2)
+    p = tmp_path / "r.pt"
+    save_compressed(layer, p)
+    target = LowRankLinear(16, 8, 2)
+    with pytest.raises(ValueError, match=r"factorized layer at the root .* inside a container"):
+        load_compressed(p, target)
+    assert list(target._modules) == [] and len(target.state_dict()) == len(layer.state_dict())

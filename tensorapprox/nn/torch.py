@@ -236,7 +236,8 @@ class SparseLowRankLinear(LowRankLinear):
     Raises
     ------
     TypeError, ValueError
-        If a size cannot be converted with :class:`int`.
+        If a size cannot be converted with :class:`int`; ``ValueError``
+        also if ``nnz`` exceeds ``out_features * in_features``.
     RuntimeError
         If a size is negative (raised by torch). The sizes are not
         otherwise validated.
@@ -254,11 +255,19 @@ class SparseLowRankLinear(LowRankLinear):
                  device=None, dtype=None):
         super().__init__(in_features, out_features, rank, bias, device, dtype)
         self.nnz = int(nnz)
+        if self.nnz > self.out_features * self.in_features:
+            raise ValueError(f"nnz = {self.nnz} exceeds the {self.out_features} x {self.in_features} = "
+                             f"{self.out_features * self.in_features} entries of the residual")
         self.values = nn.Parameter(torch.zeros(self.nnz, device=device, dtype=dtype))
-        crow = torch.zeros(self.out_features + 1, dtype=torch.int32, device=device)
-        crow[-1] = self.nnz  # a valid placeholder layout; compress_model fills the real one
-        self.register_buffer("crow_indices", crow)
-        self.register_buffer("col_indices", torch.zeros(self.nnz, dtype=torch.int32, device=device))
+        # a valid placeholder layout (compress_model and load_compressed fill
+        # the real one): the entries fill the rows in order, distinct sorted
+        # columns in each, as load_compressed's checks ask (all nnz entries
+        # in column 0 of the last row were refused there once saved)
+        width = max(self.in_features, 1)
+        crow = torch.clamp(torch.arange(self.out_features + 1, device=device) * width, max=self.nnz)
+        self.register_buffer("crow_indices", crow.to(torch.int32))
+        self.register_buffer("col_indices",
+                             (torch.arange(self.nnz, device=device) % width).to(torch.int32))
 
     def sparse_weight(self):
         """The sparse residual ``S`` as a torch sparse CSR tensor.
@@ -2261,10 +2270,13 @@ def load_compressed(path, model):
         (CSR row pointers that do not start at 0, decrease or do not end at
         ``nnz``; column indices outside ``[0, in_features)`` or not
         increasing within a row; an ``order`` that is not a permutation);
-        the message names the entry. Also if a layer of ``model`` is not
-        the dense layer (type and shape) the file compressed, or ``model``
-        holds tensors on the 'meta' device that the file does not fill
-        (non-persistent buffers).
+        the message names the entry (the factorized layers ``model``
+        already holds, listed in the file or not, are checked alike). Also
+        if a layer of ``model`` is not the dense layer (type and shape) the
+        file compressed, ``model`` holds tensors on the 'meta' device that
+        the file does not fill (non-persistent buffers), or the file holds
+        a factorized layer saved on its own (at the root: save it inside a
+        container instead).
     ImportError
         If ``path`` ends in ``.safetensors`` and the ``safetensors``
         package is not installed.
@@ -2318,6 +2330,13 @@ def load_compressed(path, model):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     path = _file_path(path)
     state, structure = _read_compressed(path)
+    if "" in structure:
+        # the model itself would be the factorized layer: it cannot replace
+        # itself in place (the rollback of a failed try left the model as its
+        # own child, and state_dict() recursed without end)
+        raise ValueError(f"{path} holds a factorized layer at the root (a {structure['']['type']} saved on its "
+                         "own); load_compressed replaces layers inside model: save the layer inside a "
+                         "container (e.g. torch.nn.Sequential) and load it into the same container")
     aliases = _aliases(model)
     plan = []
     for name, spec in structure.items():
@@ -2341,6 +2360,18 @@ def load_compressed(path, model):
         new.train(old.training)
         _carry_requires_grad(old, new)
         plan.append((name, old, new))
+    # the factorized layers model already holds, outside the file's structure,
+    # take their index buffers from the file too: checked the same way (a file
+    # with an empty structure loaded out-of-range columns into an existing
+    # SparseLowRankLinear, and its next forward pass segfaulted)
+    replaced = {a for _, old, _ in plan for a in aliases[id(old)]}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        if type(mod) not in _MODULES.values() or any(name == r or name.startswith(r + ".") for r in replaced):
+            continue
+        if not all((f"{name}.{k}" if name else k) in state for k in mod.state_dict()):
+            continue  # the strict load below names what is missing
+        config = mod.config()
+        _check_entries(path, name, name, type(mod), config, type(mod)(**config, device="meta"), state)
     done, materialized = [], []
     try:
         for name, old, new in plan:
