@@ -377,7 +377,7 @@ def test_arithmetic_and_recompress(smooth3):
 
 def test_recompress_drops_what_cancels_to_rounding(smooth3):
     # F - F re-expanded leaves core entries of about eps ||F||; a relative
-    # tolerance kept them as a rank-(3, 3, 3) approximant of pure noise
+    # tolerance kept them as an approximant of pure noise of ranks (4, 6, 6)
     _, F = smooth3
     pts = np.random.default_rng(5).uniform([-1, 0, -0.5], [1, 2, 1.5], (50, 3))
     Z = (F - F).recompress()

@@ -1211,7 +1211,7 @@ def test_float32_reference_cg_stops_at_float32_round_off(precond):
     scale = np.abs(Xe).max()
     assert np.abs(X - Xe).max() <= 1e-3 * scale  # float32 accuracy of rows of a few observations
     assert np.abs(Xr - Xe).max() <= 1e-3 * scale
-    assert np.abs(Xr - X).max() <= 1e-3 * scale
+    assert np.abs(Xr - X).max() <= 1e-5 * scale  # the two float32 iterations agree closer still
     np.testing.assert_allclose(rssr, rss, rtol=1e-3, atol=1e-5 * float(b @ b))
     assert np.all(n < 50) and np.all(nr < 50)  # stopped at the float32 floor, not by the cap
 
