@@ -1029,6 +1029,34 @@ def test_biased_fit_of_values_whose_sum_overflows():
     np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=1e-10 * np.abs(P).max())
 
 
+def _dense_als_wr(r, c, v, shape, Q1, Q2, s0, ridge, sweeps):
+    """Dense ALS-WR with biases, the independent reference: ``np.linalg.solve`` per row, no jitter.
+
+    Starts from ``U = Q1 sqrt(s0)``, ``V = Q2 sqrt(s0)``, zero biases and the
+    mean; ``ridge`` is the ``(k + 1) x (k + 1)`` ridge per observation (the
+    bias unknown last). Returns the dense prediction after ``sweeps`` sweeps.
+    """
+    n1, n2 = shape
+    k = Q1.shape[1]
+    mu, U, V = v.mean(), Q1 * np.sqrt(s0), Q2 * np.sqrt(s0)
+    bu, bv = np.zeros(n1), np.zeros(n2)
+
+    def solve(F, t):
+        F = np.hstack([F, np.ones((F.shape[0], 1))])
+        return np.linalg.solve(F.T @ F + F.shape[0] * ridge, F.T @ t)
+
+    for _ in range(sweeps):
+        for j in range(n2):
+            m = c == j
+            x = solve(U[r[m]], v[m] - mu - bu[r[m]])
+            V[j], bv[j] = x[:k], x[k]
+        for i in range(n1):
+            m = r == i
+            x = solve(V[c[m]], v[m] - mu - bv[c[m]])
+            U[i], bu[i] = x[:k], x[k]
+    return U @ V.T + mu + bu[:, None] + bv[None, :]
+
+
 def test_ridge_with_biases_solves_the_stated_problem_at_large_scales():
     # The diagonal jitter was relative to the mean diagonal of a row's normal
     # matrix: with biases at values near 1e12 the ones column took an extra
@@ -1043,23 +1071,7 @@ def test_ridge_with_biases_solves_the_stated_problem_at_large_scales():
     Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
 
     def als_wr(v, s0):
-        mu, U, V = v.mean(), Q1 * np.sqrt(s0), Q2 * np.sqrt(s0)
-        bu, bv = np.zeros(n1), np.zeros(n2)
-
-        def solve(F, t):
-            F = np.hstack([F, np.ones((F.shape[0], 1))])
-            return np.linalg.solve(F.T @ F + lam * F.shape[0] * np.eye(k + 1), F.T @ t)
-
-        for _ in range(4):
-            for j in range(n2):
-                m = c == j
-                x = solve(U[r[m]], v[m] - mu - bu[r[m]])
-                V[j], bv[j] = x[:k], x[k]
-            for i in range(n1):
-                m = r == i
-                x = solve(V[c[m]], v[m] - mu - bv[c[m]])
-                U[i], bu[i] = x[:k], x[k]
-        return U @ V.T + mu + bu[:, None] + bv[None, :]
+        return _dense_als_wr(r, c, v, (n1, n2), Q1, Q2, s0, lam * np.eye(k + 1), 4)
 
     ii, jj = (a.ravel() for a in np.indices((n1, n2)))
     for scale in (1.0, 1e9, 1e12):
@@ -1163,23 +1175,7 @@ def test_ridge_with_biases_at_extreme_scales_solves_the_stated_problem(scale):
     ridge = np.diag([lam / scale] * k + [lam])
 
     v1 = X0[r, c]  # the values in units of the scale
-    mu, U, V = v1.mean(), Q1 * np.sqrt(s0), Q2 * np.sqrt(s0)
-    bu, bv = np.zeros(n1), np.zeros(n2)
-
-    def solve(F, t):
-        F = np.hstack([F, np.ones((F.shape[0], 1))])
-        return np.linalg.solve(F.T @ F + F.shape[0] * ridge, F.T @ t)
-
-    for _ in range(3):
-        for j in range(n2):
-            m = c == j
-            x = solve(U[r[m]], v1[m] - mu - bu[r[m]])
-            V[j], bv[j] = x[:k], x[k]
-        for i in range(n1):
-            m = r == i
-            x = solve(V[c[m]], v1[m] - mu - bv[c[m]])
-            U[i], bu[i] = x[:k], x[k]
-    ref = U @ V.T + mu + bu[:, None] + bv[None, :]
+    ref = _dense_als_wr(r, c, v1, (n1, n2), Q1, Q2, s0, ridge, 3)
     ref_res = np.linalg.norm(ref[r, c] - v1) / np.linalg.norm(v1)
 
     res = altmin_complete(r, c, v1 * scale, (n1, n2), k, solver="exact", init=LowRankMatrix(Q1, s0 * scale, Q2),
