@@ -1776,15 +1776,17 @@ def test_fixed_rank_above_the_numerical_rank_keeps_the_svd_accuracy(r):
         assert np.linalg.norm(T.full() - X) / nX <= 10 * ref
 
 
-def test_gram_route_kept_where_the_measured_tail_outweighs_the_leak(monkeypatch):
+@pytest.mark.parametrize("shape", [(64, 64, 64), (48, 128, 160)])
+def test_gram_route_kept_where_the_measured_tail_outweighs_the_leak(monkeypatch, shape):
     # smooth data truncated near 2e-7 has a tail below the Gram matrix's
     # rounding, as data of exact multilinear rank has: the accurate route was
     # taken there too (3.3x st_hosvd's time on 256^3 samples, same error).
-    # The discarded energy measured on the data now keeps the Gram route
+    # The discarded energy measured on the data (on a sample of the columns
+    # for the second shape's first mode) now keeps the Gram route
     import tensorapprox.tucker as tk
 
-    x = np.linspace(-1.0, 1.0, 64)
-    X = 1.0 / np.sqrt(x[:, None, None] ** 2 + x[None, :, None] ** 2 + x[None, None, :] ** 2 + 0.1)
+    g = [np.linspace(-1.0, 1.0, m) for m in shape]
+    X = 1.0 / np.sqrt(g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2 + g[2][None, None, :] ** 2 + 0.1)
     ref = ta.st_hosvd(X, 7, method="svd")
     called = []
     monkeypatch.setattr(tk, "_refined_gram_mode", lambda *a, **k: called.append(1))
@@ -1792,3 +1794,26 @@ def test_gram_route_kept_where_the_measured_tail_outweighs_the_leak(monkeypatch)
     T = ta.st_hosvd(X, 7, method="eigh")
     assert not called
     assert rel_err(T, X) == pytest.approx(rel_err(ref, X), rel=1e-6)
+
+
+def test_sampled_residual_energy_estimates_the_explicit_residual():
+    # the exact-rank check measures the discarded energy on an eighth of the
+    # columns of large unfoldings: on smooth data the estimate must be close
+    # to the explicit residual, and small unfoldings are measured whole
+    import tensorapprox.tucker as tk
+    from tensorapprox._array import get_namespace
+
+    g = [np.linspace(-1.0, 1.0, m) for m in (48, 128, 160)]
+    X = 1.0 / np.sqrt(g[0][:, None, None] ** 2 + g[1][None, :, None] ** 2 + g[2][None, None, :] ** 2 + 0.1)
+    xp = get_namespace(X)
+    assert X.shape[1] * X.shape[2] >= tk._SAMPLE_MIN_COLS
+    U = np.linalg.svd(ta.unfold(X, 0), full_matrices=False)[0][:, :6]
+    Ynew = ta.mode_product(X, U, 0, transpose=True)
+    dense = np.linalg.norm(X - ta.mode_product(Ynew, U, 0)) ** 2  # independent, dense
+    est = tk._sampled_residual_energy(xp, X, Ynew, U, 0)
+    assert 0.5 * dense <= est <= 2.0 * dense
+    small = X[:, :32, :32]
+    Us = np.linalg.svd(ta.unfold(small, 0), full_matrices=False)[0][:, :6]
+    Ys = ta.mode_product(small, Us, 0, transpose=True)
+    assert tk._sampled_residual_energy(xp, small, Ys, Us, 0) == pytest.approx(
+        np.linalg.norm(small - ta.mode_product(Ys, Us, 0)) ** 2, rel=1e-8)
