@@ -1817,3 +1817,34 @@ def test_sampled_residual_energy_estimates_the_explicit_residual():
     Ys = ta.mode_product(small, Us, 0, transpose=True)
     assert tk._sampled_residual_energy(xp, small, Ys, Us, 0) == pytest.approx(
         np.linalg.norm(small - ta.mode_product(Ys, Us, 0)) ** 2, rel=1e-8)
+
+
+def test_exact_rank_check_bounds_the_leak_of_every_kept_eigenvector():
+    # the leak bound (eps lam_1)^2 / lam_r fell 100x short with 20 singular
+    # values near 1: data of exact multilinear rank 40 (20 at 1, 20 at 1e-5)
+    # kept leaking eigenvectors at 9e-11 (the SVD: 1.5e-15)
+    rng = np.random.default_rng(0)
+    r = 40
+    G = np.zeros((r, r, r))
+    G[np.arange(r), np.arange(r), np.arange(r)] = [1.0] * 20 + [1e-5] * 20
+    X = ta.multi_mode_product(G, [np.linalg.qr(rng.standard_normal((100, r)))[0] for _ in range(3)])
+    ref = rel_err(ta.st_hosvd(X, r, method="svd"), X)
+    for T in (ta.st_hosvd(X, r), ta.hosvd(X, r), ta.tucker_als(X, r).tucker):
+        assert rel_err(T, X) <= 10 * max(ref, 1e-15)
+
+
+@pytest.mark.parametrize("lo", [0, 60])
+def test_exact_rank_check_is_not_fooled_by_the_sampled_columns(lo):
+    # exact-rank data whose energy sits in the columns the sample reads (the
+    # first window, lo = 0) looked 8 times larger and kept leaking
+    # eigenvectors at 4e-11; outside every window (lo = 60) it did not
+    rng = np.random.default_rng(1)
+    sv = np.array([1.0] * 5 + [1e-5] * 5)
+    Q = np.linalg.qr(rng.standard_normal((100, 10)))[0]
+    W = np.linalg.qr(rng.standard_normal((256, 10)))[0]
+    X = np.zeros((100, 128, 128))
+    X[:, lo:lo + 2, :] = ((Q * sv) @ W.T).reshape(100, 2, 128)
+    rank = (10, 2, 20)
+    ref = rel_err(ta.st_hosvd(X, rank, method="svd"), X)
+    for T in (ta.st_hosvd(X, rank), ta.tucker_als(X, rank).tucker):
+        assert rel_err(T, X) <= 10 * max(ref, 1e-15)
