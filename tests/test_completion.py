@@ -1029,6 +1029,16 @@ def test_biased_fit_of_values_whose_sum_overflows():
     np.testing.assert_allclose(res.predict(r, c) / s, P, rtol=0, atol=1e-10 * np.abs(P).max())
 
 
+def _biased_problem(n1, n2, k, seed=1):
+    """``(X0, rows, cols, Q1, Q2)``: rank ``k`` plus noise plus an offset of 2, half observed, and a start basis."""
+    rng = np.random.default_rng(seed)
+    X0 = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.3 * rng.standard_normal((n1, n2)) + 2.0
+    r, c = np.nonzero(rng.random(X0.shape) < 0.5)
+    Q1 = np.linalg.qr(rng.standard_normal((n1, k)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
+    return X0, r, c, Q1, Q2
+
+
 def _dense_als_wr(r, c, v, shape, Q1, Q2, s0, ridge, sweeps):
     """Dense ALS-WR with biases, the independent reference: ``np.linalg.solve`` per row, no jitter.
 
@@ -1063,12 +1073,8 @@ def test_ridge_with_biases_solves_the_stated_problem_at_large_scales():
     # ridge of 1e-14 times the factor columns' squares, and the fit moved by
     # 3% (1e9: 3e-5) from the ALS-WR problem it states. Against a dense
     # ALS-WR reference (np.linalg.solve per row, no jitter), same start.
-    rng = np.random.default_rng(1)
     n1, n2, k, lam = 60, 45, 3, 0.1
-    X0 = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.3 * rng.standard_normal((n1, n2)) + 2.0
-    r, c = np.nonzero(rng.random(X0.shape) < 0.5)
-    Q1 = np.linalg.qr(rng.standard_normal((n1, k)))[0]
-    Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
+    X0, r, c, Q1, Q2 = _biased_problem(n1, n2, k)
 
     def als_wr(v, s0):
         return _dense_als_wr(r, c, v, (n1, n2), Q1, Q2, s0, lam * np.eye(k + 1), 4)
@@ -1165,12 +1171,8 @@ def test_ridge_with_biases_at_extreme_scales_solves_the_stated_problem(scale):
     # at 1e200 they overflowed (an Inf history). Against a dense ALS-WR
     # reference of the same problem in units of the scale s (M = s M'): the
     # factors, sqrt(s) times theirs, take lam / s; the biases, s times theirs, lam.
-    rng = np.random.default_rng(1)
     n1, n2, k, lam = 40, 30, 2, 0.1
-    X0 = rng.standard_normal((n1, k)) @ rng.standard_normal((k, n2)) + 0.3 * rng.standard_normal((n1, n2)) + 2.0
-    r, c = np.nonzero(rng.random(X0.shape) < 0.5)
-    Q1 = np.linalg.qr(rng.standard_normal((n1, k)))[0]
-    Q2 = np.linalg.qr(rng.standard_normal((n2, k)))[0]
+    X0, r, c, Q1, Q2 = _biased_problem(n1, n2, k)
     s0 = np.array([3.0, 2.0])
     ridge = np.diag([lam / scale] * k + [lam])
 
