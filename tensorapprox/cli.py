@@ -420,7 +420,7 @@ def _cmd_tucker(args) -> int:
         X = np.load(args.input, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:  # EOFError: a truncated file
         reason = str(exc)
-        if "allow_pickle" in reason or "pickle" in reason:
+        if "pickle" in reason:
             # numpy's advice (allow_pickle=, pickle.load) points at an unsafe load
             reason = "it holds Python objects (an object array), and pickled data is never read"
         print(f"error: could not read {args.input} as a .npy array: {reason}", file=sys.stderr)
