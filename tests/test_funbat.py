@@ -214,7 +214,9 @@ def test_fitted_attributes_and_prediction():
     assert m.noise_precision_ > 0
     assert len(m.factors_) == 3 and all(isinstance(f, LatentFactor) for f in m.factors_)
     for k, f in enumerate(m.factors_):
-        np.testing.assert_allclose(f.coordinates, np.unique(X[:, k]), rtol=1e-12)
+        # exactly the given coordinates: mapped back from the standardized
+        # sites they were up to an ulp off, and lookups of them missed
+        np.testing.assert_array_equal(f.coordinates, np.unique(X[:, k]))
         assert f.mean.shape == f.variance.shape == (f.coordinates.shape[0], 2)
         assert np.all(f.variance >= 0)
     # train RMSE monotone or nearly so
@@ -224,6 +226,15 @@ def test_fitted_attributes_and_prediction():
     mean, std = m.predict(X, return_std=True)
     assert np.all(std >= np.sqrt(1.0 / m.noise_precision_) * (1 - 1e-12))
     np.testing.assert_allclose(mean, m.predict(X))
+    # the documented reading of the core: standardized units of y
+    Z = m.latent_functions(0, X[:, 0])[0][:, :, None, None] * m.latent_functions(1, X[:, 1])[0][:, None, :, None] \
+        * m.latent_functions(2, X[:, 2])[0][:, None, None, :]
+    np.testing.assert_allclose(m.y_mean_ + m.y_scale_ * np.einsum("nabc,abc->n", Z, m.core_mean_), m.predict(X),
+                               rtol=1e-10, atol=1e-12)
+    # a copy: editing it (a view of the posterior for the Tucker core) changed later predictions
+    before = m.predict(X[:5])
+    m.core_mean_[...] = 0.0
+    np.testing.assert_array_equal(m.predict(X[:5]), before)
     # latent functions anywhere, including far outside the range
     xs = np.array([-5.0, -0.1, 0.3, 0.5, 1.2, 9.0])
     fm, fs = m.latent_functions(1, xs)
@@ -331,6 +342,19 @@ def test_y_length_mismatch():
     X, y = small_data()
     with pytest.raises(ValueError, match=f"y has {y.size - 1} entries but X has {y.size} rows"):
         FunctionalTucker(rank=1).fit(X, y[:-1])
+    # the validation pair is named as such (the message blamed X)
+    with pytest.raises(ValueError, match="y_val has 4 entries but X_val has 5 rows"):
+        FunctionalTucker(rank=1).fit(X, y, X_val=X[:5], y_val=y[:4])
+
+
+def test_latent_functions_refuse_complex_and_text_coordinates():
+    X, y = small_data()
+    m = FunctionalTucker(rank=1, max_iter=2, random_state=0).fit(X, y)
+    # the imaginary part was dropped with only a ComplexWarning
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        m.latent_functions(0, [0.5 + 7j])
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        m.latent_functions(0, ["abc"])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -563,3 +587,30 @@ def test_load_funbat_split_names_what_is_wrong_with_a_file(tmp_path):
         load_funbat_split(tmp_path / "k.npz")
     with pytest.raises(FileNotFoundError):
         load_funbat_split(tmp_path / "none.npz")
+
+
+def test_load_funbat_split_refuses_arrays_that_do_not_fit_together(tmp_path):
+    # bin ids outside [0, ndims) became coordinates outside the box, targets
+    # of another length passed, and ndims of the wrong length failed in
+    # numpy's broadcasting without naming a key
+    good = dict(n_folds=1, ndims=np.array([2, 3]), tr_ind_0=np.array([[0, 1], [1, 2]]),
+                te_ind_0=np.array([[1, 0]]), tr_y_0=np.ones(2), te_y_0=np.ones(1))
+    cases = [
+        (dict(tr_ind_0=np.array([[0, 3], [1, 2]])), r"'tr_ind_0' holds bin ids outside \[0, ndims\)"),
+        (dict(te_ind_0=np.array([[-1, 0]])), r"'te_ind_0' holds bin ids outside"),
+        (dict(tr_y_0=np.ones(7)), r"'tr_y_0' must hold 2 real targets, one per row of 'tr_ind_0'"),
+        (dict(ndims=np.array([2, 3, 4])), r"'tr_ind_0' must hold integer bin ids of shape \(n, 3\)"),
+        (dict(ndims=np.array([2, 0])), r"'ndims' must be a 1-D array of positive integers"),
+        (dict(te_ind_0=np.array([[0.5, 1.0]])), r"'te_ind_0' must hold integer bin ids"),
+        (dict(n_folds=1, ndims=np.array([2, 3]), tr_ind_CONTI_0=np.ones((2, 3)), te_ind_CONTI_0=np.ones((1, 2)),
+              tr_ind_DISCT_0=good["tr_ind_0"], te_ind_DISCT_0=good["te_ind_0"]),
+         r"'tr_ind_CONTI_0' must hold real coordinates of shape \(2, 2\)"),
+    ]
+    for i, (change, msg) in enumerate(cases):
+        path = tmp_path / f"bad{i}.npz"
+        np.savez(path, **{**good, **change})
+        with pytest.raises(ValueError, match=msg):
+            load_funbat_split(path)
+    np.savez(tmp_path / "good.npz", **good)
+    split = load_funbat_split(tmp_path / "good.npz", scale=6.0)
+    np.testing.assert_array_equal(split.X_train, (good["tr_ind_0"] + 0.5) * 6.0 / good["ndims"])

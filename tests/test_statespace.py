@@ -277,6 +277,14 @@ def test_clear_errors_for_out_of_range_models_and_bad_precisions():
         kalman_smoother(m, [0.0], -np.ones((1, 1, 1)), np.ones((1, 1)))
     with pytest.raises(ValueError, match="symmetric"):
         kalman_smoother(m, [0.0], np.array([[[1.0, 2.0], [0.0, 1.0]]]), np.ones((1, 2)))
+    # the tolerances are per site: scaled by the largest precision of all
+    # sites, a negative one beside a large one passed (a negative variance)
+    m = matern_state_space("matern12", 0.1, 2e6)
+    with pytest.raises(ValueError, match="site 1 has eigenvalue -9.9e-07"):
+        kalman_smoother(m, [0.0, 100.0], np.array([1e6, -9.9e-7]).reshape(2, 1, 1), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="symmetric"):
+        kalman_smoother(m, [0.0, 1.0], np.array([[[1e6, 0.0], [0.0, 1e6]], [[1.0, 1e-4], [0.0, 1.0]]]),
+                        np.zeros((2, 2)))
 
 
 def test_variance_out_of_range_names_variance():

@@ -101,8 +101,11 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     ValueError
         ``fold`` is negative or out of range, ``scale`` is not positive, the
         file is not a readable ``.npz`` archive (a text, ``.npy`` or pickled
-        file, a folder, a corrupt archive; pickled data is never loaded), or
-        it has no index arrays for the fold.
+        file, a folder, a corrupt archive; pickled data is never loaded),
+        it has no index arrays for the fold, or its arrays do not fit
+        together (``ndims`` not positive integers; bin ids not integers of
+        shape ``(n, len(ndims))`` in ``[0, ndims)``; coordinates of another
+        shape; targets not one per index row). The message names the key.
     KeyError
         The file lacks ``n_folds``, ``ndims`` or the target arrays of the
         fold (the message names the key).
@@ -155,18 +158,53 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
     n_folds = int(get("n_folds"))
     if fold >= n_folds:
         raise ValueError(f"fold must be < n_folds = {n_folds}, got {fold}")
-    ndims = np.asarray(get("ndims"), dtype=np.int64)
+    ndims = np.asarray(get("ndims"))
+    if ndims.ndim != 1 or ndims.dtype.kind not in "iu" or ndims.size == 0 or np.any(ndims < 1):
+        raise ValueError(f"{name}: 'ndims' must be a 1-D array of positive integers (bins per mode), got {ndims!r}")
+    ndims = ndims.astype(np.int64)
     if f"tr_ind_CONTI_{fold}" in arrays:
         Xtr, Xte = get(f"tr_ind_CONTI_{fold}"), get(f"te_ind_CONTI_{fold}")
         itr, ite = get(f"tr_ind_DISCT_{fold}"), get(f"te_ind_DISCT_{fold}")
+        kind = "_DISCT"
     elif f"tr_ind_{fold}" in arrays:
-        itr, ite = get(f"tr_ind_{fold}"), get(f"te_ind_{fold}")
+        kind = ""
+        # checked before the bin centres are computed from them
+        itr = _checked_bins(name, f"tr_ind_{fold}", get(f"tr_ind_{fold}"), ndims)
+        ite = _checked_bins(name, f"te_ind_{fold}", get(f"te_ind_{fold}"), ndims)
         Xtr = (itr + 0.5) * scale / ndims
         Xte = (ite + 0.5) * scale / ndims
     else:
         raise ValueError(f"{name} has no index arrays for fold {fold}")
-    return FunBaTSplit(
-        np.asarray(Xtr, dtype=np.float64), np.asarray(get(f"tr_y_{fold}"), dtype=np.float64),
-        np.asarray(Xte, dtype=np.float64), np.asarray(get(f"te_y_{fold}"), dtype=np.float64),
-        ndims, np.asarray(itr), np.asarray(ite),
-    )
+    parts = {}
+    for side, X, ind in (("tr", Xtr, itr), ("te", Xte, ite)):
+        parts[side] = _checked_part(name, fold, side, kind, ndims, X, ind, get(f"{side}_y_{fold}"))
+    return FunBaTSplit(*parts["tr"][:2], *parts["te"][:2], ndims, parts["tr"][2], parts["te"][2])
+
+
+# A malformed file was returned as it was (bin ids outside [0, ndims) became
+# coordinates outside the box, targets of another length than the index rows
+# passed) or failed in numpy's broadcasting, naming no key.
+def _checked_bins(name, key, ind, ndims) -> np.ndarray:
+    """The bin ids ``ind`` of array ``key``: integers of shape ``(n, len(ndims))`` in ``[0, ndims)``."""
+    ind = np.asarray(ind)
+    K = ndims.shape[0]
+    if ind.ndim != 2 or ind.shape[1] != K or ind.dtype.kind not in "iu":
+        raise ValueError(f"{name}: {key!r} must hold integer bin ids of shape (n, {K}), one column per entry "
+                         f"of ndims; got dtype {ind.dtype} and shape {ind.shape}")
+    if ind.size and (ind.min() < 0 or np.any(ind >= ndims)):
+        raise ValueError(f"{name}: {key!r} holds bin ids outside [0, ndims) with ndims = {ndims.tolist()}")
+    return ind
+
+
+def _checked_part(name, fold, side, kind, ndims, X, ind, y):
+    """``(X, y, ind)`` of one side (``'tr'`` or ``'te'``) of a fold, checked against each other and ``ndims``."""
+    ind = _checked_bins(name, f"{side}_ind{kind}_{fold}", ind, ndims)
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if kind and (X.shape != ind.shape or X.dtype.kind not in "iuf"):
+        raise ValueError(f"{name}: '{side}_ind_CONTI_{fold}' must hold real coordinates of shape {ind.shape}, "
+                         f"like the bin ids; got dtype {X.dtype} and shape {X.shape}")
+    if y.ndim != 1 or y.shape[0] != ind.shape[0] or y.dtype.kind not in "iuf":
+        raise ValueError(f"{name}: '{side}_y_{fold}' must hold {ind.shape[0]} real targets, one per row of "
+                         f"'{side}_ind{kind}_{fold}'; got dtype {y.dtype} and shape {y.shape}")
+    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64), ind

@@ -25,7 +25,7 @@ from .._array import check_random_state, to_numpy
 from .._validation import check_choice, check_int, check_positive_float
 from ..tensor import _scaled_frobenius
 from .._kernels import numba_enabled
-from .statespace import MATERN_KERNELS, StateSpaceModel, _real_scalar, _smooth, matern_state_space
+from .statespace import MATERN_KERNELS, StateSpaceModel, _real_array, _real_scalar, _smooth, matern_state_space
 
 __all__ = ["FunctionalTucker", "LatentFactor", "NotFittedError"]
 
@@ -324,10 +324,18 @@ class FunctionalTucker:
     Attributes
     ----------
     core_mean_ : ndarray
-        Posterior mean of the core, shape ``(R,) * K`` (Tucker) or ``(R,)`` (CP).
+        Posterior mean of the core, shape ``(R,) * K`` (Tucker) or ``(R,)``
+        (CP), in standardized units of ``y``: the predictive mean is
+        ``y_mean_ + y_scale_ * sum(core * prod_k U^k(x_k))`` with the
+        latent functions ``U^k`` of :meth:`latent_functions`.
     core_cov_ : ndarray
         Posterior covariance of ``vec(core)`` (C order), shape
-        ``(R^K, R^K)`` or ``(R, R)``.
+        ``(R^K, R^K)`` or ``(R, R)``, in the same standardized units.
+    x_mean_, x_scale_ : ndarray, shape (K,)
+        Per-mode centre and scale of the coordinates; the latent functions'
+        GPs run on ``(x - x_mean_) / x_scale_``.
+    y_mean_, y_scale_ : float
+        Centre and scale of ``y`` (see ``core_mean_``).
     noise_precision_ : float
         Posterior mean of the noise precision, in the units of ``y``.
     factors_ : list of LatentFactor
@@ -494,7 +502,7 @@ class FunctionalTucker:
         return X
 
     @staticmethod
-    def _check_y(y, n: int, name: str = "y") -> np.ndarray:
+    def _check_y(y, n: int, name: str = "y", x_name: str = "X") -> np.ndarray:
         if not hasattr(y, "shape") and not isinstance(y, (list, tuple)):
             raise TypeError(f"{name} must be an array of shape (n_samples,), got {type(y).__name__}")
         y = to_numpy(y) if hasattr(y, "shape") else np.asarray(y)
@@ -504,7 +512,7 @@ class FunctionalTucker:
         if y.ndim != 1:
             raise ValueError(f"{name} must be 1-D with shape (n_samples,), got shape {y.shape}")
         if y.shape[0] != n:
-            raise ValueError(f"{name} has {y.shape[0]} entries but X has {n} rows; they must match")
+            raise ValueError(f"{name} has {y.shape[0]} entries but {x_name} has {n} rows; they must match")
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or Inf values; remove those samples first")
         return y
@@ -588,7 +596,7 @@ class FunctionalTucker:
             X_val = self._check_X(X_val, "X_val")
             if X_val.shape[1] != K:
                 raise ValueError(f"X_val has {X_val.shape[1]} modes but X has {K}; they must match")
-            y_val = self._check_y(y_val, X_val.shape[0], "y_val")
+            y_val = self._check_y(y_val, X_val.shape[0], "y_val", "X_val")
         rng = check_random_state(self.random_state)
 
         # Standardization, distinct coordinates and priors, all into locals:
@@ -601,7 +609,7 @@ class FunctionalTucker:
         y_mean, ysd = _scaled_mean_std(y)
         y_scale = ysd if ysd > 0 else 1.0
         ys = (y - y_mean) / y_scale
-        models, sites, inv, order, seg = [], [], [], [], []
+        models, sites, inv, order, seg, coords = [], [], [], [], [], []
         for k in range(K):
             s, iv = np.unique(Xs[:, k], return_inverse=True)
             if s.shape[0] < 2:
@@ -612,6 +620,10 @@ class FunctionalTucker:
             o = np.argsort(iv, kind="stable")
             order.append(o)
             seg.append(np.searchsorted(iv[o], np.arange(s.shape[0])))
+            # each site's coordinate as given (its first sample's): mapping
+            # the standardized site back was up to an ulp off, and lookups
+            # of training coordinates in factors_[k].coordinates missed
+            coords.append(X[o[seg[-1]], k].copy())
             models.append(matern_state_space(self.kernel, ls[k], var[k]))
 
         # Fitting replaces the learned state (attributes starting or ending
@@ -625,7 +637,7 @@ class FunctionalTucker:
             self.y_mean_, self.y_scale_ = y_mean, y_scale
             self.n_modes_ = K
             self._R, self._tucker = R, self.core == "tucker"
-            self._models, self._sites = models, sites
+            self._models, self._sites, self._coords = models, sites, coords
             self._inv, self._order, self._seg = inv, order, seg
             self._ys = ys
             self._a0, self._b0, self._v = a0, b0, v
@@ -918,7 +930,9 @@ class FunctionalTucker:
     def _finalize(self):
         """Public fitted attributes from the internal state."""
         K, R = self.n_modes_, self._R
-        self.core_mean_ = self._wm.reshape((R,) * K) if self._tucker else self._wm.copy()
+        # a copy for both cores: the Tucker core was a view of the posterior,
+        # and editing it changed later predictions
+        self.core_mean_ = (self._wm.reshape((R,) * K) if self._tucker else self._wm).copy()
         self.core_cov_ = self._wS.copy()
         # precision of the standardized noise -> units of y
         # divided twice: y_scale_^2 underflowed to 0 for values near 1e-170 (a
@@ -928,7 +942,7 @@ class FunctionalTucker:
         for k in range(K):
             C = self._covs[k]
             self.factors_.append(LatentFactor(
-                coordinates=self._sites[k] * self.x_scale_[k] + self.x_mean_[k],
+                coordinates=self._coords[k].copy(),
                 mean=self._means[k].copy(),
                 variance=np.diagonal(C, axis1=1, axis2=2).copy(),
                 covariance=C.copy(),
@@ -983,7 +997,7 @@ class FunctionalTucker:
             raise TypeError(f"mode must be an int, got {type(mode).__name__}")
         if not 0 <= int(mode) < self.n_modes_:
             raise ValueError(f"mode must lie in [0, {self.n_modes_}), got {mode}")
-        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        x = _real_array(x, "x").reshape(-1)
         if not np.all(np.isfinite(x)):
             raise ValueError("x contains NaN or Inf values")
         mode = int(mode)

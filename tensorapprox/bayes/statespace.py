@@ -595,13 +595,17 @@ def kalman_smoother(model: StateSpaceModel, sites, precision, information) -> Sm
     # a negative or non-symmetric precision reached the Numba solver, which
     # divided by zero; the public entry checks (the model fits call _smooth
     # directly with precisions they build as sums of outer products)
-    asym = np.abs(precision - np.swapaxes(precision, 1, 2)).max(initial=0.0)
-    size = np.abs(precision).max(initial=0.0)
-    if asym > 1e-12 * size:
+    # tolerances per site: scaled by the largest precision of all sites, a
+    # clearly negative site passed beside a large one (a negative variance)
+    asym = np.abs(precision - np.swapaxes(precision, 1, 2)).max(axis=(1, 2), initial=0.0)
+    size = np.abs(precision).max(axis=(1, 2), initial=0.0)
+    if np.any(asym > 1e-12 * size):
         raise ValueError("precision must be symmetric in its last two axes")
-    low = np.linalg.eigvalsh(0.5 * (precision + np.swapaxes(precision, 1, 2))).min(initial=0.0)
-    if low < -1e-12 * size * R:
-        raise ValueError(f"precision must be positive semi-definite; a site has eigenvalue {low:.3g}")
+    low = np.linalg.eigvalsh(0.5 * (precision + np.swapaxes(precision, 1, 2))).min(axis=1, initial=0.0)
+    bad = low < -1e-12 * size * R
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(f"precision must be positive semi-definite; site {i} has eigenvalue {low[i]:.3g}")
     # the result keeps its own read-only copy of the sites: it held a view of
     # the caller's array and its predictions changed when the caller reused it
     sites = np.array(sites, dtype=np.float64, copy=True)
