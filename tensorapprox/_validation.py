@@ -201,6 +201,7 @@ def read_npz(path, what: str, keys=None) -> dict:
     ``keys`` only those members are decompressed (absent ones are left out
     of the result): a reader that needs one part of a large archive.
     """
+    path = npz_path(path)
     name = repr(os.fspath(path))
     try:
         f = np.load(path, allow_pickle=False)
@@ -222,3 +223,34 @@ def read_npz(path, what: str, keys=None) -> dict:
         # header of a few hundred bytes claimed 728 TiB)
         raise ValueError(f"{name} holds an array too large to read into memory; a {what} file may be "
                          "corrupt") from None
+
+
+def npz_path(path):
+    """``path``, or ``path + '.npz'`` where only that exists: the file ``np.savez(path)`` wrote.
+
+    numpy appends ``.npz`` to a name without it, so ``save("model")`` wrote
+    ``model.npz`` and ``load("model")`` then raised ``FileNotFoundError``.
+    """
+    if isinstance(path, (str, os.PathLike)):
+        p = os.fspath(path)
+        if isinstance(p, str) and not p.endswith(".npz") and not os.path.exists(p) and os.path.exists(p + ".npz"):
+            return p + ".npz"
+    return path
+
+
+def npz_version(data: dict, name: str, what: str, newest: int) -> int:
+    """The format version stored in ``data['version']``: a 0-d integer in ``[1, newest]``, else ``ValueError``.
+
+    ``int()`` of the stored array took 1.9, ``'1'``, ``True`` and negative
+    numbers for versions: a corrupt or foreign file read as a valid one.
+    """
+    v = data.get("version")
+    if v is None or v.ndim != 0 or v.dtype.kind not in "iu":
+        got = "no version" if v is None else f"version {v!r}"
+        raise ValueError(f"{name} is a corrupt {what} file: {got}, where a 0-d integer array was expected")
+    v = int(v)
+    if v < 1:
+        raise ValueError(f"{name} is a corrupt {what} file: format version {v} (versions start at 1)")
+    if v > newest:
+        raise ValueError(f"{name} has {what} format version {v}; this tensorapprox reads <= {newest}")
+    return v

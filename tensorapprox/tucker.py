@@ -28,7 +28,7 @@ from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
-                          check_rank, check_rank_or_rtol, check_tensor, read_npz)
+                          check_rank, check_rank_or_rtol, check_tensor, npz_version, read_npz)
 from .tensor import (_max_abs, _mode_products, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2,
                      _ttm, multi_mode_product)
 
@@ -512,15 +512,13 @@ class TuckerTensor:
         data = read_npz(path, "TuckerTensor")
         if "format" not in data or str(data["format"]) != _FORMAT_TAG:
             raise ValueError(f"{path!s} is not a TuckerTensor file (missing or foreign 'format' tag)")
+        npz_version(data, f"{path!s}", "TuckerTensor", _FORMAT_VERSION)
         try:
-            version = int(data["version"])
             d = int(data["ndim"])
             core = data["core"]
             factors = [data[f"factor_{k}"] for k in range(d)]
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf): OverflowError
             raise ValueError(f"{path!s} is a corrupt TuckerTensor file: {exc}") from None
-        if version > _FORMAT_VERSION:
-            raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")
         try:
             return cls(core, factors, copy=False)
         except (TypeError, ValueError) as exc:

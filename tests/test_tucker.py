@@ -236,6 +236,34 @@ def test_load_rejects_corrupt_and_foreign(tmp_path):
              core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 5)))
     with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
         ta.TuckerTensor.load(mismatched)
+    # int() of the stored version took 1.9, '1', True and -7 as versions
+    for v in (np.array(1.9), np.array("1"), np.array(True), np.array(-7)):
+        odd = tmp_path / "odd.npz"
+        np.savez(odd, format=np.array("tensorapprox.TuckerTensor"), version=v, ndim=np.array(2),
+                 core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 2)))
+        with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
+            ta.TuckerTensor.load(odd)
+    newer = tmp_path / "newer.npz"
+    np.savez(newer, format=np.array("tensorapprox.TuckerTensor"), version=np.array(99), ndim=np.array(2),
+             core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="TuckerTensor format version 99; this tensorapprox reads <= 1"):
+        ta.TuckerTensor.load(newer)
+
+
+def test_save_and_load_by_a_name_without_npz(tmp_path):
+    # numpy's savez appends .npz: save("t") wrote t.npz and load("t") raised FileNotFoundError
+    T = ta.st_hosvd(np.arange(24.0).reshape(2, 3, 4), rank=(1, 1, 1))
+    T.save(tmp_path / "t")
+    assert (tmp_path / "t.npz").exists() and not (tmp_path / "t").exists()
+    T2 = ta.TuckerTensor.load(tmp_path / "t")
+    np.testing.assert_array_equal(T2.core, T.core)
+    for a, b in zip(T2.factors, T.factors):
+        np.testing.assert_array_equal(a, b)
+    # an existing file of the given name is read as it is, not its .npz sibling
+    (tmp_path / "u").write_text("not an archive")
+    T.save(tmp_path / "u")
+    with pytest.raises(ValueError, match="'.*u' is not a readable .npz file"):
+        ta.TuckerTensor.load(tmp_path / "u")
 
 
 # ---------------------------------------------------------------- decompositions
