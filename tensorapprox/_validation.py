@@ -116,6 +116,17 @@ def check_int(value, *, name: str, minimum: int | None = None, maximum: int | No
     return value
 
 
+def check_bool(value, *, name: str) -> bool:
+    """``value`` as a bool; only ``True`` or ``False`` (numpy's too) are taken.
+
+    A flag tested for truthiness took any object: ``transpose="no"``
+    transposed, ``verbose="no"`` printed.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
 def check_positive_float(value, *, name: str, allow_zero: bool = False) -> float:
     """Validate a finite positive (or non-negative) real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -215,7 +226,7 @@ def read_npz(path, what: str, keys=None) -> dict:
     try:
         with f:
             wanted = f.files if keys is None else [k for k in keys if k in f.files]
-            return {k: f[k] for k in wanted}
+            arrays = {k: f[k] for k in wanted}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise ValueError(f"{name} is not a readable .npz file ({exc}); a {what} file may be corrupt") from None
     except MemoryError:
@@ -223,6 +234,13 @@ def read_npz(path, what: str, keys=None) -> dict:
         # header of a few hundred bytes claimed 728 TiB)
         raise ValueError(f"{name} holds an array too large to read into memory; a {what} file may be "
                          "corrupt") from None
+    # numpy opens any zip archive and gives the raw bytes of members that are
+    # not .npy arrays: a plain zip passed for an .npz file
+    odd = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
+    if odd:
+        raise ValueError(f"{name} is not a .npz file of arrays: member {odd[0]!r} is not a .npy array; "
+                         f"a {what} file may be corrupt")
+    return arrays
 
 
 def npz_path(path):
@@ -245,7 +263,7 @@ def npz_version(data: dict, name: str, what: str, newest: int) -> int:
     numbers for versions: a corrupt or foreign file read as a valid one.
     """
     v = data.get("version")
-    if v is None or v.ndim != 0 or v.dtype.kind not in "iu":
+    if not isinstance(v, np.ndarray) or v.ndim != 0 or v.dtype.kind not in "iu":
         got = "no version" if v is None else f"version {v!r}"
         raise ValueError(f"{name} is a corrupt {what} file: {got}, where a 0-d integer array was expected")
     v = int(v)

@@ -100,8 +100,10 @@ def mode_spectra(X) -> list[np.ndarray]:
     -------
     list of numpy.ndarray
         Entry ``k`` holds the singular values of the mode-``k`` unfolding in
-        decreasing order (``min(n_k, prod of the other sizes)`` of them for
-        a dense tensor, ``r_k`` for a Tucker tensor).
+        decreasing order: ``min(n_k, prod of the other sizes)`` of them for
+        a dense tensor; for a Tucker tensor ``min(m_k, prod of the other
+        m_j)`` with ``m_j = min(n_j, r_j)`` (its spectra beyond those are
+        zero).
 
     Raises
     ------
@@ -131,17 +133,27 @@ def mode_spectra(X) -> list[np.ndarray]:
     >>> bool(np.allclose([np.sum(s**2) for s in mode_spectra(X)], np.sum(X**2)))
     True
     """
-    from .tensor import unfold
+    from .tensor import _max_abs, _pow2_exponent, _pow2_r_factor, _times_pow2, unfold
     from .tucker import TuckerTensor
 
     if isinstance(X, TuckerTensor):
         core = _to_numpy(X.core).astype(np.float64)
-        if not (np.all(np.isfinite(core)) and all(np.all(np.isfinite(_to_numpy(U))) for U in X.factors)):
+        factors = [_to_numpy(U).astype(np.float64) for U in X.factors]
+        if not (np.all(np.isfinite(core)) and all(np.all(np.isfinite(U)) for U in factors)):
             raise ValueError("X holds NaN or Inf in its core or factors; the spectra of such a tensor are undefined")
-        for k, U in enumerate(X.factors):
-            _, R = np.linalg.qr(_to_numpy(U).astype(np.float64))
+        # core and factors in units of powers of two, added back to the
+        # singular values at the end: with a core near 1e300 and factors near
+        # 1e-200 (entries near 1) the R-factors absorbed one at a time
+        # overflowed (the SVD failed) or underflowed (zero spectra)
+        e = _pow2_exponent(_max_abs(np, core))
+        core = _times_pow2(np, core, -e)
+        for k, U in enumerate(factors):
+            R, ek = _pow2_r_factor(np, U)
+            if R is None:  # a zero factor, a zero tensor
+                R = np.zeros((min(U.shape), U.shape[1]))
+            e += ek
             core = np.moveaxis(np.tensordot(R, core, axes=(1, k)), 0, k)
-        return [np.linalg.svd(unfold(core, k), compute_uv=False) for k in range(core.ndim)]
+        return [np.ldexp(np.linalg.svd(unfold(core, k), compute_uv=False), e) for k in range(core.ndim)]
     if hasattr(X, "shape") and hasattr(X, "ndim"):
         A = _to_numpy(X)
         if A.dtype.kind not in "fiub":

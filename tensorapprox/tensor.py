@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ._array import get_namespace, is_numpy, same_float
-from ._validation import check_int
+from ._validation import check_bool, check_int
 
 __all__ = [
     "unfold",
@@ -258,6 +258,7 @@ def mode_product(X, U, mode: int, *, transpose: bool = False):
     >>> ta.mode_product(X, U, 1).shape
     (2, 5, 4)
     """
+    transpose = check_bool(transpose, name="transpose")
     xp = get_namespace(X, U)
     X, U = same_float(xp, X, U)
     mode = _check_mode(mode, X.ndim)
@@ -313,16 +314,16 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     >>> ta.multi_mode_product(X, Us, transpose=True).shape
     (2, 3, 2)
     """
+    transpose = check_bool(transpose, name="transpose")
     factors = list(factors)  # a generator was used up by the namespace lookup
-    xp = get_namespace(X, *[U for U in factors if U is not None])
-    X, *given = same_float(xp, X, *(U for U in factors if U is not None))
-    given = iter(given)
-    factors = [None if U is None else next(given) for U in factors]
+    ndim = getattr(X, "ndim", None)
+    if not isinstance(ndim, int):
+        raise TypeError(f"X must be an array, got {type(X).__name__}")
     if modes is None:
-        if len(factors) != X.ndim:
-            raise ValueError(f"got {len(factors)} factors for a tensor with {X.ndim} modes; pass modes=")
-        modes = range(X.ndim)
-    modes = [_check_mode(m, X.ndim, "modes") for m in modes]
+        if len(factors) != ndim:
+            raise ValueError(f"got {len(factors)} factors for a tensor with {ndim} modes; pass modes=")
+        modes = range(ndim)
+    modes = [_check_mode(m, ndim, "modes") for m in modes]
     if len(modes) != len(factors):
         raise ValueError(f"got {len(factors)} factors but {len(modes)} modes")
     if len(set(modes)) != len(modes):
@@ -330,11 +331,18 @@ def multi_mode_product(X, factors: Sequence, modes: Sequence[int] | None = None,
     if skip is None:
         skipped = set()
     elif isinstance(skip, numbers.Integral):
-        skipped = {_check_mode(skip, X.ndim, "skip")}
+        skipped = {_check_mode(skip, ndim, "skip")}
     elif isinstance(skip, (str, bytes)) or not hasattr(skip, "__iter__"):
         raise TypeError(f"skip must be an int or a sequence of ints, got {type(skip).__name__}")
     else:
-        skipped = {_check_mode(s, X.ndim, "skip") for s in skip}
+        skipped = {_check_mode(s, ndim, "skip") for s in skip}
+    # only the factors applied take part in the dtype: a float64 factor of a
+    # skipped mode made the product of float32 data float64
+    factors = [None if m in skipped else U for U, m in zip(factors, modes)]
+    xp = get_namespace(X, *[U for U in factors if U is not None])
+    X, *given = same_float(xp, X, *(U for U in factors if U is not None))
+    given = iter(given)
+    factors = [None if U is None else next(given) for U in factors]
     work = []
     for U, m in zip(factors, modes):
         if U is None or m in skipped:
@@ -374,7 +382,8 @@ def _mode_products(xp, X, work):
             # than the (a, J) product itself (8.4 ms against 9.7 ms on 200^3
             # at rank 10); the next product's reshape copies the smaller view
             shape = tuple(X.shape)
-            Yt = M @ xp.matrix_transpose(xp.reshape(X, (-1, shape[-1])))
+            # explicit row count: -1 cannot be inferred for a size-0 trailing mode
+            Yt = M @ xp.matrix_transpose(xp.reshape(X, (math.prod(shape[:-1]), shape[-1])))
             X = xp.moveaxis(xp.reshape(Yt, (M.shape[0],) + shape[:-1]), 0, -1)
         else:
             X = _ttm(xp, X, M, m)
@@ -438,7 +447,7 @@ def khatri_rao(matrices: Sequence, *, skip: int | None = None):
             raise ValueError(f"all matrices need {R} columns; matrix {i} has shape {tuple(A.shape)}")
     K = mats[0]
     for A in mats[1:]:
-        K = xp.reshape(K[:, None, :] * A[None, :, :], (-1, R))
+        K = xp.reshape(K[:, None, :] * A[None, :, :], (K.shape[0] * A.shape[0], R))  # -1 fails for R = 0
     return K
 
 

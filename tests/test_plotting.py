@@ -47,6 +47,36 @@ def test_mode_spectra_of_tucker_tensor_match_its_full_tensor():
         np.testing.assert_allclose(s, full[k][: T.ranks[k]], rtol=1e-10, atol=1e-12 * full[k][0])
 
 
+def test_mode_spectra_of_tucker_tensor_with_unbalanced_scales():
+    # entries near 1 from a core near 1e300 and factors near 1e-200 (and the
+    # reverse): the R-factors absorbed one at a time overflowed (SVD failed)
+    # or underflowed (zero spectra)
+    rng = np.random.default_rng(3)
+    core = rng.standard_normal((2, 2, 2))
+    factors = [rng.standard_normal((n, 2)) for n in (5, 4, 3)]
+    ref = mode_spectra(ta.TuckerTensor(core, factors))
+    for c, fs in ((1e300, (1e100, 1e-200, 1e-200)), (1e-300, (1e-100, 1e200, 1e200)),
+                  (2.0 ** 900, (2.0 ** -300, 2.0 ** -300, 2.0 ** -300))):
+        got = mode_spectra(ta.TuckerTensor(core * c, [U * f for U, f in zip(factors, fs)]))
+        for a, b in zip(got, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    # and a zero factor: a zero tensor, zero spectra
+    zero = mode_spectra(ta.TuckerTensor(core, [factors[0], 0.0 * factors[1], factors[2]]))
+    assert all(np.all(s == 0.0) for s in zero)
+
+
+def test_mode_spectra_of_tucker_tensor_count_as_documented():
+    # min(m_k, prod of the other m_j), m_j = min(n_j, r_j): not r_k
+    rng = np.random.default_rng(4)
+    T = ta.TuckerTensor(rng.standard_normal((4, 2, 1)), [rng.standard_normal((n, r)) for n, r in [(6, 4), (5, 2), (3, 1)]])
+    assert [s.size for s in mode_spectra(T)] == [2, 2, 1]
+    T = ta.TuckerTensor(rng.standard_normal((3, 2)), [rng.standard_normal((2, 3)), rng.standard_normal((4, 2))])
+    assert [s.size for s in mode_spectra(T)] == [2, 2]
+    full = mode_spectra(T.full())
+    for s, f in zip(mode_spectra(T), full):
+        np.testing.assert_allclose(s, f[: s.size], rtol=1e-10)
+
+
 def test_plot_mode_spectra_plots_the_given_values():
     spectra = [np.array([4.0, 2.0, 1.0, 0.5]), np.array([3.0, 0.3, 0.03])]
     ax = plot_mode_spectra(spectra, normalize=False)

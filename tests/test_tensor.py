@@ -96,6 +96,40 @@ def test_multi_mode_product_trailing_mode_first_against_einsum():
     np.testing.assert_allclose(ta.multi_mode_product(Y, [V0, V3], modes=[0, 3]), ref, atol=1e-12)
 
 
+def test_size_zero_trailing_mode_and_zero_columns():
+    # reshape(-1, 0) cannot infer -1: a size-0 trailing mode taken first in
+    # multi_mode_product and khatri_rao of 0-column matrices raised
+    X = np.zeros((3, 4, 0))
+    U0, U2 = _rand((9, 3), 1), np.zeros((2, 0))
+    out = ta.multi_mode_product(X, [U0, U2], modes=[0, 2])
+    ref = ta.mode_product(ta.mode_product(X, U0, 0), U2, 2)
+    assert out.shape == ref.shape == (9, 4, 2)
+    np.testing.assert_array_equal(out, ref)
+    K = ta.khatri_rao([np.zeros((2, 0)), np.zeros((3, 0))])
+    assert K.shape == (6, 0)
+
+
+def test_transpose_must_be_a_bool():
+    # transpose="no" (truthy) applied U.T to a square U: wrong numbers, no error
+    X, U = _rand((3, 3, 3), 2), _rand((3, 3), 3)
+    for bad in ("no", "False", 1e-4, [0], 1):
+        with pytest.raises(TypeError, match="transpose must be True or False"):
+            ta.mode_product(X, U, 1, transpose=bad)
+        with pytest.raises(TypeError, match="transpose must be True or False"):
+            ta.multi_mode_product(X, [U], modes=[1], transpose=bad)
+    np.testing.assert_allclose(ta.mode_product(X, U, 1, transpose=np.bool_(True)), ta.mode_product(X, U.T, 1))
+
+
+def test_skipped_factor_does_not_decide_the_dtype():
+    # a float64 factor of a skipped mode made the product of float32 data float64
+    X = _rand((3, 4, 5), 4).astype(np.float32)
+    Us = [_rand((2, 3), 5).astype(np.float32), _rand((2, 4), 6), _rand((2, 5), 7).astype(np.float32)]
+    out = ta.multi_mode_product(X, Us, skip=1)
+    ref = ta.mode_product(ta.mode_product(X, Us[0], 0), Us[2], 2)
+    assert out.dtype == ref.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6 * float(np.abs(ref).max()))  # float32 sums
+
+
 def test_tucker_unfolding_identity_with_kronecker():
     rng = np.random.default_rng(5)
     G = rng.standard_normal((2, 3, 2))

@@ -243,6 +243,14 @@ def test_load_rejects_corrupt_and_foreign(tmp_path):
                  core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 2)))
         with pytest.raises(ValueError, match="corrupt TuckerTensor file"):
             ta.TuckerTensor.load(odd)
+    # numpy opens any zip and gives the bytes of members that are not .npy
+    # arrays; the version check then raised AttributeError
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
+        z.writestr("readme.txt", "hello")
+        z.writestr("version", "1")
+    with pytest.raises(ValueError, match="member 'readme.txt' is not a .npy array"):
+        ta.TuckerTensor.load(tmp_path / "plain.zip")
     newer = tmp_path / "newer.npz"
     np.savez(newer, format=np.array("tensorapprox.TuckerTensor"), version=np.array(99), ndim=np.array(2),
              core=np.zeros((2, 2)), factor_0=np.zeros((3, 2)), factor_1=np.zeros((3, 2)))
