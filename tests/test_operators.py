@@ -284,3 +284,58 @@ def test_corrupt_default_outliers_stay_finite(dtype, level):
         ref = np.clip(float(level) + 100.0 * float(level) * rng.standard_normal(20), -big, big)
     np.testing.assert_allclose(out[idx].astype(np.float64), ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
     assert np.any(np.abs(out[idx]) == big) == np.any(np.abs(ref) == big)
+
+
+# ------------------------------------------------------- regression: review fixes
+def test_entry_sampling_keeps_its_own_read_only_indices():
+    # the operator kept the caller's intp arrays: editing them afterwards
+    # changed the operator past the range check (index 5 of 3 rows), and the
+    # Numba kernels read out of bounds
+    rows, cols = np.array([0, 1, 2]), np.array([1, 0, 2])
+    op = EntrySampling(rows, cols, (3, 3))
+    U, V = np.arange(1.0, 7.0).reshape(3, 2), np.ones((3, 2))
+    X = U @ V.T
+    expected = X[[0, 1, 2], [1, 0, 2]]  # the entries sampled at construction
+    rows[2] = 5
+    cols[0] = -7
+    np.testing.assert_array_equal(op.apply_factored(U, V), expected)
+    np.testing.assert_array_equal(op.apply(X), expected)
+    np.testing.assert_array_equal(op.adjoint_matmul(np.ones(3), V), op.adjoint(np.ones(3)) @ V)
+    np.testing.assert_array_equal(op.rows, [0, 1, 2])
+    assert not op.rows.flags.writeable and not op.cols.flags.writeable
+    assert not np.shares_memory(op.rows, rows) and not np.shares_memory(op.cols, cols)
+    with pytest.raises(ValueError):
+        op.rows[0] = 2
+
+
+def test_flags_must_be_bool_and_empty_indices():
+    # transpose="no" was truthy: it gave the transposed product
+    op = EntrySampling(np.array([0, 1]), np.array([2, 0]), (3, 3))
+    v, W = np.array([1.0, 2.0]), np.arange(6.0).reshape(3, 2)
+    for bad in ("no", 1, None):
+        with pytest.raises(TypeError, match="transpose must be True or False"):
+            op.adjoint_matmul(v, W, transpose=bad)
+    np.testing.assert_allclose(op.adjoint_matmul(v, W, transpose=np.bool_(True)), op.adjoint(v).T @ W)
+    np.testing.assert_allclose(op.adjoint_matmul(v, W, transpose=np.bool_(False)), op.adjoint(v) @ W)
+    # an empty list is float64 to numpy: the dtype error hid the real problem
+    for empty in ([], (), np.array([], dtype=float)):
+        with pytest.raises(ValueError, match="sample at least one entry"):
+            EntrySampling(empty, empty, (2, 2))
+    with pytest.raises(ValueError, match="rows and cols must have the same length"):
+        EntrySampling([], [1], (2, 2))
+
+
+def test_gaussian_float32_regenerated_adjoint_matches_stored():
+    # the regenerated path summed float64 blocks into a float32 buffer (3e-6
+    # off the stored operator with the same seed, another solver run)
+    rng = np.random.default_rng(0)
+    for symmetric in (True, False):
+        stored = GaussianSensing(8, 1300, random_state=1, symmetric=symmetric, dtype=np.float32)
+        regen = GaussianSensing(8, 1300, random_state=1, symmetric=symmetric, dtype=np.float32, store=False)
+        v = rng.standard_normal(1300)
+        # reference: the float32 coefficients, exactly widened, times v in float64
+        ref = (v @ stored.to_dense().astype(np.float64)).reshape(stored.shape)
+        for op in (stored, regen):
+            got = op._adjoint(v)
+            assert got.dtype == np.float64
+            assert np.linalg.norm(got - ref) <= 1e-12 * np.linalg.norm(ref)

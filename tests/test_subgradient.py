@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 import pytest
 
@@ -369,3 +372,191 @@ def test_tol_zero_runs_max_iter_steps():
     # a positive tol still stops there
     stop = subgradient_recover(op, op.apply(X), 2, random_state=0, tol=1e-300, decay=0.5, max_iter=300)
     assert stop.converged and stop.n_iter < 300
+
+
+def _r1_problem():
+    """A 6 x 6 rank-2 PSD matrix, 80 Gaussian measurements (entries of order one)."""
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((6, 2))
+    X = U @ U.T
+    op = GaussianSensing(6, 80, random_state=1)
+    return op, op.apply(X), X
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2"])
+def test_scaled_problem_with_scaled_alpha_matches_unit_scale(loss):
+    # the same problem up to scale, with alpha (absolute, in units of the
+    # square root of the values) scaled along, must take the same steps: it
+    # is solved in units of a power of four near the data. Near 1e306 the l1
+    # loss sum|r_i| overflowed ("the loss at the initial point is not finite")
+    op, y, X = _r1_problem()
+    kw = dict(random_state=0, loss=loss, max_iter=600)
+    if loss == "l2":
+        kw.update(step0=0.05)  # explicit, in units of 1 / values: converted with the data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at unit scale alpha = 1e-3 is small: no warning
+        base = subgradient_recover(op, y, 2, alpha=1e-3, X_true=X, **kw)
+    assert base.converged and base.error_history[-1] < 1e-4
+    for s in (1e-20, 1e-300, 1e100, 1e300, 1e306):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kws = dict(kw, step0=kw["step0"] / s) if loss == "l2" else kw  # an l2 step has units 1/values
+            res = subgradient_recover(op, s * y, 2, alpha=1e-3 * np.sqrt(s), X_true=s * X, **kws)
+        assert res.converged and res.n_iter == base.n_iter, s
+        np.testing.assert_allclose(res.error_history, base.error_history, rtol=1e-9, atol=1e-13)
+        # the factors come back in the caller's units, the losses and steps in those of y
+        np.testing.assert_allclose(res.factor / np.sqrt(s), base.factor, rtol=0, atol=1e-12)
+        unit = s if loss == "l1" else s * s
+        if 1e-290 < unit < 1e290:  # an l2 loss near 1e600 or 1e-600 is no float64
+            np.testing.assert_allclose(res.history / unit, base.history, rtol=1e-9,
+                                       atol=1e-12 * base.history[0])
+        np.testing.assert_allclose(res.step_history * (s if loss == "l2" else 1.0), base.step_history,
+                                   rtol=1e-12)
+        assert res.decay == base.decay
+
+
+@pytest.mark.parametrize("precondition", [None, False])
+def test_alpha_too_large_for_the_data_warns_and_is_not_converged(precondition):
+    # X* scaled by 1e-20 with the default (absolute) alpha = 1e-3: U_0 U_0^T is
+    # 1e14 times the data; the stopping rule fired after 1 (preconditioned) or
+    # 61 (plain) steps at a relative error of 2e13 or 5e11, reported converged
+    op, y, X = _r1_problem()
+    s = 1e-20
+    with pytest.warns(UserWarning, match=r"alpha = 0\.001 is not small against the data.*t = .*alpha = "):
+        res = subgradient_recover(op, s * y, 2, random_state=0, X_true=s * X, precondition=precondition)
+    assert not res.converged
+    assert res.error_history[-1] > 1.0  # worse than the zero estimate: nothing was recovered
+    # the alpha the warning suggests recovers the same problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = subgradient_recover(op, s * y, 2, alpha=1e-3 * np.sqrt(s), random_state=0, X_true=s * X,
+                                 precondition=precondition)
+    assert ok.converged and ok.error_history[-1] < 1e-4
+
+
+def test_top_singular_of_a_single_row_or_column():
+    # 1 x n and n x 1 above the dense threshold: svds refuses min(shape) == 1
+    from tensorapprox.completion.subgradient import _top_singular
+
+    rng = np.random.default_rng(0)
+    n = 90_001
+    for shape in ((1, n), (n, 1)):
+        idx = rng.choice(n, size=n // 2, replace=False)
+        rows, cols = (np.zeros_like(idx), idx) if shape[0] == 1 else (idx, np.zeros_like(idx))
+        op = EntrySampling(rows, cols, shape)
+        z = rng.standard_normal(op.m)
+        sigma, u, v = _top_singular(op, z, False)
+        # reference: the dense SVD of S = -A*(z)
+        Uref, sref, Vtref = np.linalg.svd(-op.adjoint(z), full_matrices=False)
+        np.testing.assert_allclose(sigma, sref[0], rtol=1e-12)
+        np.testing.assert_allclose(abs(u @ Uref[:, 0]), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(abs(v @ Vtref[0]), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(sigma * np.outer(u, v), -op.adjoint(z), atol=1e-12 * sigma)
+    # and a recovery on such a shape runs (it raised from svds)
+    X = np.arange(1.0, 7.0)[None, :] * 0.5
+    op = EntrySampling(np.zeros(6, dtype=int), np.arange(6), (1, 6))
+    assert subgradient_recover(op, op.apply(X), 1, symmetric=False, random_state=0).n_iter >= 1
+
+
+def test_top_singular_of_a_thin_matrix_needs_no_square_factor():
+    # the dense branch built the full n2 x n2 V^T of a 2 x n2 matrix (3 GB for
+    # 4 x 20000, 60 GB for 1 x 90000): its memory is now O(n1 n2)
+    import tracemalloc
+
+    from tensorapprox.completion.subgradient import _top_singular
+
+    rng = np.random.default_rng(1)
+    n2 = 4000
+    rows, cols = np.nonzero(rng.random((2, n2)) < 0.5)
+    op = EntrySampling(rows, cols, (2, n2))
+    z = rng.standard_normal(op.m)
+    tracemalloc.start()
+    try:
+        sigma, u, v = _top_singular(op, z, False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 8 * 2 * n2  # a few copies of the 2 x n2 matrix, far below n2^2 entries
+    S = -op.adjoint(z)
+    sref = np.linalg.svd(S, compute_uv=False)
+    np.testing.assert_allclose(sigma, sref[0], rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(S @ v), sigma, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(S.T @ u), sigma, rtol=1e-12)
+
+
+def test_zero_spectral_estimate_names_the_missing_argument():
+    # with step0 given the message still said "pass step0", while the
+    # missing argument was decay (the default decay needs the estimate)
+    op = EntrySampling(np.array([0, 1]), np.array([1, 0]), (2, 2))
+    y = np.array([10.0, -10.0])
+    with pytest.raises(ValueError, match=r"pass decay explicitly$"):
+        subgradient_recover(op, y, 1, step0=0.1, random_state=0)
+    with pytest.raises(ValueError, match=r"pass step0 and decay explicitly$"):
+        subgradient_recover(op, y, 1, random_state=0)
+    with pytest.raises(ValueError, match=r"pass step0 explicitly$"):
+        subgradient_recover(op, y, 1, decay=0.9, random_state=0)
+    assert subgradient_recover(op, y, 1, step0=0.1, decay=0.9, random_state=0, max_iter=3).n_iter >= 1
+
+
+def test_verbose_must_be_bool(small, capsys):
+    op, y, _ = small
+    with pytest.raises(TypeError, match="verbose must be True or False, got str"):
+        subgradient_recover(op, y, 2, max_iter=1, verbose="no")
+    subgradient_recover(op, y, 2, max_iter=1, random_state=0, verbose=np.bool_(False))
+    assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------- LowRankMatrix (the result's format)
+def test_lowrank_inner_scale_free():
+    # the Gram products of factors near 1e200 / 1e-200 gave NaN (inf * 0)
+    # and near 1e-170 underflowed to 0, for matrices of ones (inner = 6)
+    A = LowRankMatrix(np.full((2, 1), 1e200), np.array([1.0]), np.full((3, 1), 1e-200))
+    B = LowRankMatrix(np.full((2, 1), 1e-170), np.array([1e170]), np.full((3, 1), 1.0))
+    for P, Q in ((A, A), (B, B), (A, B)):
+        np.testing.assert_allclose(P.inner(Q), np.sum(P.full() * Q.full()), rtol=1e-14)
+        np.testing.assert_allclose(P.inner(Q), 6.0, rtol=1e-14)
+    rng = np.random.default_rng(0)
+    L1, R1 = rng.standard_normal((7, 3)), rng.standard_normal((5, 3))
+    L2, R2 = rng.standard_normal((7, 2)), rng.standard_normal((5, 2))
+    s1, s2 = rng.random(3) + 0.5, rng.random(2) + 0.5
+    ref = float(np.sum(((L1 * s1) @ R1.T) * ((L2 * s2) @ R2.T)))  # the dense inner product
+    for f in (1.0, 2.0**600, 1e-160):
+        P = LowRankMatrix(L1 * f, s1 / f, R1)
+        Q = LowRankMatrix(L2 / f, s2, R2 * f)
+        np.testing.assert_allclose(P.inner(Q), ref, rtol=1e-12)
+        np.testing.assert_allclose(Q.inner(P), ref, rtol=1e-12)
+    # a value beyond float64's range is +-inf, a zero matrix 0
+    H = LowRankMatrix(np.ones((2, 1)), np.array([1e300]), np.ones((3, 1)))
+    assert H.inner(H) == np.inf and H.inner(-H) == -np.inf
+    Z = LowRankMatrix(np.zeros((2, 1)), np.zeros(1), np.zeros((3, 1)))
+    assert Z.inner(A) == 0.0
+
+
+@pytest.mark.parametrize("version", [np.array(1.7), np.array("1"), np.array(True), np.array(1.0),
+                                     np.array([1])])
+def test_lowrank_load_requires_integer_version(tmp_path, version):
+    # int() read 1.7, "1" and True as version 1
+    p = tmp_path / "v.npz"
+    np.savez(p, format=np.array("tensorapprox.LowRankMatrix"), version=version, U=np.ones((2, 1)),
+             s=np.ones(1), V=np.ones((3, 1)))
+    with pytest.raises(ValueError, match="corrupt LowRankMatrix file: version"):
+        LowRankMatrix.load(p)
+    np.savez(p, format=np.array("tensorapprox.LowRankMatrix"), version=np.array(1, dtype=np.int32),
+             U=np.ones((2, 1)), s=np.ones(1), V=np.ones((3, 1)))
+    np.testing.assert_array_equal(LowRankMatrix.load(p).full(), np.ones((2, 3)))
+
+
+def test_lowrank_load_finds_what_save_wrote(tmp_path):
+    # save(p) writes p + ".npz" (numpy's savez); load(p) did not find it
+    M = LowRankMatrix(np.arange(1.0, 3.0)[:, None], np.array([2.0]), np.ones((3, 1)))
+    for p in (str(tmp_path / "model"), tmp_path / "other"):
+        M.save(p)
+        assert os.path.exists(os.fspath(p) + ".npz") and not os.path.exists(p)
+        np.testing.assert_array_equal(LowRankMatrix.load(p).full(), M.full())
+    # an existing file of the given name is read as it is
+    with open(tmp_path / "plain", "wb") as fh:
+        np.savez(fh, format=np.array("tensorapprox.LowRankMatrix"), version=np.array(1), U=np.ones((2, 1)),
+                 s=np.ones(1), V=np.ones((3, 1)))
+    np.testing.assert_array_equal(LowRankMatrix.load(tmp_path / "plain").full(), np.ones((2, 3)))
+    with pytest.raises(FileNotFoundError):
+        LowRankMatrix.load(tmp_path / "missing")

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from .._array import check_random_state
 from .._kernels.completion import diag_shift, sampled_dot, solve_rows_exact, solve_rows_iterative
-from .._validation import check_choice, check_int, check_positive_float
+from .._validation import check_bool, check_choice, check_int, check_positive_float
 from .lowrank import LowRankMatrix
 from ._partitioned import is_partitioned
 from .observations import Observations, _as_1d, _check_shape, _check_validation, _pair_order, check_observations
@@ -576,9 +576,8 @@ def altmin_complete(
         # a factor of 1 or more asks no progress: every row kept its warm
         # start, two equal passes then read as convergence
         raise ValueError(f"inner_rtol must be in [0, 1), got {inner_rtol}")
-    for name, flag in (("biases", biases), ("progress", progress)):
-        if not isinstance(flag, (bool, np.bool_)):  # progress="no" printed every pass
-            raise TypeError(f"{name} must be True or False, got {type(flag).__name__}")
+    biases = check_bool(biases, name="biases")
+    progress = check_bool(progress, name="progress")  # progress="no" printed every pass
     if orthonormalize is not None and not isinstance(orthonormalize, (bool, np.bool_)):
         raise TypeError(f"orthonormalize must be None, True or False, got {type(orthonormalize).__name__}")
     if callback is not None and not callable(callback):

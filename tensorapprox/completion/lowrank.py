@@ -14,8 +14,8 @@ import os
 import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, readonly, to_numpy
-from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size, read_npz
-from ..tensor import _pow2_r_factor, _scaled_frobenius
+from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size, npz_version, read_npz
+from ..tensor import _max_abs, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2
 
 __all__ = ["LowRankMatrix"]
 
@@ -464,8 +464,23 @@ class LowRankMatrix:
         """
         if not isinstance(other, LowRankMatrix) or other.shape != self.shape:
             raise ValueError("other must be a LowRankMatrix of the same shape")
-        G = (self.U.T @ other.U) * (self.V.T @ other.V)
-        return float(self.s @ (G @ other.s))
+        # each array in units of a power of two (exact), as norm() does: the
+        # unscaled Gram products of factors near 1e200 and 1e-200 gave
+        # inf * 0 = NaN for a matrix of ones, those near 1e-170 underflowed
+        # to 0.0
+        xp = self._xp
+        parts, e = [], 0
+        for a in (self.U, self.V, other.U, other.V, self.s, other.s):
+            k = _pow2_exponent(_max_abs(xp, a))
+            parts.append(_times_pow2(xp, a, -k))
+            e += k
+        U, V, U2, V2, s, s2 = parts
+        G = (xp.matrix_transpose(U) @ U2) * (xp.matrix_transpose(V) @ V2)
+        fv, ev = math.frexp(float(s @ (G @ s2)))
+        try:
+            return math.ldexp(fv, ev + e)
+        except OverflowError:  # beyond float64's range
+            return math.copysign(math.inf, fv)
 
     # --------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:
@@ -508,7 +523,9 @@ class LowRankMatrix:
         Parameters
         ----------
         path : str or path-like
-            A ``.npz`` file written by :meth:`save`.
+            A ``.npz`` file written by :meth:`save`. Like :meth:`save`, a
+            name without ``.npz`` that does not exist is read with ``.npz``
+            appended (where ``save`` wrote it).
 
         Returns
         -------
@@ -518,9 +535,12 @@ class LowRankMatrix:
         Raises
         ------
         FileNotFoundError
-            If ``path`` does not exist.
+            If neither ``path`` nor (for a name without ``.npz``)
+            ``path + '.npz'`` exists.
         ValueError
-            If the file is not a ``LowRankMatrix`` file or is corrupt.
+            If the file is not a ``LowRankMatrix`` file, is corrupt (its
+            version must be a 0-d integer array), or has a newer format
+            version.
 
         Examples
         --------
@@ -532,15 +552,7 @@ class LowRankMatrix:
                 f"{os.fspath(path)!r} is not a LowRankMatrix file (no '{_FORMAT_TAG}' format tag); "
                 "write it with LowRankMatrix.save"
             )
-        try:
-            version = int(f["version"]) if "version" in f else -1
-        except (TypeError, ValueError, OverflowError):  # int(inf): OverflowError
-            raise ValueError(f"{os.fspath(path)!r} is corrupt: its version is not an integer") from None
-        if version != _FORMAT_VERSION:
-            raise ValueError(
-                f"{os.fspath(path)!r} has LowRankMatrix format version {version}; "
-                f"this tensorapprox reads version {_FORMAT_VERSION}"
-            )
+        npz_version(f, repr(os.fspath(path)), "LowRankMatrix", _FORMAT_VERSION)
         missing = {"U", "s", "V"} - set(f)
         if missing:
             raise ValueError(f"{os.fspath(path)!r} is corrupt: missing arrays {sorted(missing)}")

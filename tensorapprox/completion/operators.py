@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from .._array import check_random_state
-from .._validation import check_choice, check_int, check_positive_float
+from .._validation import check_bool, check_choice, check_int, check_positive_float
 from .._kernels.sensing import sampled_product, scatter_matmul
 from ..tensor import _scaled_frobenius
 
@@ -218,7 +218,8 @@ class MeasurementOperator:
         Raises
         ------
         TypeError
-            If an argument is not a real numpy array.
+            If an argument is not a real numpy array, or ``transpose`` is
+            not a bool.
         ValueError
             If a shape does not match the operator.
 
@@ -231,6 +232,7 @@ class MeasurementOperator:
         >>> bool(np.allclose(op.adjoint_matmul(v, W), op.adjoint(v) @ W))
         True
         """
+        transpose = check_bool(transpose, name="transpose")  # transpose="no" gave the transposed product
         v = self._check_v(v)
         W = _check_float_array(W, "W", 2)
         need = self.shape[0] if transpose else self.shape[1]
@@ -363,8 +365,7 @@ class GaussianSensing(MeasurementOperator):
 
     def __init__(self, n, m: int, random_state=None, symmetric: bool = True, *, dtype=np.float64,
                  store: bool | None = None, max_bytes: int = _DEFAULT_MAX_BYTES):
-        if not isinstance(symmetric, (bool, np.bool_)):
-            raise TypeError(f"symmetric must be True or False, got {type(symmetric).__name__}")
+        symmetric = check_bool(symmetric, name="symmetric")
         if isinstance(n, (tuple, list)):
             if len(n) != 2:
                 raise ValueError(f"n must be an int or a pair (n1, n2), got {n!r}")
@@ -467,7 +468,11 @@ class GaussianSensing(MeasurementOperator):
         if self.stored:
             c = v @ self._coef
         else:
-            c = np.zeros(self._p, dtype=self.dtype)
+            # in the dtype the stored product gives (float64 for float64 v on
+            # float32 coefficients): a float32 sum of float64 blocks made a
+            # regenerated operator differ from the stored one with the same
+            # seed (3e-6, and another solver run)
+            c = np.zeros(self._p, dtype=np.result_type(v.dtype, self.dtype))
             for lo, hi, C in self._blocks():
                 c += v[lo:hi] @ C
         return self._unpack(c)
@@ -519,12 +524,21 @@ def _check_index(a, name: str, size: int, axis: str) -> np.ndarray:
         raise TypeError(f"{name} must be a numpy array of ints, got {type(a).__name__}")
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if a.shape[0] == 0:
+        # an empty list is float64 to numpy: no index, whatever the dtype (the
+        # caller then says to sample at least one entry)
+        return np.zeros(0, dtype=np.intp)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype}; cast with .astype(int)")
-    if a.shape[0] and (int(a.min()) < 0 or int(a.max()) >= size):
+    # a read-only copy, checked after copying: ascontiguousarray returned the
+    # caller's own intp array, so editing it later changed the operator past
+    # the range check and the Numba kernels read and wrote out of bounds
+    out = np.array(a, dtype=np.intp, copy=True, order="C")
+    if int(out.min()) < 0 or int(out.max()) >= size:
         raise ValueError(f"{name} holds indices outside [0, {size}) (the number of {axis}); "
                          "every index must be in range")
-    return np.ascontiguousarray(a, dtype=np.intp)
+    out.setflags(write=False)
+    return out
 
 
 class EntrySampling(MeasurementOperator):
@@ -544,7 +558,8 @@ class EntrySampling(MeasurementOperator):
     m : int
         Number of sampled entries.
     rows, cols : ndarray of intp
-        The validated indices.
+        The validated indices: read-only copies of the given ones, so that
+        editing those later does not change the operator.
     symmetric : bool
         Always ``False`` (``A_t = e_i e_j^T``).
 

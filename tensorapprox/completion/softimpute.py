@@ -13,7 +13,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._array import check_random_state
 from .._kernels.completion import sampled_dot
-from .._validation import check_int, check_positive_float
+from .._validation import check_bool, check_int, check_positive_float
 from .altmin import CompletionResult, _value_scale, randomized_svd_sparse
 from .lowrank import LowRankMatrix
 from .observations import Observations, _check_validation, check_observations
@@ -150,9 +150,8 @@ def soft_impute(
         shrinkage = check_positive_float(shrinkage, name="shrinkage", allow_zero=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    for name, flag in (("biases", biases), ("progress", progress)):
-        if not isinstance(flag, (bool, np.bool_)):  # biases="no" fitted biases
-            raise TypeError(f"{name} must be True or False, got {type(flag).__name__}")
+    biases = check_bool(biases, name="biases")  # biases="no" fitted biases
+    progress = check_bool(progress, name="progress")
     val = None
     if validation is not None:
         try:

@@ -37,8 +37,9 @@ from typing import Callable
 import numpy as np
 
 from .._array import check_random_state
-from .._validation import check_choice, check_int, check_positive_float
+from .._validation import check_bool, check_choice, check_int, check_positive_float
 from ..tensor import _max_abs, _pow2_exponent, _scaled_frobenius
+from .altmin import _value_scale
 from .lowrank import LowRankMatrix
 from .operators import EntrySampling, MeasurementOperator
 
@@ -80,11 +81,13 @@ class SubgradientResult:
     converged : bool
         Whether the stopping rule (relative change of the estimate below
         ``tol``, or ``callback`` asking to stop) was met before ``max_iter``;
-        ``False`` after a divergence.
+        ``False`` after a divergence, and for a stop by ``tol`` when
+        ``alpha`` was not small against the data (the ``UserWarning`` of
+        :func:`subgradient_recover`).
     history : ndarray, shape (n_iter + 1,)
         Loss of every iterate, ``history[0]`` at the initial point:
         ``(1/m) ||A(X_t) - y||_1`` for ``'l1'``, ``(1/2m) ||A(X_t) - y||_2^2``
-        for ``'l2'``.
+        for ``'l2'``, in the units of ``y`` (its square for ``'l2'``).
     error_history : ndarray, shape (n_iter + 1,)
         ``||X_t - X_true||_F / ||X_true||_F`` of every iterate when ``X_true``
         was given, empty otherwise.
@@ -197,8 +200,10 @@ class _ErrorMonitor:
     # Everything is measured in units of a power of two near ||X_true||
     # (exact): the squares of a ground truth near 1e-170 underflowed (a
     # division by zero) and near 1e170 overflowed (a NaN history), where the
-    # recovery itself is scale-free.
-    def __init__(self, X_true):
+    # recovery itself is scale-free. ``unit_exp = h``: the iterates come in
+    # units of ``2^h`` per factor (those of the solver, whose values are in
+    # units of ``4^h``), the ground truth in the caller's.
+    def __init__(self, X_true, unit_exp: int = 0):
         self.dense = isinstance(X_true, np.ndarray)
         if self.dense:
             e = _pow2_exponent(_max_abs(np, X_true))
@@ -213,6 +218,8 @@ class _ErrorMonitor:
         # the iterate U V^T in the same units: U and V share the shift
         self.eu = -e // 2
         self.ev = -e - self.eu
+        self.eu += unit_exp
+        self.ev += unit_exp
 
     def __call__(self, U, V) -> float:
         U, V = np.ldexp(U, self.eu), np.ldexp(V, self.ev)
@@ -295,6 +302,19 @@ def _top_singular(op: MeasurementOperator, z, symmetric: bool) -> tuple[float, n
         S = -op._adjoint(z)
     if symmetric:
         S = 0.5 * (S + S.T)
+    if min(n1, n2) == 1 and not symmetric:
+        # a single row or column is its own singular vector (ARPACK's svds
+        # refuses min(shape) == 1 above the dense threshold): sigma = ||S||
+        w = np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=np.float64).ravel()
+        sigma = float(np.linalg.norm(w))
+        one = np.ones(1)
+        if not sigma > 0.0:
+            return 0.0, np.eye(n1)[:, 0], np.eye(n2)[:, 0]
+        return (sigma, one, w / sigma) if n1 == 1 else (sigma, w / sigma, one)
+    # dense up to 90000 entries (720 kB): the bound is on n1 n2, so the
+    # reduced SVD below costs at most O(n1 n2 min(n1, n2)) with no n x n
+    # factor (full_matrices=True built a 20000 x 20000 V^T, 3 GB and 22 s,
+    # for a 4 x 20000 problem, and 60 GB for 1 x 90000)
     small = n1 * n2 <= 90_000
     if small:
         S = S.toarray() if hasattr(S, "toarray") else S
@@ -302,7 +322,7 @@ def _top_singular(op: MeasurementOperator, z, symmetric: bool) -> tuple[float, n
             w, Q = np.linalg.eigh(S)
             k = int(np.argmax(np.abs(w)))
             return float(abs(w[k])), Q[:, k], Q[:, k]
-        u, s, vt = np.linalg.svd(S)
+        u, s, vt = np.linalg.svd(S, full_matrices=False)
         return float(s[0]), u[:, 0], vt[0]
     v0 = np.ones(min(n1, n2)) if symmetric else None
     if symmetric:
@@ -375,9 +395,15 @@ def subgradient_recover(
         Number of columns ``r'`` of the factor, ``1 <= rank <= n``; any
         ``r' >= rank(X*)`` works (over-parameterization).
     alpha : float, default 1e-3
-        Initial scale: ``||U_0||_2 = alpha``. Smaller is more accurate when
-        ``rank`` over-estimates the true rank, and costs ``O(log(1/alpha))``
-        more iterations.
+        Initial scale: ``||U_0||_2 = alpha``. Absolute, in units of the
+        square root of the values of ``y`` (``U_0 U_0^T`` has the units of
+        ``X*``): the default suits ``X*`` of norm about 1; for data of size
+        ``s`` pass about ``1e-3 * sqrt(s)``. It must be small against the
+        square root of the data scale ``t`` (Notes): ``alpha**2 >= t``
+        warns, and a run stopped by the stopping rule is then not reported
+        as converged (Warns). Smaller is more accurate when ``rank``
+        over-estimates the true rank, and costs ``O(log(1/alpha))`` more
+        iterations.
     step0 : float, optional
         Initial step ``eta_0 > 0``. Default derived from the data (Notes).
     decay : float in (0, 1], optional
@@ -446,6 +472,18 @@ def subgradient_recover(
         the step size to reduce. Also when it ends, unconverged, with a
         larger loss than at ``U_0`` (a step too large for the preconditioned
         method, which stays finite).
+    UserWarning
+        When ``alpha**2 >= t``, the data scale estimated for the default
+        step, decay or preconditioner (not estimated, and so not checked,
+        when ``step0`` is given, ``precondition=False`` and, for ``'l1'``,
+        ``decay`` is given): the start ``U_0 U_0^T`` is then at least as
+        large as the signal, not small.
+        The warning names ``alpha``, ``t`` and the ``alpha`` to pass. A
+        stop by the stopping rule (``tol``) then counts as
+        ``converged=False``: from such a start the relative change of the
+        estimate falls below ``tol`` while the estimate is still far from
+        the data (after one step, preconditioned), so it tells nothing
+        about the fit. A stop asked by ``callback`` still counts.
 
     Notes
     -----
@@ -533,6 +571,15 @@ def subgradient_recover(
     the plain method; pass ``precondition=True`` there for an ill-conditioned
     ``X*`` (the plain method stalls near ``1e-1`` at condition number 100).
 
+    Scale: measurements whose largest magnitude lies outside
+    ``[2^-30, 2^30]`` are solved for in units of a power of four near it
+    (as :func:`~tensorapprox.completion.altmin_complete` does), with
+    ``alpha`` (and, for ``'l2'``, ``step0``) converted to those units and the
+    factors converted back by the square root of the unit, exactly: the run
+    equals that of the problem scaled to unit size, where the sums of
+    ``|r_i|`` overflowed for data near ``1e306``. ``history`` and
+    ``step_history`` are reported in the units of ``y``.
+
     One step costs one ``A(U U^T)`` and one ``A*(z) U`` product: O(m n^2) for
     dense Gaussian sensing (O(m n(n+1)/2) with the packed symmetric
     storage), O(|Omega| r') for entry sampling.
@@ -554,9 +601,8 @@ def subgradient_recover(
         raise TypeError(f"op must be a measurement operator (GaussianSensing, EntrySampling, ...), "
                         f"got {type(op).__name__}")
     y = _check_y(y, op.m)
-    if not isinstance(symmetric, (bool, np.bool_)):
-        raise TypeError(f"symmetric must be True or False, got {type(symmetric).__name__}")
-    symmetric = bool(symmetric)
+    symmetric = check_bool(symmetric, name="symmetric")
+    verbose = check_bool(verbose, name="verbose")  # verbose="no" printed every step
     n1, n2 = op.shape
     if symmetric and n1 != n2:
         raise ValueError(f"symmetric=True needs a square operator, got shape {op.shape}; "
@@ -589,7 +635,28 @@ def subgradient_recover(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     X_true = _check_X_true(X_true, op.shape)
-    monitor = _ErrorMonitor(X_true) if X_true is not None else None
+
+    # Values far from unit size are solved for in units of a power of four
+    # near them (exact, as altmin_complete does): the l1 loss sum|r_i|
+    # overflowed for finite data near 1e306 ("the loss at the initial point
+    # is not finite"), and the absolute floors (1e-300 in the data-scale
+    # estimate) are negligible only near unit size. ``root`` (a power of two)
+    # is the unit of the factors; alpha, absolute in the caller's units, is
+    # converted, so a problem and its rescaled copy (alpha scaled with the
+    # square root) take the same steps, and at unit scale nothing changes.
+    vscale = _value_scale(_max_abs(np, y))
+    root = math.sqrt(vscale)  # exact: vscale is an even power of two
+    unit_exp = math.frexp(root)[1] - 1
+    y = y / vscale
+    alpha_u = alpha / root  # inf where the caller's alpha is beyond the data by 2^1000: caught below
+    # the loss is (1/m)|r|_1 (units of the values) or (1/2m)|r|^2 (their
+    # square); an l2 step multiplies a gradient of the values' units
+    loss_unit = vscale if loss == "l1" else vscale * vscale
+    step_unit = 1.0 if loss == "l1" else 1.0 / vscale
+    if step0 is not None:
+        step0 = step0 / step_unit
+
+    monitor = _ErrorMonitor(X_true, unit_exp) if X_true is not None else None
     rng = check_random_state(random_state)
 
     m = op.m
@@ -597,7 +664,7 @@ def subgradient_recover(
 
     def random_start(rows):
         B = rng.standard_normal((rows, rank))
-        return (alpha / np.linalg.norm(B, 2) * B).astype(dtype, copy=False)
+        return (alpha_u / np.linalg.norm(B, 2) * B).astype(dtype, copy=False)
 
     U = random_start(n1)
     V = U if symmetric else random_start(n2)
@@ -615,33 +682,66 @@ def subgradient_recover(
             return f, z
         return 0.5 * float(r @ r) / m, r / m
 
-    r = residual(U, V)
-    f, z = loss_and_weights(r)
+    def in_y_units(f):
+        with np.errstate(over="ignore"):
+            return float(np.float64(f) * loss_unit)  # an l2 loss beyond float64 reads inf
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = residual(U, V) if math.isfinite(alpha_u) else None
+        f, z = loss_and_weights(r) if r is not None else (math.nan, None)
     if not math.isfinite(f):
-        raise ValueError("the loss at the initial point is not finite; check y and the operator")
+        raise ValueError(f"the loss at the initial point (alpha = {alpha:.3g}) is not finite; check y and the "
+                         "operator, and that alpha is small against the square root of the data's size")
 
     c = _STEP_FRACTION[loss]
     need_decay = decay is None and loss == "l1"
     scale = 0.0
+    estimated = False
     if step0 is None or need_decay or precondition:
         lam, u, v = _top_singular(op, z, symmetric)
         if lam <= 0.0 or not math.isfinite(lam):
             if step0 is None or need_decay:
+                # name what is missing: with step0 given the default decay
+                # still needs the estimate, and "pass step0" sent the user
+                # after an argument already passed
+                missing = " and ".join(a for a, need in (("step0", step0 is None), ("decay", need_decay)) if need)
                 raise ValueError("y carries no signal the operator can see (the initial gradient is zero); "
-                                 "pass step0 explicitly")
+                                 f"pass {missing} explicitly")
         else:
             if step0 is None:
                 step0 = c / (2.0 * lam) if symmetric else c / lam
             scale = _data_scale(op, y, u, v)
+        estimated = True
         if not scale > 0.0:  # no usable estimate: use ||y||-based scale
             scale = float(np.sqrt(np.mean(y * y)))
         if not scale > 0.0:
-            scale = alpha * alpha
+            scale = alpha_u * alpha_u
         if need_decay:
-            decay = _default_decay(alpha, scale, c)
+            decay = _default_decay(alpha_u, scale, c)
     if decay is None:
         decay = 1.0
     damping_floor = _DAMPING_FLOOR_EPS * float(np.finfo(dtype).eps) * scale
+
+    # ||U_0 U_0^T||_2 = alpha^2 against t, the estimated leading eigenvalue
+    # (singular value) of X*: small initialization needs alpha^2 << t (the
+    # signal climbs from alpha to sqrt(t) while the surplus components stay
+    # near alpha). From alpha^2 >= t on there is no climb: the start is at
+    # least the signal's size, the default decay budgets for no growth, and
+    # the preconditioned steps (scaled by t / (alpha^2 + lambda)) barely move
+    # the iterate, so the relative-change rule fired after one step with an
+    # error of 2e13 (X* scaled by 1e-20 with the default alpha), or once the
+    # steps had decayed (plain), and read as convergence.
+    too_large = estimated and alpha_u * alpha_u >= scale
+    if too_large:
+        t_user = scale * vscale  # t has the units of the values, whatever the loss
+        warnings.warn(
+            f"alpha = {alpha:.3g} is not small against the data: alpha**2 >= t = {t_user:.3g}, the estimated "
+            "leading eigenvalue (singular value) of X*, so U_0 U_0^T is no smaller than the signal. alpha is "
+            "absolute, in units of the square root of y's values: pass alpha well below sqrt(t), e.g. "
+            f"alpha = {1e-3 * math.sqrt(t_user):.3g}. A stop by the stopping rule is not reported as converged.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def step(D, W):
         """``eta D``, or ``eta t D (W^T W + lambda I)^{-1}`` when preconditioned."""
@@ -656,6 +756,7 @@ def subgradient_recover(
     errors = [monitor(U, V)] if monitor is not None else []
     steps: list[float] = []
     converged = False
+    stopped_by_tol = False
     diverged = False
     every = max(1, max_iter // 20)
     eta = step0
@@ -678,8 +779,8 @@ def subgradient_recover(
                 diverged = True
                 warnings.warn(
                     f"subgradient_recover diverged at step {t + 1}: the loss became non-finite with step "
-                    f"size eta = {eta:.3g} (step0 = {step0:.3g}, decay = {decay:.6g}); reduce step0 "
-                    "(or leave it at its default). The last finite iterate is returned.",
+                    f"size eta = {eta * step_unit:.3g} (step0 = {step0 * step_unit:.3g}, decay = {decay:.6g}); "
+                    "reduce step0 (or leave it at its default). The last finite iterate is returned.",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -697,26 +798,34 @@ def subgradient_recover(
                 errors.append(monitor(U, V))
             if verbose and (n_iter % every == 0 or n_iter == 1):
                 extra = f"  rel. error {errors[-1]:.3e}" if monitor is not None else ""
-                print(f"subgradient_recover: step {n_iter:6d}  loss {f:.6e}  eta {eta:.3e}  "
-                      f"change {change:.3e}{extra}", file=sys.stderr)
-            if callback is not None and callback(n_iter, f):
+                print(f"subgradient_recover: step {n_iter:6d}  loss {in_y_units(f):.6e}  "
+                      f"eta {eta * step_unit:.3e}  change {change:.3e}{extra}", file=sys.stderr)
+            if callback is not None and callback(n_iter, in_y_units(f)):
                 converged = True
                 break
             # tol = 0 runs max_iter steps, even once a step underflows to no
             # change at all (change == 0.0)
             if tol > 0.0 and change <= tol:
-                converged = True
+                converged = stopped_by_tol = True
                 break
             eta *= decay
 
     if not diverged and not converged and losses[-1] > losses[0]:
         warnings.warn(
-            f"subgradient_recover ended with a larger loss than it started from ({losses[-1]:.3g} > "
-            f"{losses[0]:.3g}) with step size eta_0 = {step0:.3g} (decay = {decay:.6g}); reduce step0 "
-            "(or leave it at its default).",
+            f"subgradient_recover ended with a larger loss than it started from ({in_y_units(losses[-1]):.3g} > "
+            f"{in_y_units(losses[0]):.3g}) with step size eta_0 = {step0 * step_unit:.3g} (decay = {decay:.6g}); "
+            "reduce step0 (or leave it at its default).",
             RuntimeWarning,
             stacklevel=2,
         )
+    if too_large and stopped_by_tol:
+        converged = False  # see the warning above: the rule stopped a stall, not a fit
+    # back to the caller's units: the factors by the square root of the unit
+    # (a power of two, exact), the losses and steps by theirs
+    with np.errstate(over="ignore"):
+        U = U * root
+        V = U if symmetric else V * root
+        history = np.asarray(losses) * loss_unit
     # the iterates run in float64 once the (float64) measurements enter the
     # residual; a float32 operator gets float32 factors back, as float32
     # data does everywhere (they came back float64)
@@ -729,10 +838,10 @@ def subgradient_recover(
         matrix=matrix,
         n_iter=n_iter,
         converged=converged and not diverged,
-        history=np.asarray(losses),
+        history=history,
         error_history=np.asarray(errors),
-        step_history=np.asarray(steps),
-        step0=float(step0),
+        step_history=np.asarray(steps) * step_unit,
+        step0=float(step0 * step_unit),
         decay=float(decay),
         precondition=precondition,
         loss=loss,
