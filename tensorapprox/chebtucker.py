@@ -28,8 +28,8 @@ import numpy as np
 from . import chebyshev as _cheb
 from ._array import get_namespace, is_numpy, readonly, to_numpy
 from ._kernels.chebyshev import tucker_cheb_eval
-from ._validation import check_choice, check_int, check_rank, check_rtol, read_npz
-from .tensor import khatri_rao
+from ._validation import check_bool, check_choice, check_int, check_rank, check_rtol, npz_version, read_npz
+from .tensor import _max_abs, _pow2_exponent, _scaled_frobenius, _times_pow2, khatri_rao
 
 __all__ = ["ChebTucker", "check_domain", "DEFAULT_MAX_MEMORY"]
 
@@ -138,11 +138,24 @@ def _check_memory(ms: Sequence[int], d: int, max_memory: float, *, name: str = "
         )
 
 
-def _check_weights_factors(weights, factors):
+def _real_numpy(a, name: str, what: str = "an array of real numbers"):
+    """``a`` as a numpy array of integer or real floating dtype, else ``TypeError`` naming ``name``.
+
+    A cast to float64 parsed strings (``"2"`` read as 2.0) and read booleans
+    as 0 and 1; complex values lost their imaginary part.
+    """
     try:
-        w = np.asarray(to_numpy(weights), dtype=np.float64)
+        arr = np.asarray(to_numpy(a))
     except (TypeError, ValueError):
-        raise TypeError(f"weights must be a 1-D array of real numbers, got {type(weights).__name__}") from None
+        raise TypeError(f"{name} must be {what}, got {type(a).__name__}") from None
+    if not _cheb._is_real_dtype(np, arr.dtype):
+        kind = "complex" if np.iscomplexobj(arr) else f"dtype {arr.dtype}"
+        raise TypeError(f"{name} must be {what}, got {kind}")
+    return arr
+
+
+def _check_weights_factors(weights, factors):
+    w = _real_numpy(weights, "weights", "a 1-D array of real numbers").astype(np.float64, copy=False)
     if w.ndim != 1 or w.size == 0:
         raise ValueError(f"weights must be a non-empty 1-D array, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
@@ -152,10 +165,7 @@ def _check_weights_factors(weights, factors):
     R = w.shape[0]
     out = []
     for k, F in enumerate(factors):
-        F = np.asarray(to_numpy(F))
-        if not (np.issubdtype(F.dtype, np.floating) or np.issubdtype(F.dtype, np.integer)):
-            raise TypeError(f"factors[{k}] must be a real array, got dtype {F.dtype}")
-        F = F.astype(np.float64, copy=False)
+        F = _real_numpy(F, f"factors[{k}]", "a real array").astype(np.float64, copy=False)
         if F.ndim != 2:
             raise ValueError(f"factors[{k}] must be a matrix (n_{k}, R), got shape {F.shape}")
         if F.shape[1] != R:
@@ -192,7 +202,9 @@ def _compress(C, rtol, rank, method):
             # of the others' (here none: 1)
             raise ValueError(f"rank[0] = {rank[0]} exceeds 1, the Tucker rank of a 1-D coefficient vector; "
                              "use rank=1")
-        nrm = float(xp.linalg.vector_norm(C))
+        # overflow-safe: sqrt(sum C^2) underflowed to 0 for coefficients
+        # below 1e-154 (the zero approximant) and overflowed above 1e154
+        nrm = _scaled_frobenius(xp, C, 1.0, 0)
         if nrm == 0.0:
             return xp.zeros((1,), dtype=C.dtype), [xp.zeros((C.shape[0], 1), dtype=C.dtype)]
         return xp.asarray([nrm], dtype=C.dtype), [xp.reshape(C / nrm, (-1, 1))]
@@ -284,15 +296,37 @@ def _coeff_factors_to_tucker(weights, A, rtol, recompress: bool, rank=None):
     truncated-HOSVD protocol, so the ranks are those of HOSVD of the full
     coefficient tensor.
     """
-    from .tensor import _max_abs, _pow2_exponent, _times_pow2
-
     d = len(A)
-    # the weights in units of a power of two near the largest (exact): the
-    # squares below underflowed for weights near 1e-160 (the ranks fell to
-    # 1 and the result to 0) and overflowed near 1e155
-    e = _pow2_exponent(_max_abs(np, weights))
-    weights = _times_pow2(np, weights, -e)
-    norms = [np.linalg.norm(Ak, axis=0) for Ak in A]
+    # the weights in units of a power of two near the largest term, and the
+    # columns of a factor whose norms leave 2^+-lim in units of powers of two
+    # near their largest entries, those powers moved into the weights (all
+    # exact): the squares below underflowed for weights near 1e-160 (the
+    # ranks fell to 1 and the result to 0) and overflowed near 1e155, and
+    # factor columns near 1e100 beside weights near 1e-200 overflowed them
+    # too (a wrong rank-1 result). Within 2^+-lim the product of the d norms,
+    # squared, stays inside float64's range; those factors are left as they
+    # are (no extra pass over them)
+    lim = max(1, 256 // d)
+    wm, ew = np.frexp(weights)
+    live = wm != 0.0
+    A = list(A)
+    norms = []
+    for k, Ak in enumerate(A):
+        with np.errstate(over="ignore", under="ignore"):  # checked below
+            nk = np.linalg.norm(Ak, axis=0)
+        zero = nk == 0.0
+        if (not np.all(np.isfinite(nk)) or np.any(np.abs(np.frexp(nk[~zero])[1]) > lim)
+                or (np.any(zero) and np.any(Ak[:, zero]))):  # a norm that overflowed or underflowed
+            _, ek = np.frexp(np.max(np.abs(Ak), axis=0))
+            Ak = A[k] = np.ldexp(Ak, -ek)
+            ew = ew + ek
+            nk = np.linalg.norm(Ak, axis=0)
+        live &= nk != 0.0
+        norms.append(nk)
+    # the exponent of the largest non-zero term (a zero term's exponent is
+    # meaningless and could push the others below the float64 range)
+    e = int(np.max(ew[live])) if np.any(live) else 0
+    weights = np.ldexp(wm, ew - e)
     mag = np.abs(weights) * np.prod(np.stack(norms), axis=0)
     keep = mag > 0
     if not np.any(keep):
@@ -354,8 +388,8 @@ class ChebTucker:
         one of them is complex.
     ValueError
         If ``domain`` is not a box, the core does not have one mode per
-        interval, a factor's column count differs from the core's size, or
-        the core or a factor holds NaN or Inf.
+        interval, a rank is 0, a factor's column count differs from the
+        core's size, or the core or a factor holds NaN or Inf.
 
     Notes
     -----
@@ -396,6 +430,12 @@ class ChebTucker:
         for k, A in enumerate(factors):
             if A.ndim != 2 or A.shape[0] < 1:
                 raise ValueError(f"factors[{k}] must be a matrix (m_{k}, r_{k}), got shape {tuple(A.shape)}")
+            if A.shape[1] < 1 or core.shape[k] < 1:
+                # a rank-0 mode was accepted and failed later in evaluation
+                # ("cannot reshape array of size 0") or recompress
+                raise ValueError(f"factors[{k}] has {A.shape[1]} columns and core has size {core.shape[k]} in "
+                                 f"mode {k}: every Tucker rank must be >= 1 (the zero function has a rank-1 "
+                                 "zero core)")
             if A.shape[1] != core.shape[k]:
                 raise ValueError(f"factors[{k}] has {A.shape[1]} columns, the core has size {core.shape[k]} "
                                  f"in mode {k}")
@@ -548,7 +588,7 @@ class ChebTucker:
         Raises
         ------
         TypeError
-            If ``values`` is complex.
+            If ``values`` is complex or not real numbers (strings, booleans).
         ValueError
             If ``values`` does not have one dimension per interval, has an
             empty dimension or holds NaN/Inf; or for a bad ``domain``,
@@ -571,7 +611,7 @@ class ChebTucker:
                 raise ValueError("give rtol or rank")
             rtol = check_rtol(rtol)
         if not hasattr(values, "shape"):
-            values = np.asarray(values, dtype=np.float64)
+            values = np.asarray(values)
         xp = get_namespace(values)
         if values.ndim != d:
             raise ValueError(f"values must have {d} dimensions (one per domain pair), got shape "
@@ -580,6 +620,9 @@ class ChebTucker:
             raise ValueError(f"values has an empty dimension: shape {tuple(values.shape)}")
         if xp.isdtype(values.dtype, "complex floating"):
             raise TypeError("values must be real, got a complex array")
+        if not _cheb._is_real_dtype(xp, values.dtype):
+            # the cast below parsed strings ("2.5") and read booleans as 0 and 1
+            raise TypeError(f"values must be an array of real numbers, got dtype {values.dtype}")
         if values.dtype != xp.float64:
             # the coefficients are computed and compressed in float64, as the
             # approximant stores them: float32 values were compressed in
@@ -622,7 +665,8 @@ class ChebTucker:
         Raises
         ------
         TypeError
-            If ``coeffs`` is complex or not numeric (strings, objects).
+            If ``coeffs`` is complex or not numeric (strings, objects,
+            booleans).
         ValueError
             If ``coeffs`` does not have one dimension per interval or holds
             NaN/Inf, or for a bad ``domain``, ``rtol``, ``rank`` or ``method``.
@@ -642,14 +686,15 @@ class ChebTucker:
                 raise ValueError("give rtol or rank")
             rtol = check_rtol(rtol)
         if not hasattr(coeffs, "shape"):
-            coeffs = np.asarray(coeffs, dtype=np.float64)
+            coeffs = np.asarray(coeffs)
         xp = get_namespace(coeffs)
         if coeffs.ndim != len(domain):
             raise ValueError(f"coeffs must have {len(domain)} dimensions (one per domain pair), got shape "
                              f"{tuple(coeffs.shape)}")
         if xp.isdtype(coeffs.dtype, "complex floating"):
             raise TypeError("coeffs must be real, got a complex array")
-        if not xp.isdtype(coeffs.dtype, ("real floating", "integral", "bool")):
+        if not _cheb._is_real_dtype(xp, coeffs.dtype):
+            # as values: a list of strings was parsed, booleans read as 0 and 1
             raise TypeError(f"coeffs must be a real array, got dtype {coeffs.dtype}")
         if coeffs.dtype != xp.float64:
             # compressed in float64, as from_values and as the approximant
@@ -708,7 +753,8 @@ class ChebTucker:
         Raises
         ------
         TypeError
-            If ``f`` is not callable or returns complex values.
+            If ``f`` is not callable or returns complex values or other
+            non-real values (strings, booleans).
         ValueError
             A bad ``domain``, ``degree``, ``rtol`` or ``rank`` (or a degree
             needing more memory than ``max_memory``: the message says how
@@ -799,9 +845,13 @@ class ChebTucker:
 
         Raises
         ------
+        TypeError
+            If ``weights``, a factor or a grid is not real numbers (strings,
+            booleans, complex), or ``recompress`` is not ``True`` or ``False``.
         ValueError
             Mismatched factor shapes (the message names the factor), a grid
-            that is not increasing or of the wrong length, NaN/Inf entries.
+            that is not increasing or of the wrong length, a one-point grid
+            without ``domain``, NaN/Inf entries.
 
         Examples
         --------
@@ -819,7 +869,14 @@ class ChebTucker:
         w, Fs = _check_weights_factors(weights, factors)
         d = len(Fs)
         grids = _check_grids(grid, Fs)
+        recompress = check_bool(recompress, name="recompress")
         if domain is None:
+            for k, g in enumerate(grids):
+                if g.shape[0] < 2:
+                    # the default box is the grid's extent: a single point
+                    # gave an error about domain[k], which was not passed
+                    raise ValueError(f"the grid of mode {k} has a single point, which spans no interval; "
+                                     "pass domain (the box of the approximant)")
             domain = tuple((float(g[0]), float(g[-1])) for g in grids)
         domain = check_domain(domain)
         if len(domain) != d:
@@ -834,7 +891,7 @@ class ChebTucker:
             else:
                 V = np.repeat(Fs[k], x.shape[0], axis=0)
             A.append(_cheb.vals2coeffs(V, axis=0))
-        core, Us = _coeff_factors_to_tucker(w, A, rtol, bool(recompress))
+        core, Us = _coeff_factors_to_tucker(w, A, rtol, recompress)
         return cls(core, Us, domain)
 
     @classmethod
@@ -845,9 +902,10 @@ class ChebTucker:
     # -- evaluation --------------------------------------------------------
     def _check_points(self, points, extrapolate: bool, name: str = "points"):
         d = self.ndim
+        extrapolate = check_bool(extrapolate, name="extrapolate")
         if not hasattr(points, "shape"):
             try:
-                points = np.asarray(points, dtype=np.float64)
+                points = np.asarray(points)
             except (TypeError, ValueError):
                 raise TypeError(f"{name} must be an (n, {d}) array of real numbers") from None
         xp = get_namespace(points)
@@ -857,6 +915,9 @@ class ChebTucker:
             raise ValueError(f"{name} must have shape (n, {d}), got {tuple(points.shape)}")
         if xp.isdtype(points.dtype, "complex floating"):
             raise TypeError(f"{name} must be real, got a complex array")
+        if not _cheb._is_real_dtype(xp, points.dtype):
+            # the cast below parsed strings ("0.5") and read True, False as 1, 0
+            raise TypeError(f"{name} must be an (n, {d}) array of real numbers, got dtype {points.dtype}")
         if points.dtype != xp.float64 and not xp.isdtype(points.dtype, "real floating"):
             points = xp.astype(points, xp.float64)
         if not bool(xp.all(xp.isfinite(points))):
@@ -911,6 +972,9 @@ class ChebTucker:
 
         Raises
         ------
+        TypeError
+            If ``points`` is not real numbers (strings, booleans, complex) or
+            ``extrapolate`` is not ``True`` or ``False``.
         ValueError
             Points of the wrong shape, NaN/Inf, or outside the box (the message
             names the first one) unless ``extrapolate=True``. Points within
@@ -970,6 +1034,9 @@ class ChebTucker:
 
         Raises
         ------
+        TypeError
+            If ``points`` is not real numbers or ``extrapolate`` is not
+            ``True`` or ``False``.
         ValueError
             Points of the wrong shape, NaN/Inf, or outside the box unless
             ``extrapolate=True``.
@@ -1089,7 +1156,7 @@ class ChebTucker:
         >>> round(F.norm() ** 2, 12)   # int_0^1 int_0^3 x^2 dy dx
         1.0
         """
-        from .tensor import _scaled_frobenius, multi_mode_product
+        from .tensor import multi_mode_product
 
         mats = []
         for A, (a, b) in zip(self._factors, self._domain):
@@ -1115,9 +1182,11 @@ class ChebTucker:
 
         Raises
         ------
+        TypeError
+            If an axis is not real numbers (strings, booleans, complex).
         ValueError
             If the number of axes is not ``d``, an axis is not a non-empty 1-D
-            array, or it leaves the interval of its mode (beyond
+            array, holds NaN or Inf, or it leaves the interval of its mode (beyond
             ``max(1e-12 (b - a), 4 eps max(|a|, |b|))``, ``eps`` of the axis'
             dtype: a float32 axis ending at ``float32(b)`` is inside).
 
@@ -1138,10 +1207,21 @@ class ChebTucker:
         xp = None
         for k, (ax, A, dom) in enumerate(zip(axes, self._factors, self._domain)):
             if not hasattr(ax, "shape"):
-                ax = np.asarray(ax, dtype=np.float64)
+                try:
+                    ax = np.asarray(ax)
+                except (TypeError, ValueError):
+                    raise TypeError(f"axes[{k}] must be a 1-D array of real numbers, got "
+                                    f"{type(ax).__name__}") from None
             xp = get_namespace(ax)
+            if not _cheb._is_real_dtype(xp, ax.dtype):
+                # strings reached a raw UFuncTypeError, booleans were read as 0 and 1
+                raise TypeError(f"axes[{k}] must be a 1-D array of real numbers, got dtype {ax.dtype}")
             if ax.ndim != 1 or ax.shape[0] == 0:
                 raise ValueError(f"axes[{k}] must be a non-empty 1-D array, got shape {tuple(ax.shape)}")
+            if not bool(xp.all(xp.isfinite(ax))):
+                # min and max compare False with NaN: the range check let it
+                # through and the grid held NaN values
+                raise ValueError(f"axes[{k}] contains NaN or Inf")
             a, b = dom
             eps = float(xp.finfo(ax.dtype).eps) if xp.isdtype(ax.dtype, "real floating") else _F64_EPS
             slack = float(_box_slack(a, b, eps))
@@ -1267,15 +1347,25 @@ class ChebTucker:
         """
         if rank is None:
             rtol = check_rtol(rtol)
-        Qs, core = [], to_numpy(self._core)
+        # core and factors in units of powers of two near their largest
+        # entries (exact), the result scaled back at the end: the norms of the
+        # rounding floor below overflowed (or underflowed) for cores near
+        # 1e200 (1e-200), and the whole approximant was taken for rounding
+        core = to_numpy(self._core)
+        e = _pow2_exponent(_max_abs(np, core))
+        core = _times_pow2(np, core, -e)
+        Qs = []
         # rounding floor of the re-expanded core: a sum that cancels (F - F,
         # F + G - G) leaves entries of about eps times its terms' size, which a
         # relative rtol would keep as a full-rank approximant of pure noise
         scale = float(np.linalg.norm(core))
         for k, A in enumerate(self._factors):
-            Q, Rm = np.linalg.qr(to_numpy(A))
+            A = to_numpy(A)
+            ek = _pow2_exponent(_max_abs(np, A))
+            e += ek
+            Q, Rm = np.linalg.qr(_times_pow2(np, A, -ek))
             Qs.append(Q)
-            scale *= float(np.linalg.norm(Rm, 2)) if Rm.size else 0.0
+            scale *= float(np.linalg.norm(Rm, 2))
             core = np.moveaxis(np.tensordot(Rm, core, axes=(1, k)), 0, k)
         if rank is not None:
             rank = check_rank(rank, core.shape)
@@ -1287,6 +1377,7 @@ class ChebTucker:
                 return ChebTucker(self._like_self(zero), [self._like_self(Q[:, :1]) for Q in Qs], self._domain)
             rtol = min(max(rtol, floor / nrm), _RTOL_BELOW_ONE)
         core2, V = _compress(core, None if rank is not None else rtol, rank, "hosvd")
+        core2 = _times_pow2(np, core2, e)
         return ChebTucker(self._like_self(core2), [self._like_self(Q @ Vk) for Q, Vk in zip(Qs, V)], self._domain)
 
     # -- persistence -------------------------------------------------------
@@ -1349,16 +1440,36 @@ class ChebTucker:
         data = read_npz(path, "ChebTucker")
         if "format" not in data or data["format"].shape != () or str(data["format"]) != _FORMAT_TAG:
             raise ValueError(f"{path!s} is not a ChebTucker file (missing or foreign 'format' tag)")
-        try:
-            version = int(data["version"])
-            d = int(data["ndim"])
-            domain = [tuple(float(v) for v in row) for row in np.asarray(data["domain"], dtype=np.float64)]
-            core = np.asarray(data["core"], dtype=np.float64)
-            factors = [np.asarray(data[f"factor_{k}"], dtype=np.float64) for k in range(d)]
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf): OverflowError
-            raise ValueError(f"{path!s} is a corrupt ChebTucker file: {exc}") from None
-        if version > _FORMAT_VERSION:
-            raise ValueError(f"{path!s} has format version {version}; this tensorapprox reads <= {_FORMAT_VERSION}")
+        npz_version(data, f"{path!s}", "ChebTucker", _FORMAT_VERSION)
+
+        def member(key, ndim):
+            # numbers of the stored dtype only, with the dimensions save
+            # writes: the float64 cast dropped a complex core's imaginary part
+            # (a ComplexWarning only), parsed a core of strings and read
+            # boolean factors as 0 and 1
+            if key not in data:
+                raise ValueError(f"{path!s} is a corrupt ChebTucker file: no '{key}' array")
+            a = data[key]
+            if not _cheb._is_real_dtype(np, a.dtype):
+                raise ValueError(f"{path!s} is a corrupt ChebTucker file: '{key}' has dtype {a.dtype}, "
+                                 "where real numbers were expected")
+            if a.ndim != ndim:
+                raise ValueError(f"{path!s} is a corrupt ChebTucker file: '{key}' has shape {a.shape}, "
+                                 f"where {ndim} dimensions were expected")
+            return a
+
+        d = member("ndim", 0)
+        if d.dtype.kind not in "iu" or int(d) < 1:
+            raise ValueError(f"{path!s} is a corrupt ChebTucker file: ndim {d!r}, where a positive integer "
+                             "was expected")
+        d = int(d)
+        dom = member("domain", 2)
+        if dom.shape != (d, 2):
+            raise ValueError(f"{path!s} is a corrupt ChebTucker file: 'domain' has shape {dom.shape}, "
+                             f"where ({d}, 2) was expected")
+        domain = [tuple(float(v) for v in row) for row in dom]
+        core = member("core", d).astype(np.float64, copy=False)
+        factors = [member(f"factor_{k}", 2).astype(np.float64, copy=False) for k in range(d)]
         if not (np.all(np.isfinite(core)) and all(np.all(np.isfinite(A)) for A in factors)):
             raise ValueError(f"{path!s} is a corrupt ChebTucker file: NaN or Inf entries")
         try:
@@ -1393,6 +1504,10 @@ def _call_f(f, X):
     out = np.asarray(to_numpy(out))
     if np.iscomplexobj(out):
         raise TypeError("f returned complex values; approximate the real and imaginary parts separately")
+    if not _cheb._is_real_dtype(np, out.dtype):
+        # the cast below parsed strings ("2.5") and read booleans as 0 and 1
+        hint = " (cast a boolean indicator with .astype(float))" if out.dtype == np.bool_ else ""
+        raise TypeError(f"f must return real numbers, got dtype {out.dtype}{hint}")
     out = out.astype(np.float64, copy=False)
     finite = np.isfinite(out)
     if not finite.all():
@@ -1532,12 +1647,13 @@ def _chebyshev_gram(m: int, n: int, half: float) -> np.ndarray:
 
 def _check_grids(grid, Fs):
     d = len(Fs)
+    # coordinates: strings were parsed and booleans read as 0 and 1 by the cast
     if hasattr(grid, "shape") and np.asarray(to_numpy(grid)).ndim == 1:
-        grids = [np.asarray(to_numpy(grid), dtype=np.float64)] * d
+        grids = [_real_numpy(grid, "grid").astype(np.float64, copy=False)] * d
     else:
         if not hasattr(grid, "__len__") or len(grid) != d:
             raise ValueError(f"grid must be one 1-D array or a sequence of {d} 1-D arrays (one per factor)")
-        grids = [np.asarray(to_numpy(g), dtype=np.float64) for g in grid]
+        grids = [_real_numpy(g, f"grid[{k}]").astype(np.float64, copy=False) for k, g in enumerate(grid)]
     for k, (g, F) in enumerate(zip(grids, Fs)):
         if g.ndim != 1:
             raise ValueError(f"grid for mode {k} must be 1-D, got shape {g.shape}")

@@ -233,13 +233,23 @@ def _library(a) -> str:
     return type(a).__module__.split(".")[0]
 
 
+def _is_real_dtype(xp, dtype) -> bool:
+    """Integer or real floating, not bool (which numpy's namespace counts as integral)."""
+    if isinstance(dtype, np.dtype):  # the kinds directly (timedelta64 counts as integer to issubdtype)
+        return dtype.kind in "iuf"
+    return bool(xp.isdtype(dtype, ("real floating", "integral")) and not xp.isdtype(dtype, "bool"))
+
+
 def _as_float_array(x, name: str):
     xp = get_namespace(x) if hasattr(x, "shape") else np
     if not hasattr(x, "shape"):
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         xp = np
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"{name} must be real, got a complex array")
+    if not _is_real_dtype(xp, x.dtype):
+        # the cast below parsed strings ("0.5") and read booleans as 0 and 1
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
     if not xp.isdtype(x.dtype, "real floating"):
         x = xp.astype(x, xp.float64)
     return xp, x
@@ -264,7 +274,8 @@ def vals2coeffs(values, axis: int = 0):
     Raises
     ------
     TypeError
-        If ``values`` is complex or ``axis`` is not an int.
+        If ``values`` is complex or not an array of real numbers (strings,
+        booleans), or ``axis`` is not an int.
     ValueError
         If ``values`` is 0-d or empty along ``axis``, or ``axis`` is out of
         range.
@@ -323,7 +334,8 @@ def coeffs2vals(coeffs, axis: int = 0):
     Raises
     ------
     TypeError
-        If ``coeffs`` is complex or ``axis`` is not an int.
+        If ``coeffs`` is complex or not an array of real numbers (strings,
+        booleans), or ``axis`` is not an int.
     ValueError
         If ``coeffs`` is 0-d or empty along ``axis``, or ``axis`` is out of
         range.
@@ -389,7 +401,8 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     Raises
     ------
     TypeError
-        If ``coeffs`` or ``x`` is complex, ``coeffs`` and ``x`` are arrays of
+        If ``coeffs`` or ``x`` is complex or not real numbers (strings,
+        booleans), ``coeffs`` and ``x`` are arrays of
         different libraries, or ``domain`` is not a pair of numbers.
     ValueError
         If ``coeffs`` is not of shape ``(m,)`` or ``(m, k)`` with ``m >= 1``,
@@ -413,9 +426,12 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
     if c.ndim not in (1, 2) or c.shape[0] == 0:
         raise ValueError(f"coeffs must have shape (m,) or (m, k) with m >= 1, got {tuple(c.shape)}")
     if not hasattr(x, "shape") or isinstance(x, numbers.Number):  # lists, Python and numpy scalars
-        if np.iscomplexobj(np.asarray(x)):  # cast to float64, only the real part was kept
+        x0 = np.asarray(x)
+        if np.iscomplexobj(x0):  # cast to float64, only the real part was kept
             raise TypeError("x must be real, got complex values")
-        x = xp.asarray(np.asarray(x, dtype=np.float64)) if not is_numpy(xp) else np.asarray(x, dtype=np.float64)
+        if not _is_real_dtype(np, x0.dtype):  # strings were parsed, True read as 1
+            raise TypeError(f"x must hold real numbers, got dtype {x0.dtype}")
+        x = xp.asarray(np.asarray(x0, dtype=np.float64)) if not is_numpy(xp) else np.asarray(x0, dtype=np.float64)
     else:
         try:
             get_namespace(c, x)
@@ -426,6 +442,8 @@ def chebeval(coeffs, x, domain: Sequence[float] = (-1.0, 1.0)):
                             "libraries; convert one of them to the other's library") from None
         if xp.isdtype(x.dtype, "complex floating"):  # the cast below kept only the real part
             raise TypeError("x must be real, got a complex array")
+        if not _is_real_dtype(xp, x.dtype):  # the cast below parsed strings, read True as 1
+            raise TypeError(f"x must be an array of real numbers, got dtype {x.dtype}")
     # t in float64, then in the coefficients' dtype (see _to_reference)
     t = _to_reference(xp, x, domain, c.dtype)
     if c.ndim == 2:
@@ -462,7 +480,8 @@ def chebvander(x, m: int, domain: Sequence[float] = (-1.0, 1.0)):
     Raises
     ------
     TypeError
-        If ``m`` is not an int or ``x`` is complex.
+        If ``m`` is not an int or ``x`` is complex or not real numbers
+        (strings, booleans).
     ValueError
         If ``m < 1``, ``x`` is not 1-D or ``domain`` is not an interval with
         ``a < b``.
@@ -512,10 +531,11 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
     Raises
     ------
     TypeError
-        If ``coeffs`` is complex or ``order`` or ``axis`` is not an int.
+        If ``coeffs`` is complex or not real numbers, or ``order`` or
+        ``axis`` is not an int.
     ValueError
-        If ``order < 0``, ``coeffs`` is 0-d, ``axis`` is out of range or
-        ``domain`` is not an interval with ``a < b``.
+        If ``order < 0``, ``coeffs`` is 0-d or empty along ``axis``, ``axis``
+        is out of range or ``domain`` is not an interval with ``a < b``.
 
     Notes
     -----
@@ -533,6 +553,10 @@ def chebder(coeffs, domain: Sequence[float] = (-1.0, 1.0), order: int = 1, axis:
     if c.ndim == 0:
         raise ValueError("coeffs must have at least one dimension")
     axis = _normalize_axis(axis, c.ndim)
+    if c.shape[axis] == 0:
+        # an empty result, where the documented length is max(m - order, 1)
+        # (chebint, vals2coeffs and coeffs2vals raise here)
+        raise ValueError("coeffs is empty along axis")
     c = xp.moveaxis(c, axis, 0)
     scale = 2.0 / (b - a)
     for _ in range(order):
@@ -575,10 +599,11 @@ def chebint(coeffs, domain: Sequence[float] = (-1.0, 1.0), axis: int = 0):
     Raises
     ------
     TypeError
-        If ``coeffs`` is complex or ``axis`` is not an int.
+        If ``coeffs`` is complex or not real numbers, or ``axis`` is not an
+        int.
     ValueError
-        If ``coeffs`` is 0-d, ``axis`` is out of range or ``domain`` is not
-        an interval with ``a < b``.
+        If ``coeffs`` is 0-d or empty along ``axis``, ``axis`` is out of
+        range or ``domain`` is not an interval with ``a < b``.
 
     Notes
     -----

@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from ._array import check_random_state, to_numpy
-from ._kernels.particles import KIND_ERF, KIND_ERFC, KIND_EXPSUM, KIND_NEWTON, direct_sum
-from ._validation import check_int, check_positive_float, check_rtol
+from ._kernels.particles import KIND_ERF, KIND_ERFC, KIND_EXPSUM, KIND_NEWTON, _kernel_values, direct_sum
+from ._validation import check_bool, check_int, check_positive_float, check_rtol
 from .tensor import _pow2_exponent, _times_pow2
 
 __all__ = [
@@ -51,6 +51,19 @@ _SQRT_PI = math.sqrt(math.pi)
 # --------------------------------------------------------------------------- #
 # kernels
 # --------------------------------------------------------------------------- #
+def _check_distances(r):
+    """``r`` as float64, every entry ``>= 0`` (NaN passes through).
+
+    These are kernels of a distance: at ``r < 0`` the long-range kernel
+    returned its value at 0 (1.128 at r = -1 and r_c = 1, not erf(1) = 0.843)
+    while the Newton and short-range kernels returned negative values.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if np.any(r < 0.0):
+        raise ValueError(f"r must hold distances >= 0, got {float(np.min(r))}")
+    return r
+
+
 def newton_kernel(r):
     """The Newton kernel ``1 / r`` (``inf`` at ``r = 0``).
 
@@ -68,6 +81,8 @@ def newton_kernel(r):
     ------
     TypeError, ValueError
         If ``r`` cannot be converted to a float array (numpy's errors).
+    ValueError
+        If ``r`` has a negative entry.
 
     Examples
     --------
@@ -75,7 +90,7 @@ def newton_kernel(r):
     >>> tp.newton_kernel(np.array([0.5, 2.0]))
     array([2. , 0.5])
     """
-    r = np.asarray(r, dtype=np.float64)
+    r = _check_distances(r)
     with np.errstate(divide="ignore"):
         return 1.0 / r
 
@@ -98,7 +113,8 @@ def long_range_kernel(r, r_c: float):
     Raises
     ------
     TypeError, ValueError
-        If ``r_c`` is not a positive finite number.
+        If ``r_c`` is not a positive finite number, or ``r`` has a negative
+        entry.
 
     Examples
     --------
@@ -109,7 +125,7 @@ def long_range_kernel(r, r_c: float):
     from scipy.special import erf
 
     r_c = check_positive_float(r_c, name="r_c")
-    r = np.asarray(r, dtype=np.float64)
+    r = _check_distances(r)
     small = r < 1e-8 * r_c
     rs = np.where(small, 1.0, r)
     return np.where(small, 2.0 / (r_c * _SQRT_PI), erf(rs / r_c) / rs)
@@ -134,7 +150,8 @@ def short_range_kernel(r, r_c: float):
     Raises
     ------
     TypeError, ValueError
-        If ``r_c`` is not a positive finite number.
+        If ``r_c`` is not a positive finite number, or ``r`` has a negative
+        entry.
 
     Examples
     --------
@@ -145,7 +162,7 @@ def short_range_kernel(r, r_c: float):
     from scipy.special import erfc
 
     r_c = check_positive_float(r_c, name="r_c")
-    r = np.asarray(r, dtype=np.float64)
+    r = _check_distances(r)
     with np.errstate(divide="ignore"):
         return erfc(r / r_c) / r
 
@@ -246,7 +263,9 @@ class ExpSum:
         True
         """
         r = np.asarray(r, dtype=np.float64)
-        return np.exp(-np.multiply.outer(r * r, self.alphas)) @ self.weights
+        # as direct_potential: r * r overflowed above r = 1.3e154 (and
+        # underflowed below 1e-154) although alphas * r^2 is moderate
+        return _kernel_values(r, KIND_EXPSUM, 1.0, self.alphas, self.weights)
 
     def split(self, r_c: float | None = None, *, n_long: int | None = None) -> tuple["ExpSum", "ExpSum | None"]:
         """Range separation: ``(long-range terms, short-range terms)``.
@@ -300,6 +319,32 @@ class ExpSum:
         return long, short
 
 
+# beyond 2^511 the spacing of the subnormal exponents (2^-1074) times r^2
+# exceeds float64's rounding: exponents below the normal range spoil the sum
+_R_MAX_SUBNORMAL_EXPONENTS = 511
+
+
+def _to_length_unit(alphas, weights, e: int, r_max: float, what: str) -> ExpSum:
+    """The exponential sum computed in the length unit ``2^e``, in the caller's unit (exact).
+
+    With ``r = 2^e rho``, ``w exp(-a rho^2) / 2^e`` is ``(w 2^-e) exp(-(a 2^-2e) r^2)``
+    for a kernel ``~ 1/length``; ``ValueError`` naming ``what`` where the
+    exponents or weights do not fit float64 in the caller's unit.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        a = np.ldexp(alphas, -2 * e)
+        w = np.ldexp(weights, -e)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(w))):
+        raise ValueError(f"{what}: the exponents of the Gaussians (about 1/length^2) or their weights "
+                         "overflow float64; rescale the lengths (e.g. to units of r_max)")
+    lost = (alphas > 0.0) & (a < np.finfo(np.float64).tiny)
+    if np.any(lost) and _pow2_exponent(r_max) > _R_MAX_SUBNORMAL_EXPONENTS:
+        raise ValueError(f"{what}: the exponents of the Gaussians (about 1/length^2) fall below float64's "
+                         "normal range, where their rounding spoils exp(-a r^2) up to r_max; rescale the lengths "
+                         "(e.g. to units of r_max)")
+    return ExpSum(a, w)
+
+
 def newton_exp_sum(rtol: float = 1e-8, r_min: float = 1e-3, r_max: float = 2 * math.sqrt(3)) -> ExpSum:
     """Sinc-quadrature exponential sum of ``1/r`` on ``[r_min, r_max]``.
 
@@ -320,7 +365,9 @@ def newton_exp_sum(rtol: float = 1e-8, r_min: float = 1e-3, r_max: float = 2 * m
     ------
     ValueError
         If ``rtol`` is outside (0, 1), ``r_min`` or ``r_max`` is not
-        positive, or ``r_min >= r_max``.
+        positive, ``r_min >= r_max``, or the exponents (about ``1/r_min^2``
+        down to ``rtol^2/r_max^2``) do not fit float64 (lengths beyond about
+        ``1e+-150``: the message names ``r_min`` and ``r_max``).
 
     Notes
     -----
@@ -343,12 +390,25 @@ def newton_exp_sum(rtol: float = 1e-8, r_min: float = 1e-3, r_max: float = 2 * m
     r_max = check_positive_float(r_max, name="r_max")
     if not r_min < r_max:
         raise ValueError(f"need r_min < r_max, got r_min={r_min}, r_max={r_max}")
+    what = f"r_min = {r_min:g}, r_max = {r_max:g}"
+    # in the length unit 2^e at the geometric mean of r_min and r_max, then
+    # rescaled exactly: exponents near 1/r_min^2 overflowed for r_min below
+    # 1e-154 and the error blamed alphas, which the caller never passed
+    e = (_pow2_exponent(r_min) + _pow2_exponent(r_max)) // 2
+    r_min_u, r_max_u = math.ldexp(r_min, -e), math.ldexp(r_max, -e)
+    if r_min_u == 0.0 or not math.isfinite(r_max_u):
+        raise ValueError(f"{what}: r_max / r_min exceeds float64's range")
     tol = rtol / 4.0
     h = math.pi**2 / (2.0 * math.log(4.0 / tol))
-    s_lo = math.log(tol * _SQRT_PI / (2.0 * r_max))
-    s_hi = math.log((math.sqrt(math.log(2.0 / tol)) + 2.0) / r_min)
+    s_lo = math.log(tol * _SQRT_PI / (2.0 * r_max_u))
+    s_hi = math.log((math.sqrt(math.log(2.0 / tol)) + 2.0) / r_min_u)
     s = s_lo + h * np.arange(int(math.ceil((s_hi - s_lo) / h)) + 1)
-    return ExpSum(np.exp(2.0 * s), (2.0 / _SQRT_PI) * h * np.exp(s))
+    with np.errstate(over="ignore"):
+        alphas, weights = np.exp(2.0 * s), (2.0 / _SQRT_PI) * h * np.exp(s)
+    if not np.all(np.isfinite(alphas)):
+        raise ValueError(f"{what}: the exponents of the Gaussians span about (r_max / r_min)^2 and overflow "
+                         "float64; narrow the range of distances")
+    return _to_length_unit(alphas, weights, e, r_max, what)
 
 
 def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_terms: int = 400) -> ExpSum:
@@ -377,8 +437,10 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
     Raises
     ------
     ValueError
-        If an argument is out of range, or ``max_terms`` terms do not reach
-        ``rtol`` (the message says what to change).
+        If an argument is out of range, ``max_terms`` terms do not reach
+        ``rtol`` (the message says what to change), or the exponents (about
+        ``1/r_c^2``) do not fit float64 (lengths beyond about ``1e+-150``:
+        the message names ``r_c`` and ``r_max``).
 
     Examples
     --------
@@ -392,10 +454,20 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
     r_max = check_positive_float(r_max, name="r_max")
     rtol = check_rtol(rtol)
     max_terms = check_int(max_terms, name="max_terms", minimum=2)
-    r = np.linspace(0.0, r_max, 4001)
-    ref = long_range_kernel(r, r_c)
-    scale = 2.0 / (r_c * _SQRT_PI)
-    T = 1.0 / r_c
+    what = f"r_c = {r_c:g}, r_max = {r_max:g}"
+    # in the length unit 2^e near r_c, then rescaled exactly: r^2 overflowed
+    # beyond 1.3e154 (and the exponents 1/r_c^2 below 1e-154), and the errors
+    # claimed more than max_terms terms were needed or blamed alphas, which
+    # the caller never passed
+    e = _pow2_exponent(r_c)
+    r_max_u = math.ldexp(r_max, -e)
+    if r_max_u == 0.0 or not math.isfinite(r_max_u):
+        raise ValueError(f"{what}: r_max / r_c is beyond float64's range")
+    r = np.linspace(0.0, r_max_u, 4001)
+    r_c_u = math.ldexp(r_c, -e)
+    ref = long_range_kernel(r, r_c_u)
+    scale = 2.0 / (r_c_u * _SQRT_PI)
+    T = 1.0 / r_c_u
     L = min(4, max_terms)
     while True:
         x, w = np.polynomial.legendre.leggauss(L)
@@ -413,7 +485,7 @@ def long_range_exp_sum(r_c: float, r_max: float, rtol: float = 1e-12, *, max_ter
                 if float(np.max(np.abs(K2(r) - ref))) <= rtol * scale:
                     best = K2
                     break
-            return best
+            return _to_length_unit(best.alphas, best.weights, e, r_max, what)
         if L >= max_terms:
             raise ValueError(f"erf(r/r_c)/r needs more than {max_terms} terms for rtol={rtol:g} on "
                              f"[0, {r_max:g}] with r_c={r_c:g}; loosen rtol or raise max_terms")
@@ -456,9 +528,10 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
         If ``shape`` is not a sequence of ints or ``vacancies`` has an
         unsupported type.
     ValueError
-        If ``shape`` is empty or not positive, ``spacing`` is not positive,
-        ``center`` has the wrong length or is not finite, or ``vacancies`` is
-        out of range or removes every site.
+        If ``shape`` is empty or not positive, ``spacing`` is not positive
+        or puts sites beyond float64's range, ``center`` has the wrong
+        length or is not finite, or ``vacancies`` is out of range or removes
+        every site.
 
     Examples
     --------
@@ -481,7 +554,12 @@ def lattice(shape: Sequence[int] = (4, 4, 4), spacing: float = 1.0, *, center=No
     if not np.all(np.isfinite(center)):
         raise ValueError(f"center must be finite, got {center.tolist()}")
     idx = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), axis=-1).reshape(-1, d)
-    pos = (idx - (np.asarray(shape) - 1) / 2.0) * spacing + center
+    with np.errstate(over="ignore", invalid="ignore"):
+        pos = (idx - (np.asarray(shape) - 1) / 2.0) * spacing + center
+    if not np.all(np.isfinite(pos)):
+        # infinite positions were returned with a RuntimeWarning only
+        raise ValueError(f"spacing = {spacing:g} (with center {center.tolist()}) places sites beyond float64's "
+                         "range; use a smaller spacing or rescale the coordinates")
     q = np.where(idx.sum(axis=1) % 2 == 0, 1.0, -1.0) if alternating else np.ones(idx.shape[0])
     n = idx.shape[0]
     if isinstance(vacancies, (numbers.Integral, np.integer)) and not isinstance(vacancies, bool):
@@ -671,9 +749,10 @@ def direct_potential(points, positions, charges, kernel="newton", *, r_c: float 
     if not np.all(np.isfinite(out)):
         i = int(np.nonzero(~np.isfinite(out))[0][0])
         if name in ("newton", "short_range") and np.any(np.all(P == X[i], axis=1)):
-            raise ValueError(f"points[{i}] = {tuple(X[i])} coincides with a particle, where the {name} "
-                             "kernel is singular; move the point or use kernel='long_range'")
-        raise ValueError(f"the {name} potential at points[{i}] = {tuple(X[i])} overflows float64 "
+            # plain floats: the tuple printed (np.float64(0.25), ...)
+            raise ValueError(f"points[{i}] = {tuple(float(v) for v in X[i])} coincides with a particle, where "
+                             f"the {name} kernel is singular; move the point or use kernel='long_range'")
+        raise ValueError(f"the {name} potential at points[{i}] = {tuple(float(v) for v in X[i])} overflows float64 "
                          "(charges or 1/r_c too large); rescale the charges")
     if single:  # float32 preserved when given (computed in float64)
         return out.astype(np.float32)
@@ -798,7 +877,8 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
     Raises
     ------
     TypeError
-        If ``positions`` or ``charges`` is not real.
+        If ``positions`` or ``charges`` is not real, or ``recompress`` is not
+        ``True`` or ``False``.
     ValueError
         If the shapes disagree, there are no particles, values are NaN/Inf,
         not exactly one of ``r_c`` and ``n_terms`` is given, or ``domain``,
@@ -836,6 +916,7 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
     from ._validation import check_choice
 
     method = check_choice(method, name="method", choices=("cp", "moments"))
+    recompress = check_bool(recompress, name="recompress")  # "no" was truthy: it recompressed
     if (r_c is None) == (n_terms is None):
         raise ValueError("give exactly one of r_c (closed-form erf kernel) and n_terms (sinc terms of 1/r)")
     es_rtol = max(rtol / 100, 1e-14) if exp_sum_rtol is None else check_rtol(exp_sum_rtol, name="exp_sum_rtol")
@@ -887,7 +968,7 @@ def long_range_potential(positions, charges, domain, *, r_c: float | None = None
         for k in range(d):
             x = cheb.chebpts(degs[k] + 1, dom[k])
             A.append(cheb.vals2coeffs(_gaussian_factors(x, P[:, k], K.alphas), axis=0))
-        F = ChebTucker._from_cp_coefficients(weights, A, dom, rtol, recompress=bool(recompress))
+        F = ChebTucker._from_cp_coefficients(weights, A, dom, rtol, recompress=recompress)
     # the same coefficients on the caller's box: a point maps to the same
     # reference coordinates; the kernel ~ 1/length scales by 2^-e
     return ChebTucker(_times_pow2(np, F.core, -e), F.factors, box)

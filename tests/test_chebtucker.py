@@ -715,3 +715,211 @@ def test_inner_and_norm_against_gauss_legendre_quadrature():
         H.inner(ct.ChebTucker.from_function(lambda x: x[..., 0], [(0.0, 1.0)], degree=1))
     with pytest.raises(TypeError, match="other must be a ChebTucker"):
         H.inner(np.ones(3))
+
+
+# --------------------------------------------------------------------------- scale, ranks, input types
+@pytest.mark.parametrize("s", [1e-170, 1e170])
+def test_one_dimensional_approximant_at_any_scale(s):
+    # the 1-D compression normalised by sqrt(sum C^2): 0 below 1e-154 (the
+    # zero approximant), inf above 1e154 ("core contains NaN or Inf")
+    x = np.array([[0.0], [0.3], [0.77], [1.0]])
+    F1 = ct.ChebTucker.from_function(lambda X: np.exp(X[..., 0]), [(0.0, 1.0)], degree=12)
+    Fs = ct.ChebTucker.from_function(lambda X: s * np.exp(X[..., 0]), [(0.0, 1.0)], degree=12)
+    np.testing.assert_allclose(Fs(x), s * F1(x), rtol=1e-12)
+    v = np.cos(3 * cheb.chebpts(9, (-1.0, 2.0)))
+    G1 = ct.ChebTucker.from_values(v, [(-1.0, 2.0)])
+    Gs = ct.ChebTucker.from_values(s * v, [(-1.0, 2.0)])
+    y = np.linspace(-1, 2, 7)
+    np.testing.assert_allclose(Gs(y), s * G1(y), rtol=1e-12)
+
+
+@pytest.mark.parametrize("s", [1e-200, 1e200])
+def test_recompress_at_any_scale(smooth3, s):
+    # the rounding floor's norms overflowed (underflowed): the whole
+    # approximant was taken for rounding and recompress returned 0
+    _, F = smooth3
+    pts = np.random.default_rng(3).uniform([-1, 0, -0.5], [1, 2, 1.5], (20, 3))
+    Fs = ct.ChebTucker(F.core * s, F.factors, F.domain)
+    for G, Gs in ((F, Fs), (F + F, Fs + Fs)):
+        R, Rs = G.recompress(1e-10), Gs.recompress(1e-10)
+        assert Rs.ranks == R.ranks
+        np.testing.assert_allclose(Rs(pts), s * R(pts), rtol=1e-12)
+    # the scale in the factors instead of the core
+    Ff = ct.ChebTucker(F.core * s, [A / s**(1 / 3) for A in F.factors], F.domain)
+    np.testing.assert_allclose(Ff.recompress(1e-10)(pts), F.recompress(1e-10)(pts), rtol=1e-12)
+
+
+@pytest.mark.parametrize("s", [1e100, 1e150, 1e-100])
+def test_from_cp_with_large_factors_and_small_weights(s):
+    # only the weights were rescaled: factor columns near 1e100 beside weights
+    # near 1e-200 overflowed the squared term sizes (a wrong rank-1 result)
+    g = np.linspace(-1, 1, 201)
+    a = np.stack([np.exp(-g**2), np.cos(3 * g)], 1)
+    w = np.array([1.0, -0.5])
+    F1 = ct.ChebTucker.from_cp(w, [a, a], g, degree=30, rtol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Fs = ct.ChebTucker.from_cp((w / s) / s, [a * s, a * s], g, degree=30, rtol=1e-10)
+    X = np.array([[0.3, -0.2], [-1.0, 1.0], [0.9, 0.1]])
+    assert Fs.ranks == F1.ranks
+    np.testing.assert_allclose(Fs(X), F1(X), rtol=1e-12)
+
+
+def test_from_cp_with_factor_columns_beyond_the_square_root_of_the_float64_range():
+    # column norms that overflow (1e170) or underflow to 0 (1e-170) in one
+    # mode, compensated in the other: a wrong rank-1 result
+    g = np.linspace(-1, 1, 201)
+    a = np.stack([np.exp(-g**2), np.cos(3 * g)], 1)
+    w = np.array([1.0, -0.5])
+    F1 = ct.ChebTucker.from_cp(w, [a, a], g, degree=30, rtol=1e-10)
+    X = np.array([[0.3, -0.2], [-1.0, 1.0], [0.9, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Fs = ct.ChebTucker.from_cp(w, [a * 1e-170, a * 1e170], g, degree=30, rtol=1e-10)
+    assert Fs.ranks == F1.ranks
+    np.testing.assert_allclose(Fs(X), F1(X), rtol=1e-12)
+
+
+def test_on_grid_rejects_non_finite_axes():
+    # min and max compare False with NaN: the range check let it through and
+    # the grid held NaN values
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] + x[..., 1], [(-1, 1)] * 2, degree=2)
+    for bad in (np.array([np.nan, 0.5]), [0.5, np.inf]):
+        with pytest.raises(ValueError, match=r"axes\[1\] contains NaN or Inf"):
+            F.on_grid(np.array([0.0]), bad)
+
+
+def test_on_grid_rejects_non_numeric_axes():
+    # strings reached a raw UFuncTypeError, booleans were read as 0 and 1
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] + x[..., 1], [(-1, 1)] * 2, degree=2)
+    for bad in (np.array(["0.5"]), np.array([True, False]), np.array([0.5 + 1j])):
+        with pytest.raises(TypeError, match=r"axes\[0\] must be a 1-D array of real numbers"):
+            F.on_grid(bad, np.array([0.0]))
+    np.testing.assert_allclose(F.on_grid([0, 1], np.array([0.5])).full(), [[0.5], [1.5]])
+
+
+def test_rank_zero_core_is_refused():
+    with pytest.raises(ValueError, match=r"factors\[0\] has 0 columns and core has size 0 .* rank must be >= 1"):
+        ct.ChebTucker(np.zeros((0, 1)), [np.zeros((3, 0)), np.zeros((3, 1))], [(0, 1), (0, 1)])
+    with pytest.raises(ValueError, match=r"factors\[1\] has 0 columns"):
+        ct.ChebTucker(np.zeros((1, 0)), [np.zeros((3, 1)), np.zeros((3, 0))], [(0, 1), (0, 1)])
+
+
+def _corrupt_members(F):
+    return {  # the float64 cast dropped an imaginary part, parsed strings, read bools as 0 and 1
+        "complex core": (dict(core=F.core + 5j), r"'core' has dtype complex128"),
+        "string core": (dict(core=F.core.astype(str)), r"'core' has dtype <U"),
+        "bool factor": (dict(factor_0=F.factors[0].astype(bool)), r"'factor_0' has dtype bool"),
+        "string domain": (dict(domain=np.array(F.domain).astype(str)), r"'domain' has dtype <U"),
+        "flat domain": (dict(domain=np.array(F.domain).ravel()), r"'domain' has shape \(4,\)"),
+        "1-D factor": (dict(factor_1=F.factors[1].ravel()), r"'factor_1' has shape"),
+        "float ndim": (dict(ndim=np.array(2.0)), r"ndim"),
+        "bool ndim": (dict(ndim=np.array(True)), r"dtype bool"),
+        "negative version": (dict(version=np.array(-7)), r"format version -7"),
+        "float version": (dict(version=np.array(1.9)), r"version array\(1.9\)"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_corrupt_members(
+    ct.ChebTucker(np.ones((1, 1)), [np.ones((2, 1))] * 2, [(0, 1)] * 2))))
+def test_load_rejects_non_real_members_and_bad_versions(tmp_path, case):
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] * x[..., 1], [(0, 1), (0, 1)], degree=2)
+    good = tmp_path / "f.npz"
+    F.save(good)
+    repl, msg = _corrupt_members(F)[case]
+    data = dict(np.load(good))
+    data.update(repl)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning on the way
+        with pytest.raises(ValueError, match=r"corrupt ChebTucker file: .*" + msg):
+            ct.ChebTucker.load(bad)
+
+
+def test_load_reads_integer_members_and_refuses_newer_versions(tmp_path):
+    F = ct.ChebTucker.from_function(lambda x: x[..., 0] * x[..., 1], [(0, 1), (0, 1)], degree=2)
+    good = tmp_path / "f.npz"
+    F.save(good)
+    data = dict(np.load(good))
+    data["version"] = np.array(2)
+    np.savez(tmp_path / "newer.npz", **data)
+    with pytest.raises(ValueError, match=r"format version 2; this tensorapprox reads <= 1"):
+        ct.ChebTucker.load(tmp_path / "newer.npz")
+    # integer arrays hold real numbers: read
+    data = dict(np.load(good))
+    data["core"] = np.ones((1, 1), dtype=np.int64)
+    np.savez(tmp_path / "int.npz", **data)
+    assert ct.ChebTucker.load(tmp_path / "int.npz").core.dtype == np.float64
+
+
+def test_save_load_without_npz_suffix(tmp_path, smooth3):
+    # numpy appends .npz on save: load("model") did not find "model.npz"
+    _, F = smooth3
+    p = str(tmp_path / "model")
+    F.save(p)
+    G = ct.ChebTucker.load(p)
+    assert G.domain == F.domain
+    np.testing.assert_array_equal(G.core, F.core)
+    for A, B in zip(G.factors, F.factors):
+        np.testing.assert_array_equal(A, B)
+
+
+def _lin2():
+    return ct.ChebTucker.from_function(lambda x: x[..., 0] + 10 * x[..., 1], [(-1, 1)] * 2, degree=2)
+
+
+_ONES = [np.ones((3, 1))] * 2
+_NON_NUMERIC_CASES = {  # strings were parsed as floats, booleans read as 0 and 1, "no" was truthy
+    "string points": (lambda F: F(np.array([["0.5", "0.25"]])), r"points must be an \(n, 2\) array of real"),
+    "string list points": (lambda F: F([["0.5", "0.25"]]), r"points must be an \(n, 2\) array of real"),
+    "bool points": (lambda F: F(np.array([[True, False]])), r"points must be an \(n, 2\) array of real"),
+    "bool gradient points": (lambda F: F.gradient(np.array([[True, False]])), r"points must be an \(n, 2\)"),
+    "extrapolate 'no'": (lambda F: F(np.array([[3.0, 0.0]]), extrapolate="no"),
+                         r"extrapolate must be True or False, got str"),
+    "gradient extrapolate 'no'": (lambda F: F.gradient(np.array([[3.0, 0.0]]), extrapolate="no"),
+                                  r"extrapolate must be True or False, got str"),
+    "string values": (lambda F: ct.ChebTucker.from_values(np.array(["1", "2"]), [(0, 1)]),
+                      r"values must be an array of real numbers"),
+    "string list coeffs": (lambda F: ct.ChebTucker.from_coefficients([["1", "0"], ["0", "1"]], [(0, 1)] * 2),
+                           r"coeffs must be a real array, got dtype <U1"),
+    "bool coeffs": (lambda F: ct.ChebTucker.from_coefficients(np.eye(2, dtype=bool), [(0, 1)] * 2),
+                    r"coeffs must be a real array, got dtype bool"),
+    "f returns strings": (lambda F: ct.ChebTucker.from_function(lambda x: np.full(x.shape[:-1], "2.5"),
+                                                                [(0, 1)], degree=3),
+                          r"f must return real numbers, got dtype <U"),
+    "f returns bools": (lambda F: ct.ChebTucker.from_function(lambda x: x[..., 0] > 0.5, [(0, 1)], degree=3),
+                        r"f must return real numbers, got dtype bool .*astype\(float\)"),
+    "string weights": (lambda F: ct.ChebTucker.from_cp(np.array(["2"]), _ONES, np.arange(3.0), degree=3),
+                       r"weights must be a 1-D array of real numbers"),
+    "string grid": (lambda F: ct.ChebTucker.from_cp(np.array([2.0]), _ONES, np.array(["0", "1", "2"]), degree=3),
+                    r"grid must be an array of real numbers"),
+    "recompress 'no'": (lambda F: ct.ChebTucker.from_cp(np.array([2.0]), _ONES, np.arange(3.0), degree=3,
+                                                        recompress="no"),
+                        r"recompress must be True or False, got str"),
+}
+
+
+@pytest.mark.parametrize("case", list(_NON_NUMERIC_CASES))
+def test_non_numeric_input_and_flags_are_refused(case):
+    call, msg = _NON_NUMERIC_CASES[case]
+    with pytest.raises(TypeError, match=msg):
+        call(_lin2())
+
+
+def test_numeric_input_of_other_dtypes_is_accepted():
+    F = _lin2()
+    np.testing.assert_allclose(F(np.array([[3.0, 0.0]]), extrapolate=np.True_), [3.0])
+    np.testing.assert_allclose(F([[0, 1]]), [10.0])  # integer points are numbers
+    H = ct.ChebTucker.from_cp(np.array([2]), _ONES, np.arange(3), degree=3)
+    np.testing.assert_allclose(H(np.array([[0.5, 1.5]])), [2.0])
+
+
+def test_from_cp_one_point_grid_without_domain_names_the_grid():
+    # the default box is the grid's extent: a single point blamed domain[0],
+    # which the caller did not pass
+    ones = [np.ones((1, 1))] * 2
+    with pytest.raises(ValueError, match=r"grid of mode 0 has a single point.*pass domain"):
+        ct.ChebTucker.from_cp(np.ones(1), ones, np.array([0.0]), degree=3)
+    F = ct.ChebTucker.from_cp(np.ones(1), ones, np.array([0.0]), domain=[(-1, 1)] * 2, degree=3)
+    np.testing.assert_allclose(F(np.array([[0.3, -0.7]])), [1.0])

@@ -272,3 +272,34 @@ def test_chebpts_dtype_must_be_real_floating():
     x = cheb.chebpts(5, (0, 2), dtype=np.float32)
     assert x.dtype == np.float32
     np.testing.assert_allclose(x, _ref_points(5, 0.0, 2.0), rtol=1e-7)
+
+
+def test_chebder_refuses_an_empty_series():
+    # returned [] where the documented length is max(m - order, 1); chebint,
+    # vals2coeffs and coeffs2vals raise
+    for order in (0, 1, 3):
+        with pytest.raises(ValueError, match=r"coeffs is empty along axis"):
+            cheb.chebder(np.zeros(0), order=order)
+    with pytest.raises(ValueError, match=r"coeffs is empty along axis"):
+        cheb.chebder(np.zeros((3, 0)), axis=1)
+    np.testing.assert_array_equal(cheb.chebder(np.array([5.0]), order=2), [0.0])
+
+
+def test_non_numeric_arrays_are_refused():
+    # strings were parsed as floats ("0.5" -> 0.5) and booleans read as 0 and 1
+    strings, bools = np.array(["1", "2", "3"]), np.array([True, False, True])
+    for fn in (cheb.vals2coeffs, cheb.coeffs2vals, cheb.chebder, cheb.chebint):
+        for bad in (strings, bools, ["1", "2"]):
+            with pytest.raises(TypeError, match=r"must be an array of real numbers"):
+                fn(bad)
+    for bad in (np.array(["0.5"]), np.array([True])):
+        with pytest.raises(TypeError, match=r"x must be an array of real numbers"):
+            cheb.chebeval(np.array([1.0, 2.0]), bad)
+        with pytest.raises(TypeError, match=r"x must be an array of real numbers"):
+            cheb.chebvander(bad, 3)
+    for bad in (["0.5"], True):
+        with pytest.raises(TypeError, match=r"x must hold real numbers"):
+            cheb.chebeval(np.array([1.0, 2.0]), bad)
+    # integers are numbers
+    np.testing.assert_allclose(cheb.chebeval(np.array([1, 2]), np.array([0, 1])), [1.0, 3.0])
+    np.testing.assert_allclose(cheb.vals2coeffs([1, 1, 1]), [1.0, 0.0, 0.0], atol=1e-15)

@@ -408,3 +408,98 @@ def test_long_range_potential_at_any_scale_of_charges_and_lengths(method):
 def test_long_range_potential_names_its_own_arguments_when_the_exp_sum_fails():
     with pytest.raises(ValueError, match="In long_range_potential: r_c = 0.01 is .* loosen exp_sum_rtol"):
         tp.long_range_potential([[0, 0, 0], [1e4, 0, 0]], [1.0, -1.0], BOX3, r_c=0.01, degree=16)
+
+
+# --------------------------------------------------------------------------- scale, signs, messages
+def test_exp_sum_evaluates_beyond_the_square_root_of_the_float64_range():
+    # r * r overflowed above r = 1.3e154 although alphas * r^2 is moderate
+    # (direct_potential, with the same ExpSum, was right); powers of two keep
+    # the scaled sum exact
+    K1 = tp.ExpSum(alphas=[0.5, 1.0, 2.0, 4.0], weights=[1.0, -0.5, 0.25, 2.0])
+    Ks = tp.ExpSum(alphas=np.ldexp(K1.alphas, -1040), weights=K1.weights)
+    rho = np.array([0.0, 0.3, 1.0, 2.5])
+    np.testing.assert_allclose(Ks(np.ldexp(rho, 520)), K1(rho), rtol=1e-13)
+    assert float(Ks(math.ldexp(1.0, 520))) == pytest.approx(float(K1(1.0)), rel=1e-13)
+    np.testing.assert_allclose(Ks(np.ldexp(rho, 520)),
+                               tp.direct_potential(np.ldexp(rho, 520)[:, None], np.zeros((1, 1)), np.ones(1), Ks),
+                               rtol=1e-13)
+
+
+@pytest.mark.parametrize("k", [-450, 450])
+def test_exp_sum_builders_are_scale_covariant(k):
+    # lengths 2^k times the unit ones: exponents 2^-2k, weights 2^-k times
+    # theirs, the same number of terms
+    K1 = tp.long_range_exp_sum(0.3, 3.0, 1e-10)
+    Ks = tp.long_range_exp_sum(math.ldexp(0.3, k), math.ldexp(3.0, k), 1e-10)
+    assert Ks.n_terms == K1.n_terms
+    np.testing.assert_array_equal(Ks.alphas, np.ldexp(K1.alphas, -2 * k))
+    np.testing.assert_array_equal(Ks.weights, np.ldexp(K1.weights, -k))
+    N1 = tp.newton_exp_sum(1e-8, 1e-3, 3.0)
+    Ns = tp.newton_exp_sum(1e-8, math.ldexp(1e-3, k), math.ldexp(3.0, k))
+    assert Ns.n_terms == N1.n_terms
+    np.testing.assert_array_equal(Ns.alphas, np.ldexp(N1.alphas, -2 * k))
+    np.testing.assert_array_equal(Ns.weights, np.ldexp(N1.weights, -k))
+
+
+def test_newton_exp_sum_over_a_range_of_many_decades():
+    # exponents from about (rtol / r_max)^2 to 1 / r_min^2, both in range
+    K = tp.newton_exp_sum(1e-6, 1e-60, 1e100)
+    r = np.geomspace(1e-60, 1e100, 300)
+    assert np.max(np.abs(K(r) * r - 1.0)) < 1e-6
+
+
+def test_exp_sum_builders_name_the_lengths_out_of_float64_range():
+    # the errors claimed more than 400 terms were needed, or blamed alphas,
+    # which the caller never passed
+    with pytest.raises(ValueError, match=r"r_c = 1e\+160, r_max = 3e\+160: .*normal range.*rescale the lengths"):
+        tp.long_range_exp_sum(1e160, 3e160, 1e-10)
+    with pytest.raises(ValueError, match=r"r_c = 1e-160, r_max = 3e-160: .*overflow float64.*rescale the lengths"):
+        tp.long_range_exp_sum(1e-160, 3e-160, 1e-10)
+    with pytest.raises(ValueError, match=r"r_min = 1e-160, r_max = 1e-157: .*overflow float64"):
+        tp.newton_exp_sum(1e-8, 1e-160, 1e-157)
+    with pytest.raises(ValueError, match=r"r_min = 1e\+160, r_max = 1e\+163: .*normal range"):
+        tp.newton_exp_sum(1e-8, 1e160, 1e163)
+
+
+def test_kernels_refuse_negative_distances():
+    # the long-range kernel returned its value at 0 (1.128, not erf(1) = 0.843)
+    # while the Newton and short-range kernels returned negative values
+    for fn in (tp.newton_kernel, lambda r: tp.long_range_kernel(r, 1.0), lambda r: tp.short_range_kernel(r, 1.0)):
+        with pytest.raises(ValueError, match=r"r must hold distances >= 0, got -1.0"):
+            fn(np.array([0.5, -1.0]))
+    assert float(tp.long_range_kernel(np.array([0.0]), 1.0)[0]) == pytest.approx(2 / math.sqrt(math.pi))
+    assert float(tp.long_range_kernel(1.0, 1.0)) == pytest.approx(erf(1.0), rel=1e-15)
+
+
+def test_point_on_a_particle_message_prints_plain_floats():
+    # the coordinates printed as (np.float64(0.25), np.float64(0.5))
+    P = np.array([[0.25, 0.5]])
+    with pytest.raises(ValueError, match=r"points\[0\] = \(0\.25, 0\.5\) coincides with a particle"):
+        tp.direct_potential(P, P, np.array([1.0]))
+
+
+def test_lattice_refuses_positions_beyond_float64():
+    # infinite positions came back with a RuntimeWarning only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"spacing = 1e\+308 .*beyond float64's range"):
+            tp.lattice((5,), spacing=1e308)
+    pos, _ = tp.lattice((3,), spacing=1e307)
+    np.testing.assert_array_equal(pos.ravel(), [-1e307, 0.0, 1e307])
+
+
+def test_long_range_potential_recompress_must_be_a_bool():
+    # recompress="no" is truthy: it recompressed
+    with pytest.raises(TypeError, match=r"recompress must be True or False, got str"):
+        tp.long_range_potential(np.array([[0.25, 0.5]]), np.array([1.0]), [(-1, 1)] * 2, r_c=0.5, degree=8,
+                                recompress="no")
+
+
+@pytest.mark.parametrize("s", [1e-170, 1e170])
+def test_one_dimensional_moments_potential_at_any_charge_scale(s):
+    # the 1-D compression normalised by sqrt(sum C^2): charges of 1e-170 gave 0
+    P, q = np.array([[0.1], [-0.3]]), np.array([1.0, -2.0])
+    x = np.array([[0.3], [-0.9], [0.55]])
+    F1 = tp.long_range_potential(P, q, [(-1.0, 1.0)], r_c=0.5, degree=30, method="moments")
+    Fs = tp.long_range_potential(P, s * q, [(-1.0, 1.0)], r_c=0.5, degree=30, method="moments")
+    np.testing.assert_allclose(Fs(x), s * F1(x), rtol=1e-12)
