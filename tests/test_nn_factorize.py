@@ -242,6 +242,26 @@ def test_whitened_svd_float32_weight_with_a_gram_beyond_float32_range(c):
     np.testing.assert_allclose(f.singular_values, s * np.sqrt(c), rtol=1e-4)
 
 
+@pytest.mark.parametrize("sw, sg", [(1e250, 1e150), (1e-300, 1e-100)])
+@pytest.mark.filterwarnings("ignore:rank 6 does not save parameters")
+def test_whitened_svd_energy_rank_when_the_spectrum_leaves_float64(sw, sg):
+    # the spectrum of W S (near 1e325 and 1e-350 here) was scaled back before
+    # the energy rule: Inf or 0 everywhere, rank 1 at every energy
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((8, 6))
+    X = rng.standard_normal((50, 6)) * np.linspace(0.2, 2, 6)
+    G = X.T @ X
+    Gd = G + 1e-2 * np.trace(G) / 6 * np.eye(6)
+    s = np.linalg.svd(W @ np.linalg.cholesky(Gd), compute_uv=False)
+    cum = np.cumsum(s ** 2) / np.sum(s ** 2)
+    for energy in (0.5, 0.8, 0.95, 0.999):
+        ref = int(np.searchsorted(cum, energy) + 1)
+        f = whitened_svd(W * sw, G * sg, energy=energy)
+        assert f.rank == ref == whitened_svd(W, G, energy=energy).rank
+        np.testing.assert_allclose(f.full() / sw, whitened_svd(W, G, energy=energy).full(), rtol=1e-10, atol=1e-12)
+    assert [whitened_svd(W, G, energy=e).rank for e in (0.5, 0.999)] != [1, 1]
+
+
 def test_whitened_svd_rejects_a_gram_that_is_not_psd():
     rng = np.random.default_rng(0)
     W = rng.standard_normal((6, 4))
@@ -382,6 +402,42 @@ def test_sparse_plus_lowrank_alternates_until_the_error_stalls():
     ref = np.linalg.norm(W - _godec(W, 4, nnz, 50))
     assert ref < 1e-4 * np.linalg.norm(W)
     assert np.linalg.norm(W - f.full()) <= 1.01 * ref
+
+
+@pytest.mark.parametrize("scale", [1e-170, 1e200])
+@pytest.mark.parametrize("with_gram", [False, True])
+def test_sparse_plus_lowrank_does_not_depend_on_the_scale(scale, with_gram, monkeypatch):
+    # the stopping error underflowed to 0 near 1e-170 (one alternation only,
+    # error 0.486 where unit scale reaches 0.378) and overflowed to Inf near
+    # 1e200 (all max_iter alternations)
+    import tensorapprox.nn.factorize as fz
+
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((10, 8))
+    X = rng.standard_normal((40, 8)) * np.linspace(0.5, 2, 8)
+    G = X.T @ X if with_gram else None
+    passes = []
+    real_svd, real_white = fz.svd_factorize, fz._whitened_spectrum
+
+    def count_svd(*a, **k):
+        passes[-1] += 1
+        return real_svd(*a, **k)
+
+    def count_white(*a, **k):
+        passes[-1] += 1
+        return real_white(*a, **k)
+
+    monkeypatch.setattr(fz, "svd_factorize", count_svd)
+    monkeypatch.setattr(fz, "_whitened_spectrum", count_white)
+    results = []
+    for c in (1.0, scale):
+        passes.append(0)
+        results.append(sparse_plus_lowrank(W * c, rank=2, density=0.1, gram=G))
+    base, f = results
+    assert passes[0] == passes[1] > 1
+    np.testing.assert_allclose(f.full() / scale, base.full(), rtol=1e-12, atol=1e-12 * np.abs(W).max())
+    np.testing.assert_allclose(np.asarray(f.values) / scale, base.values, rtol=1e-12)
+    assert np.array_equal(f.rows, base.rows) and np.array_equal(f.cols, base.cols)
 
 
 def test_sparse_plus_lowrank_bad_input():
@@ -582,6 +638,29 @@ def test_tt_matrix_finds_exact_ranks_in_float32():
     np.testing.assert_allclose(_tt_dense(T.cores, ins, outs), W, atol=1e-5 * np.abs(W).max())
 
 
+def test_tt_matrix_rounding_rule_does_not_grow_with_the_unfolding():
+    # the rank floor 100 eps max(C.shape) sigma_1 of each unfolding reached
+    # 3.1 sigma_1 for a 4 x 262144 float32 unfolding: a random 1024 x 1024
+    # weight split (2, 512) x (2, 512) kept rank 1 of its exact 4 (error
+    # 0.865), and explicit ranks were cut the same way; 1.6 sigma_1 here
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((1024, 512)).astype(np.float32)
+    W64 = W.astype(np.float64)
+    for T in (tt_matrix(W, (2, 256), (2, 512)), tt_matrix(W, (2, 256), (2, 512), ranks=4)):
+        assert T.ranks == (4,) and T.cores[0].dtype == np.float32
+        err = np.linalg.norm(T.full().astype(np.float64) - W64) / np.linalg.norm(W64)
+        assert err <= 1e-6
+    # exact TT ranks behind wide unfoldings (4 x 65536, then 16384 x 4) in float32
+    ins = outs = (2, 128, 2)
+    bonds = (1, 3, 3, 1)
+    cores = [rng.standard_normal((bonds[k], outs[k], ins[k], bonds[k + 1])) for k in range(3)]
+    W = np.einsum("aijb,bklc,cmnd->ikmjln", *cores).reshape(512, 512)
+    T = tt_matrix(W.astype(np.float32), ins, outs)
+    assert T.ranks == (3, 3) and tt_matrix(W, ins, outs).ranks == (3, 3)
+    err = np.linalg.norm(T.full().astype(np.float64) - W) / np.linalg.norm(W)
+    assert err <= 1e-6
+
+
 @pytest.mark.parametrize("scale", [1e170, 1e-170, 2.0 ** 600, 2.0 ** -600])
 def test_tt_matrix_rtol_bound_holds_at_any_scale(scale):
     # ||W|| overflowed at 1e170 (ranks (1, 1), error 0.78 > rtol) and
@@ -727,6 +806,19 @@ def test_interpolative_form_bad_input():
         interpolative_cost(4, 5, 5)
     with pytest.raises(TypeError, match="m must be an int"):
         interpolative_cost(4.0, 5, 2)
+
+
+def test_interpolative_cost_saves_exactly_while_the_documented_condition_holds():
+    # the docstring claimed a saving at every rank up to min(m, n) - 1 but on
+    # the smallest matrices; 384 x 384 at rank 383 stores 147839 > 147456
+    for m in range(1, 41):
+        for n in range(1, 41):
+            for r in range(1, min(m, n) + 1):
+                cost = r * (n) + (m - r) * r + m  # skeleton, coefficients, row indices
+                assert interpolative_cost(m, n, r) == cost
+                assert (cost < m * n) == ((m - r) * (n - r) > m)
+    assert interpolative_cost(384, 384, 383) > 384 * 384
+    assert max(r for r in range(1, 385) if interpolative_cost(384, 384, r) < 384 * 384) == 364
 
 
 # ---------------------------------------------------------------------------
@@ -900,3 +992,91 @@ def test_truncate_array_api_strict_factors():
     f = svd_factorize(xps.asarray(W), rank=3).truncate(2)
     assert type(f.right).__module__.startswith("array_api_strict")
     np.testing.assert_allclose(np.asarray(f.full()), svd_factorize(W, rank=2).full(), atol=1e-12)
+
+
+def _product_or_interpolative_costs(m, n, form):
+    """Independent cost table: numbers stored at ranks 1 .. min(m, n)."""
+    out = []
+    for r in range(1, min(m, n) + 1):
+        two = r * (m + n)
+        out.append(min(two, r * (m + n - r) + m) if form == "interpolative" else two)
+    return out
+
+
+def test_budget_boundaries_are_counted_exactly():
+    # budget * m * n in floats fell below an exact boundary: 4 x 25 at
+    # param_ratio=0.58 allows 58 numbers, rank 2 stores exactly 58, rank 1 came
+    # out (50 such cases for m, n <= 59, 6 x 15 at 0.7 among them), in
+    # svd_factorize and allocate_ranks alike
+    from tensorapprox.nn.factorize import _rank_from
+
+    shapes = [(m, n) for m in range(1, 13) for n in range(1, 13)] + [(4, 25), (6, 15), (6, 30), (8, 50), (10, 50)]
+    empty = [np.zeros(0)] * len(shapes)
+    tables = {form: [np.array(_product_or_interpolative_costs(m, n, form)) for m, n in shapes]
+              for form in ("product", "interpolative")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for k in range(1, 101):
+            p = k / 100
+            for form, table in tables.items():
+                got = allocate_ranks(empty, p, "uniform", shapes=shapes, form=form)
+                for (m, n), r, c in zip(shapes, got, table):
+                    # integers only: a cost x fits when 100 x <= k m n
+                    best = max(1, int(np.count_nonzero(100 * c <= k * m * n)))
+                    assert r == (min(m, n) if best >= c.size or c[best - 1] >= m * n else best)
+                    if form == "product":
+                        assert _rank_from(None, m, n, None, None, p) == min(m, n, best)
+    W = np.random.default_rng(0).standard_normal((4, 25))
+    assert svd_factorize(W, param_ratio=0.58).rank == 2
+    # the global budget counts the same way: rank 1 (29) + one more unit (29) = 58
+    assert allocate_ranks([np.ones(4)], 0.58, "global", shapes=[(4, 25)]) == [2]
+
+
+def _prefix_greedy_energy(spectra, shapes, budget_numbers, weights):
+    """Independent prefix greedy: buy the best next unit until one does not fit."""
+    ranks = [1] * len(shapes)
+    dense = [False] * len(shapes)
+    left = budget_numbers - sum(m + n for m, n in shapes)
+    rel = [np.asarray(s, float) ** 2 / np.sum(np.asarray(s, float) ** 2) for s in spectra]
+    while True:
+        best = None
+        for i, (m, n) in enumerate(shapes):
+            if dense[i]:
+                continue
+            k = ranks[i]
+            cap = max([r for r in range(1, min(m, n)) if r * (m + n) < m * n], default=1)
+            gain, cost = (rel[i][k], m + n) if k < cap else (rel[i][k:].sum(), m * n - k * (m + n))
+            if cost > 0 and (best is None or weights[i] * gain / cost > best[0]):
+                best = (weights[i] * gain / cost, i, cost)
+        if best is None or best[2] > left:
+            break
+        _, i, cost = best
+        left -= cost
+        if ranks[i] < max([r for r in range(1, min(shapes[i])) if r * sum(shapes[i]) < math.prod(shapes[i])],
+                          default=1):
+            ranks[i] += 1
+        else:
+            dense[i] = True
+    return sum(w * (1.0 if d else r_[:k].sum()) for w, d, r_, k in zip(weights, dense, rel, ranks))
+
+
+def test_allocate_global_keeps_at_least_the_prefix_greedys_energy_within_the_budget():
+    # documented: the fill-up after the first unit that does not fit only adds
+    # to the prefix greedy, and the budget is never exceeded
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        L = int(rng.integers(1, 5))
+        shapes = [tuple(int(x) for x in rng.integers(2, 20, 2)) for _ in range(L)]
+        spectra = [np.sort(np.abs(rng.standard_normal(min(s))) * np.exp(-rng.uniform(0, 1) * np.arange(min(s))))[::-1]
+                   + 1e-3 for s in shapes]
+        weights = rng.uniform(0.5, 2.0, L) if trial % 2 else np.ones(L)
+        total = sum(m * n for m, n in shapes)
+        for k in range(5, 101, 5):
+            got = allocate_ranks(spectra, k / 100, "global", shapes=shapes, weights=weights)
+            dense = [r >= min(m, n) for r, (m, n) in zip(got, shapes)]
+            used = sum(m * n if d else r * (m + n) for d, r, (m, n) in zip(dense, got, shapes))
+            assert 100 * used <= k * total or got == [1] * L
+            kept = sum(w * (1.0 if d else np.sum(s[:r] ** 2) / np.sum(s ** 2))
+                       for w, d, s, r in zip(weights, dense, spectra, got))
+            budget_numbers = k * total // 100
+            assert kept >= _prefix_greedy_energy(spectra, shapes, budget_numbers, weights) - 1e-12

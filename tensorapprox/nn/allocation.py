@@ -10,6 +10,7 @@ import numpy as np
 
 from .._array import to_numpy
 from .._validation import check_choice, check_size_pair
+from .factorize import _budget_count
 
 __all__ = ["allocate_ranks"]
 
@@ -38,6 +39,16 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
         ``sigma_ik^2 / sum_k sigma_ik^2``; units are bought greedily in order
         of that ratio, every layer keeps rank >= 1, and a layer that reaches
         its break-even rank may be bought whole (kept dense, cost ``m_i n_i``).
+        A unit that no longer fits ends its layer's purchases, and the rest of
+        the budget fills up with the other layers' next units. The budget is
+        never exceeded (beyond the rank 1 every layer keeps), and the
+        (weighted) relative energy kept is at least that of the prefix
+        greedy, which stops at the first unit that does not fit and keeps
+        more as the budget grows: the fill-up only adds units to it. Like
+        any greedy for this knapsack problem it is a heuristic: a larger
+        budget can lower some ranks, and, rarely, keep slightly less energy
+        than a smaller one (an expensive unit that fits only at the larger
+        budget displaces several cheaper ones).
     shapes : sequence of (m, n)
         Weight shapes, one per spectrum: pairs of positive ints.
     weights : sequence of float, optional
@@ -127,7 +138,9 @@ def allocate_ranks(spectra: Sequence, budget: float, strategy: str = "uniform", 
     if strategy == "uniform":
         out = []
         for (m, n), c in zip(shapes, costs):
-            r = max(1, int(np.searchsorted(c, budget * m * n, side="right")))
+            # the integer budget: budget * m * n in floats fell just below an
+            # exact boundary (0.58 * 100 = 57.99999999999999) and lost a rank
+            r = max(1, int(np.searchsorted(c, _budget_count(budget, m * n), side="right")))
             out.append(min(m, n) if r >= c.size or c[r - 1] >= m * n else r)
         return out
     return _global(spectra, shapes, budget, weights, costs)
@@ -159,10 +172,14 @@ def _global(spectra, shapes, budget, weights, costs):
     Each layer offers one unit at a time: its next rank, or, at its largest
     rank that stores fewer than ``m n`` numbers (``cap``), the rest of its
     spectrum at once by staying dense. The best offer is bought while the
-    budget lasts; a layer whose next unit no longer fits stops there.
+    budget lasts; a layer whose next unit no longer fits stops there. The
+    units bought before the first that does not fit are the prefix greedy's
+    solution; the fill-up after it only adds units, so it never keeps less
+    energy than that prefix (returning the better of the two is returning
+    this one).
     """
     total = sum(m * n for m, n in shapes)
-    left = budget * total
+    left = _budget_count(budget, total)  # an int, exact on the boundaries (see _budget_count)
     ranks = [1] * len(shapes)
     dense = [False] * len(shapes)
     caps, energies = [], []

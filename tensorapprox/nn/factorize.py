@@ -19,6 +19,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
@@ -799,9 +800,11 @@ def interpolative_cost(m: int, n: int, rank: int) -> int:
     """Count the numbers stored by the row-interpolative form of a rank-``rank`` ``m x n`` matrix.
 
     ``rank (m + n - rank)`` values (the ``rank x n`` skeleton and the
-    ``(m - rank) x rank`` coefficients) plus ``m`` row indices. It is below
-    ``m n`` for every rank up to ``min(m, n) - 1`` except on the smallest
-    matrices, where the indices outweigh the saving.
+    ``(m - rank) x rank`` coefficients) plus ``m`` row indices. The dense
+    matrix stores ``(m - rank) (n - rank) - m`` numbers more, so the form
+    saves exactly while ``(m - rank) (n - rank) > m``: on a square matrix up
+    to about rank ``m - sqrt(m)`` (364 of 384), not at every rank below
+    ``min(m, n)`` (at rank ``m - 1 <= n - 1`` it saves only when ``n >= 2 m``).
 
     Parameters
     ----------
@@ -832,6 +835,11 @@ def interpolative_cost(m: int, n: int, rank: int) -> int:
     >>> from tensorapprox.nn import interpolative_cost
     >>> interpolative_cost(384, 384, 260), 172 * (384 + 384)  # about the cost of rank 172 as two factors
     (132464, 132096)
+    >>> max(r for r in range(1, 385) if interpolative_cost(384, 384, r) < 384 * 384)
+    364
+    >>> all((interpolative_cost(m, n, r) < m * n) == ((m - r) * (n - r) > m)
+    ...     for m in range(1, 30) for n in range(1, 30) for r in range(1, min(m, n) + 1))
+    True
     """
     m = check_int(m, name="m", minimum=1)
     n = check_int(n, name="n", minimum=1)
@@ -959,6 +967,19 @@ def _check_fraction(value, name, *, upper_open=False):
     return value
 
 
+def _budget_count(ratio: float, count: int) -> int:
+    """``floor(ratio * count)``: the numbers a budget fraction ``ratio`` of ``count`` allows, exactly.
+
+    ``ratio`` is read as the shortest decimal that prints as it (``0.58`` is
+    58/100), and the product is formed in rationals: in floating point
+    ``0.58 * 100`` is 57.99999999999999, so a rank (or a layer's unit) that
+    stores exactly the budget was refused on the boundary. The rank rule of
+    ``param_ratio`` and :func:`tensorapprox.nn.allocate_ranks` both count
+    their budget here, so they agree on every boundary.
+    """
+    return math.floor(Fraction(repr(float(ratio))) * count)
+
+
 def _rank_from(sigma, m, n, rank, energy, param_ratio) -> int:
     """Resolve exactly one of rank / energy / param_ratio to an int rank."""
     given = [x is not None for x in (rank, energy, param_ratio)]
@@ -980,7 +1001,8 @@ def _rank_from(sigma, m, n, rank, energy, param_ratio) -> int:
         cum = np.cumsum(s2) / float(s2.sum())
         return int(min(kmax, max(1, np.searchsorted(cum, energy - 1e-15) + 1)))
     param_ratio = _check_fraction(param_ratio, "param_ratio")
-    r = math.floor(param_ratio * m * n / (m + n))
+    # exact: floor(budget / (m + n)) with the budget counted in integers
+    r = _budget_count(param_ratio, m * n) // (m + n)
     if r < 1:
         # a split needs rank 1 at least, which may store more than the budget
         warnings.warn(
@@ -1170,13 +1192,19 @@ def _prepare_gram(xp, gram, n, dtype):
 
 
 def _whitened_spectrum(xp, W, G, q, damping, scaling, alpha):
-    """``(U, s)``: the SVD ``W S = U diag(s) V^T`` for the Gram matrix ``G 2^(2q)``.
+    """``(U, s, shift)``: the SVD ``W S = U diag(s 2^shift) V^T`` for the Gram matrix ``G 2^(2q)``.
 
-    ``G`` comes from :func:`_prepare_gram`; ``s`` is scaled back to the
-    Gram matrix as given (``S`` scales with ``2^q``, the ASVD scaling with
-    ``2^(q alpha)``).
+    ``G`` comes from :func:`_prepare_gram`, and ``W`` is divided by a power of
+    two near its largest entry (exactly), so ``s`` is the spectrum in units
+    where neither is far from 1. The spectrum of the data as given is
+    ``s 2^shift`` (:func:`_scaled_back`; ``S`` scales with ``2^q``, the ASVD
+    scaling with ``2^(q alpha)``), which overflows or underflows float64
+    where ``s`` does not: rules that read only ratios of singular values
+    (the energy rank) take ``s``.
     """
     n = int(G.shape[0])
+    e = _pow2_exponent(_max_abs(xp, W))
+    W = _times_pow2(xp, W, -e)
     if scaling == "asvd":
         d = xp.clip(xp.linalg.diagonal(G), 0.0, None)
         scale = float(xp.sum(d)) / n
@@ -1189,10 +1217,15 @@ def _whitened_spectrum(xp, W, G, q, damping, scaling, alpha):
         S = _whitening(xp, G, damping)
         WS, shift = (W, 0.0) if S is None else (W @ S, float(q))
     U, s, _ = xp.linalg.svd(WS, full_matrices=False)
+    return U, s, shift + e
+
+
+def _scaled_back(xp, s, shift):
+    """``s 2^shift``: the power of two exactly, a fractional rest by one multiplication."""
     whole = math.floor(shift)
     if shift != whole:
         s = s * 2.0 ** (shift - whole)
-    return U, _times_pow2(xp, s, whole)
+    return _times_pow2(xp, s, whole)
 
 
 def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: float = 1e-2,
@@ -1234,7 +1267,9 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     LowRankFactors
         ``left`` has orthonormal columns (the leading left singular vectors
         ``U_r`` of ``W S``) and ``right = U_r^T W``; ``singular_values`` is the
-        spectrum of ``W S``.
+        spectrum of ``W S``. Where that spectrum lies beyond float64's range
+        (``W`` and ``gram`` both near its ends) the stored values are Inf or
+        0, but ``energy`` still chooses the rank from its exact ratios.
 
     Raises
     ------
@@ -1287,11 +1322,15 @@ def whitened_svd(W, gram, rank=None, *, energy=None, param_ratio=None, damping: 
     damping = check_positive_float(damping, name="damping", allow_zero=True)
     check_choice(scaling, name="scaling", choices=("cholesky", "asvd"))
     alpha = check_positive_float(alpha, name="alpha", allow_zero=True)
-    U, s = _whitened_spectrum(xp, W, G, q, damping, scaling, alpha)
+    U, s, shift = _whitened_spectrum(xp, W, G, q, damping, scaling, alpha)
+    # the energy rule reads ratios only, so it takes the spectrum before the
+    # scale goes back: W 1e250 with gram 1e150 (spectrum near 1e325) gave
+    # an Inf spectrum, and W 1e-300 with gram 1e-100 a zero one, and so
+    # rank 1 at every energy
     r = _rank_from(s, m, n, rank, energy, param_ratio)
     _warn_no_saving(r, m, n)
     left = _owned(xp, U[:, :r])
-    return LowRankFactors(left, left.T @ W, s)
+    return LowRankFactors(left, left.T @ W, _scaled_back(xp, s, shift))
 
 
 # ---------------------------------------------------------------------------
@@ -1367,6 +1406,13 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
     density = _check_fraction(density, "density", upper_open=True)
     max_iter = check_int(max_iter, name="max_iter", minimum=1)
     nnz = max(1, int(round(density * m * n)))
+    # the alternations run on W / 4^k, largest entry in [1/4, 1) (exact), and
+    # the parts take 4^k back at the end: the stopping error ||W - L R - S||
+    # underflowed to 0 near 1e-170 (one alternation only) and overflowed to
+    # Inf near 1e200 (all max_iter run). An even power keeps the balanced
+    # factors of the plain split balanced: each takes 2^k
+    k = -(-_pow2_exponent(_max_abs(xp, W)) // 2)
+    W = _times_pow2(xp, W, -2 * k)
     weight = None
     if gram is not None:
         # checked and scaled once, not at every alternation; the scores only
@@ -1381,9 +1427,9 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
         if gram is None:
             f = svd_factorize(W - S, rank=rank) if rank * (m + n) < m * n else _nowarn_svd(W - S, rank)
         else:
-            U, s = _whitened_spectrum(xp, W - S, G, q, damping, "cholesky", 0.5)
+            U, _, _ = _whitened_spectrum(xp, W - S, G, q, damping, "cholesky", 0.5)
             left = _owned(xp, U[:, :rank])
-            f = LowRankFactors(left, left.T @ (W - S), s)
+            f = LowRankFactors(left, left.T @ (W - S), None)
         Rz = W - f.full()
         score = xp.abs(Rz) if weight is None else xp.abs(Rz) * weight
         order = xp.argsort(xp.reshape(score, (-1,)), descending=True)
@@ -1400,8 +1446,12 @@ def sparse_plus_lowrank(W, rank: int, density: float, *, gram=None, damping: flo
         prev_err = err
     rows = idx // n
     cols = idx % n
-    values = xp.take(xp.reshape(S, (-1,)), idx)
-    return SparseLowRankFactors(f.left, f.right, rows, cols, values, (m, n))
+    values = _times_pow2(xp, xp.take(xp.reshape(S, (-1,)), idx), 2 * k)
+    if gram is None:
+        left, right = _times_pow2(xp, f.left, k), _times_pow2(xp, f.right, k)
+    else:
+        left, right = f.left, _times_pow2(xp, f.right, 2 * k)  # left is orthonormal
+    return SparseLowRankFactors(left, right, rows, cols, values, (m, n))
 
 
 def _nowarn_svd(W, rank):
@@ -1714,14 +1764,16 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     in_shape, out_shape : sequence of int, same length d >= 2
         Factorizations of the column and row counts.
     ranks : int or sequence of d-1 ints, optional
-        Maximal bond ranks (capped by the exact ranks).
+        Maximal bond ranks (capped by the exact ranks, up to rounding, as
+        found without ``ranks``).
     rtol : float in (0, 1), optional
         Relative error bound ``||W - T||_F <= rtol ||W||_F``; each of the d-1
         truncations discards at most ``rtol ||W|| / sqrt(d - 1)``.
         Without ``ranks`` and ``rtol`` the factorization is exact up to
-        rounding (singular values below ``100 * eps * max(shape) * sigma_1`` of
-        each unfolding are dropped, with ``eps`` of ``W``'s dtype, so exact TT
-        ranks are found in float32 too). Both rules are relative: the ranks
+        rounding: the same rule with ``rtol = 100 eps`` (``eps`` of ``W``'s
+        dtype, whatever the shapes), so the result is within ``100 eps ||W||_F``
+        and exact TT ranks are found in float32 too; a smaller ``rtol``
+        counts as that rounding level. Both rules are relative: the ranks
         and the bound do not depend on the magnitude of ``W``.
 
     Returns
@@ -1776,12 +1828,26 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     # nor underflow (near 1e-170); the last core takes 2^e back
     e = _pow2_exponent(_max_abs(xp, W))
     W = _times_pow2(xp, W, -e)
-    # the rounding level of W's own precision (float32's is 2^29 times float64's)
+    # the rounding level of W's own precision (float32's is 2^29 times float64's).
+    # Each truncation drops the tail of its spectrum while the tail's norm
+    # stays within tol ||W|| / sqrt(d - 1), so the whole result is within
+    # tol ||W|| (Oseledets, Theorem 2.2). Without rtol, tol = 100 eps: W's
+    # entries carry the rounding of whatever computed them (a sum of products
+    # in W's dtype puts a few eps on each) and each SVD adds a few eps ||C||;
+    # at the exact TT ranks the tails reach 24 eps ||W|| / sqrt(d - 1) on
+    # float64 TT matrices formed from their cores (0.6 on float32 casts), so
+    # 100 leaves a fourfold margin, and the result stays within 100 eps ||W||
+    # (1e-5 in float32, 2e-14 in float64) whatever the shapes. The floor it
+    # replaces, 100 eps max(C.shape) sigma_1 per value, grew with the width
+    # of the unfolding: a float32 1024 x 1024 weight split (2, 512) x
+    # (2, 512) kept rank 1 of 4 (error 0.87), and explicit ranks were cut
+    # the same way
     eps = float(xp.finfo(W.dtype).eps)
-    delta = 0.0
+    tol = 100.0 * eps
     if rtol is not None:
-        rtol = check_rtol(rtol)
-        delta = rtol * float(xp.linalg.vector_norm(W)) / math.sqrt(d - 1)
+        # an rtol below the rounding level would keep only rounding noise
+        tol = max(check_rtol(rtol), tol)
+    delta = tol * float(xp.linalg.vector_norm(W)) / math.sqrt(d - 1)
     T = xp.reshape(W, out_shape + in_shape)
     perm = []
     for k in range(d):
@@ -1795,14 +1861,12 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
         C = xp.reshape(C, (r_prev * sizes[k], -1))
         U, s, Vt = xp.linalg.svd(C, full_matrices=False)
         s_np = to_numpy(s).astype(np.float64)
-        # numerical rank: values at rounding level of the largest are zeros. The
-        # rounding of the earlier sweeps is in C too, so the level is set a
-        # hundredfold above numpy's matrix_rank threshold (eps * max(shape))
-        floor = 100 * s_np[0] * eps * max(C.shape) if s_np.size else 0.0
-        r = max(1, int(np.sum(s_np > floor)))
-        if delta > 0:
-            tails = np.concatenate([np.sqrt(np.cumsum((s_np ** 2)[::-1])[::-1]), [0.0]])
-            r = max(1, int(np.nonzero(tails <= delta)[0][0]))
+        # tails[j]: the norm of what rank j discards; the smallest rank whose
+        # tail is within delta (the exact rank, up to rounding, without rtol)
+        tails = np.concatenate([np.sqrt(np.cumsum((s_np ** 2)[::-1])[::-1]), [0.0]])
+        r = max(1, int(np.nonzero(tails <= delta)[0][0]))
+        # explicit ranks cap it; above the rounding-level rank they would
+        # only keep rounding noise
         if ranks is not None:
             r = min(r, ranks[k])
         # a copy of the r kept columns: a view would keep the whole U alive
