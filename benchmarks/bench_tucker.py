@@ -109,8 +109,10 @@ def run_case(name: str, repeats: int, slow_repeats: int, skip_tensorly: bool):
     Round-robin timing exposes every method (and the floor, timed at the
     start and the end of each round) to the same drift of a shared machine,
     so the ratios of the medians do not depend on when a method happened to
-    run. TensorLy's default initialization takes ``slow_repeats`` rounds only;
-    every other method runs once untimed before the first round.
+    run. TensorLy's default initialization takes ``slow_repeats`` rounds only
+    (the issue asks for a median of 5, the default); every method runs once
+    untimed before the first round. The table says how many timed runs
+    each median has.
     """
     X, ranks, rtol = make_case(name)
     if ranks is None:
@@ -145,11 +147,11 @@ def run_case(name: str, repeats: int, slow_repeats: int, skip_tensorly: bool):
             methods.append((label, lambda init=init: tl_tucker(X, rank=list(ranks), init=init, random_state=0),
                             reps, "tensorly"))
 
-    # one untimed round first (compiled kernels loaded, memory paged in),
-    # except for the slow configurations that run fewer rounds
-    for _, fn, reps, _ in methods:
-        if reps >= repeats:
-            fn()
+    # one untimed round first (compiled kernels loaded, memory paged in), for
+    # every configuration: the slow one went without and its single sample
+    # was a cold run beside warmed medians
+    for _, fn, _, _ in methods:
+        fn()
     floor_times = []
     times = {m[0]: [] for m in methods}
     outs = {}
@@ -161,20 +163,22 @@ def run_case(name: str, repeats: int, slow_repeats: int, skip_tensorly: bool):
                 times[label].append(t)
         floor_times.append(timed(lambda: W.T @ A, 1)[0])
     t_floor = statistics.median(floor_times)
-    rows = [("floor: W.T @ X_(1)", t_floor, float("nan"), "")]
+    rows = [("floor: W.T @ X_(1)", t_floor, float("nan"), "", len(floor_times))]
     for label, _, _, kind in methods:
         out, t = outs[label], statistics.median(times[label])
+        n = len(times[label])
         if kind == "bound":
-            rows.append((label, t, float("nan"), ""))
+            rows.append((label, t, float("nan"), "", n))
             continue
         if kind == "als":
-            T, label = out.tucker, f"tucker_als ({out.n_iter} sweeps)"
+            state = "converged" if out.converged else "NOT converged"
+            T, label = out.tucker, f"tucker_als ({out.n_iter} sweeps, {state})"
         elif kind == "tensorly":
             core, factors = out
             T = ta.TuckerTensor(np.asarray(core), [np.asarray(U) for U in factors])
         else:
             T = out
-        rows.append((label, t, rel_error(X, T.full()), T.ranks))
+        rows.append((label, t, rel_error(X, T.full()), T.ranks, n))
 
     mem = None
     if name == "a":
@@ -200,18 +204,23 @@ def main():
     for name in args.cases:
         X, rows, t_floor, mem = run_case(name, args.repeats, args.slow_repeats, args.no_tensorly)
         print(f"\ncase ({name}): shape {X.shape}, {X.nbytes / 2**20:.0f} MiB")
-        print(f"{'method':36s} {'ranks':>16s} {'median s':>10s} {'x floor':>9s} {'rel. error':>11s}")
-        for label, t, err, ranks in rows:
+        print(f"{'method':44s} {'ranks':>12s} {'runs':>4s} {'median s':>10s} {'x floor':>9s} {'rel. error':>11s}")
+        for label, t, err, ranks, n in rows:
             rk = "x".join(map(str, ranks)) if ranks else ""
             e = "" if err != err else f"{err:.3e}"
-            print(f"{label:36s} {rk:>16s} {t:10.4f} {t / t_floor:9.2f} {e:>11s}")
-        als = next(t for label, t, _, _ in rows if label.startswith("tucker_als"))
-        tl_rows = [(label, t) for label, t, _, _ in rows if label.startswith("tensorly")]
+            print(f"{label:44s} {rk:>12s} {n:4d} {t:10.4f} {t / t_floor:9.2f} {e:>11s}")
+        als, als_err = next((t, e) for label, t, e, _, _ in rows if label.startswith("tucker_als"))
+        tl_rows = [(label, t, e) for label, t, e, _, _ in rows if label.startswith("tensorly")]
         if tl_rows:
-            fastest = min(t for _, t in tl_rows)
-            default = next(t for label, t in tl_rows if "default" in label)
-            print(f"tucker_als speed-up: {fastest / als:.1f}x over TensorLy's fastest, "
-                  f"{default / als:.1f}x over its default")
+            fastest, fastest_err = min((t, e) for _, t, e in tl_rows)
+            default, default_err = next((t, e) for label, t, e in tl_rows if "default" in label)
+            # the issue counts a speed-up at equal or lower error only (a
+            # relative 1e-9 allowance for rounding between equal fits)
+            def verdict(err):
+                return "at equal or lower error" if als_err <= err * (1 + 1e-9) else \
+                    f"but at HIGHER error ({als_err:.6e} > {err:.6e})"
+            print(f"tucker_als speed-up: {fastest / als:.1f}x over TensorLy's fastest ({verdict(fastest_err)}), "
+                  f"{default / als:.1f}x over its default ({verdict(default_err)})")
         if mem is not None:
             print(f"st_hosvd peak memory beyond the input: {mem:.2f}x the input's size")
 
