@@ -27,8 +27,8 @@ from ._dask import is_dask_collection
 from ._kernels.residual import projection_residual
 from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
-from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_choice, check_dense_size, check_int, check_positive_float,
-                          check_rank, check_rank_or_rtol, check_tensor, npz_version, read_npz)
+from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_bool, check_choice, check_dense_size, check_int,
+                          check_positive_float, check_rank, check_rank_or_rtol, check_tensor, npz_version, read_npz)
 from .tensor import (_max_abs, _mode_products, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2,
                      _ttm, multi_mode_product)
 
@@ -135,8 +135,7 @@ class TuckerTensor:
                 )
             if U.dtype != core.dtype:
                 raise TypeError(f"factors[{k}] has dtype {U.dtype}, the core {core.dtype}; use one dtype")
-        if not isinstance(copy, (bool, np.bool_)):
-            raise TypeError(f"copy must be a bool, got {copy!r}")
+        copy = check_bool(copy, name="copy")
         # a promoted array is already this object's own
         self._core = readonly(core, xp, bool(copy) and core is given_core)
         self._factors = tuple(readonly(U, xp, bool(copy) and U is V) for U, V in zip(factors, given_factors))

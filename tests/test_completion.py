@@ -229,7 +229,7 @@ class TestLowRankMatrix:
         W = LowRankMatrix(U, s, V, copy=False)
         assert all(np.shares_memory(a, b) for a, b in ((W.U, U), (W.s, s), (W.V, V)))
         assert not W.V.flags.writeable and U.flags.writeable
-        with pytest.raises(TypeError, match="copy must be a bool"):
+        with pytest.raises(TypeError, match="copy must be True or False"):
             LowRankMatrix(U, s, V, copy=None)
 
     def test_copies_array_api_strict_arrays(self):

@@ -347,6 +347,12 @@ def test_y_length_mismatch():
         FunctionalTucker(rank=1).fit(X, y, X_val=X[:5], y_val=y[:4])
 
 
+def test_progress_must_be_a_bool():
+    X, y = small_data()
+    with pytest.raises(TypeError, match="progress must be True or False, got str"):
+        FunctionalTucker(rank=1, max_iter=1, progress="no").fit(X, y)
+
+
 def test_latent_functions_refuse_complex_and_text_coordinates():
     X, y = small_data()
     m = FunctionalTucker(rank=1, max_iter=2, random_state=0).fit(X, y)

@@ -98,7 +98,7 @@ def test_tucker_tensor_copies_what_it_is_given():
     V = ta.TuckerTensor(G, Us, copy=False)
     assert np.shares_memory(V.core, G) and all(np.shares_memory(a, b) for a, b in zip(V.factors, Us))
     assert not V.core.flags.writeable
-    with pytest.raises(TypeError, match="copy must be a bool"):
+    with pytest.raises(TypeError, match="copy must be True or False"):
         ta.TuckerTensor(G, Us, copy="no")
 
 

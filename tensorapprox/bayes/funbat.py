@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from .._array import check_random_state, to_numpy
-from .._validation import check_choice, check_int, check_positive_float
+from .._validation import check_bool, check_choice, check_int, check_positive_float
 from ..tensor import _scaled_frobenius
 from .._kernels import numba_enabled
 from .statespace import MATERN_KERNELS, StateSpaceModel, _real_array, _real_scalar, _smooth, matern_state_space
@@ -466,8 +466,7 @@ class FunctionalTucker:
         check_int(self.n_iter_no_change, name="n_iter_no_change", minimum=1)
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable or None, got {type(self.callback).__name__}")
-        if not isinstance(self.progress, (bool, np.bool_)):
-            raise TypeError(f"progress must be a bool, got {type(self.progress).__name__}")
+        check_bool(self.progress, name="progress")
         return R, ls, var, v, a0, b0, rho
 
     @staticmethod

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, readonly, to_numpy
-from .._validation import DEFAULT_MAX_DENSE_BYTES, check_dense_size, npz_version, read_npz
+from .._validation import DEFAULT_MAX_DENSE_BYTES, check_bool, check_dense_size, npz_version, read_npz
 from ..tensor import _max_abs, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2
 
 __all__ = ["LowRankMatrix"]
@@ -125,8 +125,7 @@ class LowRankMatrix:
             )
         if int(U.shape[0]) == 0 or int(V.shape[0]) == 0:
             raise ValueError(f"the matrix must not be empty, got shape ({int(U.shape[0])}, {int(V.shape[0])})")
-        if not isinstance(copy, (bool, np.bool_)):
-            raise TypeError(f"copy must be a bool, got {copy!r}")
+        copy = check_bool(copy, name="copy")
         dtypes = [float_dtype_for(a, xp) for a in (U, s, V)]
         dtype = xp.float32 if all(d == xp.float32 for d in dtypes) else xp.float64
         given = (U, s, V)
