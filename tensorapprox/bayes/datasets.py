@@ -163,21 +163,18 @@ def load_funbat_split(path: str | os.PathLike, fold: int = 0, *, scale: float = 
         raise ValueError(f"{name}: 'ndims' must be a 1-D array of positive integers (bins per mode), got {ndims!r}")
     ndims = ndims.astype(np.int64)
     if f"tr_ind_CONTI_{fold}" in arrays:
-        Xtr, Xte = get(f"tr_ind_CONTI_{fold}"), get(f"te_ind_CONTI_{fold}")
-        itr, ite = get(f"tr_ind_DISCT_{fold}"), get(f"te_ind_DISCT_{fold}")
         kind = "_DISCT"
     elif f"tr_ind_{fold}" in arrays:
         kind = ""
-        # checked before the bin centres are computed from them
-        itr = _checked_bins(name, f"tr_ind_{fold}", get(f"tr_ind_{fold}"), ndims)
-        ite = _checked_bins(name, f"te_ind_{fold}", get(f"te_ind_{fold}"), ndims)
-        Xtr = (itr + 0.5) * scale / ndims
-        Xte = (ite + 0.5) * scale / ndims
     else:
         raise ValueError(f"{name} has no index arrays for fold {fold}")
     parts = {}
-    for side, X, ind in (("tr", Xtr, itr), ("te", Xte, ite)):
-        parts[side] = _checked_part(name, fold, side, kind, ndims, X, ind, get(f"{side}_y_{fold}"))
+    for side in ("tr", "te"):
+        key = f"{side}_ind{kind}_{fold}"
+        ind = _checked_bins(name, key, get(key), ndims)
+        # without continuous coordinates, the bin centres (of checked bin ids)
+        X = get(f"{side}_ind_CONTI_{fold}") if kind else (ind + 0.5) * scale / ndims
+        parts[side] = _checked_part(name, fold, side, kind, X, ind, get(f"{side}_y_{fold}"))
     return FunBaTSplit(*parts["tr"][:2], *parts["te"][:2], ndims, parts["tr"][2], parts["te"][2])
 
 
@@ -196,9 +193,8 @@ def _checked_bins(name, key, ind, ndims) -> np.ndarray:
     return ind
 
 
-def _checked_part(name, fold, side, kind, ndims, X, ind, y):
-    """``(X, y, ind)`` of one side (``'tr'`` or ``'te'``) of a fold, checked against each other and ``ndims``."""
-    ind = _checked_bins(name, f"{side}_ind{kind}_{fold}", ind, ndims)
+def _checked_part(name, fold, side, kind, X, ind, y):
+    """``(X, y, ind)`` of one side (``'tr'`` or ``'te'``) of a fold: coordinates and targets checked against ``ind``."""
     X = np.asarray(X)
     y = np.asarray(y)
     if kind and (X.shape != ind.shape or X.dtype.kind not in "iuf"):
