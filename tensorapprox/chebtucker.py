@@ -29,7 +29,7 @@ from . import chebyshev as _cheb
 from ._array import get_namespace, is_numpy, readonly, to_numpy
 from ._kernels.chebyshev import tucker_cheb_eval
 from ._validation import check_bool, check_choice, check_int, check_rank, check_rtol, npz_version, read_npz
-from .tensor import _max_abs, _pow2_exponent, _scaled_frobenius, _times_pow2, khatri_rao
+from .tensor import _pow2_normalized, _scaled_frobenius, _times_pow2, khatri_rao
 
 __all__ = ["ChebTucker", "check_domain", "DEFAULT_MAX_MEMORY"]
 
@@ -1351,19 +1351,16 @@ class ChebTucker:
         # entries (exact), the result scaled back at the end: the norms of the
         # rounding floor below overflowed (or underflowed) for cores near
         # 1e200 (1e-200), and the whole approximant was taken for rounding
-        core = to_numpy(self._core)
-        e = _pow2_exponent(_max_abs(np, core))
-        core = _times_pow2(np, core, -e)
+        core, e = _pow2_normalized(np, to_numpy(self._core))
         Qs = []
         # rounding floor of the re-expanded core: a sum that cancels (F - F,
         # F + G - G) leaves entries of about eps times its terms' size, which a
         # relative rtol would keep as a full-rank approximant of pure noise
         scale = float(np.linalg.norm(core))
         for k, A in enumerate(self._factors):
-            A = to_numpy(A)
-            ek = _pow2_exponent(_max_abs(np, A))
+            A, ek = _pow2_normalized(np, to_numpy(A))
             e += ek
-            Q, Rm = np.linalg.qr(_times_pow2(np, A, -ek))
+            Q, Rm = np.linalg.qr(A)
             Qs.append(Q)
             scale *= float(np.linalg.norm(Rm, 2))
             core = np.moveaxis(np.tensordot(Rm, core, axes=(1, k)), 0, k)

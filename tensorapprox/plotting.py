@@ -133,7 +133,7 @@ def mode_spectra(X) -> list[np.ndarray]:
     >>> bool(np.allclose([np.sum(s**2) for s in mode_spectra(X)], np.sum(X**2)))
     True
     """
-    from .tensor import _max_abs, _pow2_exponent, _pow2_r_factor, _times_pow2, unfold
+    from .tensor import _pow2_normalized, _pow2_r_factor, unfold
     from .tucker import TuckerTensor
 
     if isinstance(X, TuckerTensor):
@@ -145,8 +145,7 @@ def mode_spectra(X) -> list[np.ndarray]:
         # singular values at the end: with a core near 1e300 and factors near
         # 1e-200 (entries near 1) the R-factors absorbed one at a time
         # overflowed (the SVD failed) or underflowed (zero spectra)
-        e = _pow2_exponent(_max_abs(np, core))
-        core = _times_pow2(np, core, -e)
+        core, e = _pow2_normalized(np, core)
         for k, U in enumerate(factors):
             R, ek = _pow2_r_factor(np, U)
             if R is None:  # a zero factor, a zero tensor

@@ -70,6 +70,25 @@ def _times_pow2(xp, A, e: int):
     return A
 
 
+def _pow2_normalized(xp, A):
+    """``(A * 2^-e, e)`` with ``2^e`` the power of two just above ``max|A|`` (exact).
+
+    The largest entry of the result lies in ``[1/2, 1)``, so its squares and
+    products neither overflow nor underflow, whatever ``A``'s magnitude. A
+    zero ``A``, or one holding NaN/Inf, is returned as it is (``e = 0``).
+    """
+    e = _pow2_exponent(_max_abs(xp, A))
+    return _times_pow2(xp, A, -e), e
+
+
+def _ldexp(x: float, e: int) -> float:
+    """``x * 2^e`` as a float: +-Inf where it overflows, 0 or a subnormal where it underflows."""
+    try:
+        return math.ldexp(x, e)
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
 def _pow2_r_factor(xp, U):
     """``(R, e)`` with ``U = Q R 2^e`` for orthonormal ``Q`` and ``R`` of entries near 1 (reduced QR).
 
@@ -77,11 +96,10 @@ def _pow2_r_factor(xp, U):
     factors near 1e200 or 1e-200 give an ``R`` whose products neither
     overflow nor underflow; ``R`` is ``None`` for a zero ``U``.
     """
-    m = _max_abs(xp, U)
-    if m == 0.0:
+    if _max_abs(xp, U) == 0.0:
         return None, 0
-    e = _pow2_exponent(m)
-    _, R = xp.linalg.qr(_times_pow2(xp, U, -e))
+    U, e = _pow2_normalized(xp, U)
+    _, R = xp.linalg.qr(U)
     return R, e
 
 

@@ -29,8 +29,8 @@ from ._kernels.sketch import sign_sketch
 from ._kernels.tucker import tucker_entries
 from ._validation import (DEFAULT_MAX_DENSE_BYTES, check_bool, check_choice, check_dense_size, check_int,
                           check_positive_float, check_rank, check_rank_or_rtol, check_tensor, npz_version, read_npz)
-from .tensor import (_max_abs, _mode_products, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2,
-                     _ttm, multi_mode_product)
+from .tensor import (_ldexp, _max_abs, _mode_products, _pow2_exponent, _pow2_normalized, _pow2_r_factor,
+                     _scaled_frobenius, _times_pow2, _ttm, multi_mode_product)
 
 __all__ = ["TuckerTensor", "TuckerALSResult", "hosvd", "st_hosvd", "tucker_als"]
 
@@ -530,16 +530,7 @@ def _pow2_scaled64(xp, A):
     A zero ``A``, or one holding NaN/Inf, is left unscaled (``e = 0``), so
     that NaN and Inf propagate to the result.
     """
-    e = _pow2_exponent(_max_abs(xp, A))
-    return _times_pow2(xp, xp.astype(A, xp.float64), -e), e
-
-
-def _ldexp(x: float, e: int) -> float:
-    """``x * 2^e`` as a float: +-Inf where it overflows, 0 or a subnormal where it underflows."""
-    try:
-        return math.ldexp(x, e)
-    except OverflowError:
-        return math.copysign(math.inf, x)
+    return _pow2_normalized(xp, xp.astype(A, xp.float64))
 
 
 def _place_block(xp, big, block, offset):

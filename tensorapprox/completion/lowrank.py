@@ -15,7 +15,7 @@ import numpy as np
 
 from .._array import float_dtype_for, get_namespace, is_numpy, readonly, to_numpy
 from .._validation import DEFAULT_MAX_DENSE_BYTES, check_bool, check_dense_size, npz_version, read_npz
-from ..tensor import _max_abs, _pow2_exponent, _pow2_r_factor, _scaled_frobenius, _times_pow2
+from ..tensor import _ldexp, _pow2_normalized, _pow2_r_factor, _scaled_frobenius
 
 __all__ = ["LowRankMatrix"]
 
@@ -468,18 +468,10 @@ class LowRankMatrix:
         # inf * 0 = NaN for a matrix of ones, those near 1e-170 underflowed
         # to 0.0
         xp = self._xp
-        parts, e = [], 0
-        for a in (self.U, self.V, other.U, other.V, self.s, other.s):
-            k = _pow2_exponent(_max_abs(xp, a))
-            parts.append(_times_pow2(xp, a, -k))
-            e += k
-        U, V, U2, V2, s, s2 = parts
+        scaled = [_pow2_normalized(xp, a) for a in (self.U, self.V, other.U, other.V, self.s, other.s)]
+        (U, V, U2, V2, s, s2), e = zip(*scaled)
         G = (xp.matrix_transpose(U) @ U2) * (xp.matrix_transpose(V) @ V2)
-        fv, ev = math.frexp(float(s @ (G @ s2)))
-        try:
-            return math.ldexp(fv, ev + e)
-        except OverflowError:  # beyond float64's range
-            return math.copysign(math.inf, fv)
+        return _ldexp(float(s @ (G @ s2)), sum(e))  # +-Inf beyond float64's range
 
     # --------------------------------------------------------------- storage
     def save(self, path: str | os.PathLike) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._array import check_random_state, get_namespace, random_normal, to_numpy
 from .._validation import check_choice, check_int, check_positive_float, check_rtol, check_tensor
-from ..tensor import _max_abs, _pow2_exponent, _times_pow2, khatri_rao, multi_mode_product, unfold
+from ..tensor import _max_abs, _pow2_exponent, _pow2_normalized, _times_pow2, khatri_rao, multi_mode_product, unfold
 
 __all__ = [
     "LowRankFactors",
@@ -1203,8 +1203,7 @@ def _whitened_spectrum(xp, W, G, q, damping, scaling, alpha):
     (the energy rank) take ``s``.
     """
     n = int(G.shape[0])
-    e = _pow2_exponent(_max_abs(xp, W))
-    W = _times_pow2(xp, W, -e)
+    W, e = _pow2_normalized(xp, W)
     if scaling == "asvd":
         d = xp.clip(xp.linalg.diagonal(G), 0.0, None)
         scale = float(xp.sum(d)) / n
@@ -1524,7 +1523,7 @@ def vbmf_rank(M) -> int:
     # the rank of c M is the rank of M; scaled by a power of two to a largest
     # entry in [1/2, 1) (exactly), the squared singular values neither
     # underflow (M near 1e-170) nor overflow (near 1e170)
-    M = _times_pow2(np, M, -_pow2_exponent(_max_abs(np, M)))
+    M = _pow2_normalized(np, M)[0]
     gamma = np.linalg.svd(M, compute_uv=False)
     g2 = gamma ** 2
     if g2[0] == 0.0:
@@ -1711,8 +1710,7 @@ def cp_conv(K, rank: int, *, max_iter: int = 200, tol: float = 1e-7, random_stat
     # the fit runs on K / 2^e with its largest entry in [1/2, 1) (exact), so
     # neither K's norm nor the Gram products of the factors under- or
     # overflow at any magnitude; the factors take 2^e back at the end
-    e = _pow2_exponent(_max_abs(xp, K))
-    K = _times_pow2(xp, K, -e)
+    K, e = _pow2_normalized(xp, K)
     normK = float(xp.linalg.vector_norm(K))
     A = [random_normal(xp, (n, rank), K.dtype, rng, like=K) for n in shape]
     unf = [unfold(K, k) for k in range(4)]
@@ -1826,8 +1824,7 @@ def tt_matrix(W, in_shape: Sequence[int], out_shape: Sequence[int], ranks=None, 
     # the sweep runs on W / 2^e with its largest entry in [1/2, 1) (exact), so
     # ||W|| and the squared singular values neither overflow (W near 1e170)
     # nor underflow (near 1e-170); the last core takes 2^e back
-    e = _pow2_exponent(_max_abs(xp, W))
-    W = _times_pow2(xp, W, -e)
+    W, e = _pow2_normalized(xp, W)
     # the rounding level of W's own precision (float32's is 2^29 times float64's).
     # Each truncation drops the tail of its spectrum while the tail's norm
     # stays within tol ||W|| / sqrt(d - 1), so the whole result is within
